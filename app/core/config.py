@@ -1,0 +1,58 @@
+"""Service settings, read from the environment with the SECATEUR_ prefix."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; defaults give the embedded SQLite + local-runner setup."""
+
+    model_config = SettingsConfigDict(env_prefix="SECATEUR_", env_file=".env", extra="ignore")
+
+    # Storage and database. The embedded default keeps everything under ./data.
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: sqlite:///<data_dir>/secateur.db
+    storage: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None
+    s3_prefix: str = ""
+    presign_seconds: int = 300
+
+    # Queue: "celery" sends to Redis; "local" leaves queued jobs in the database for the local runner.
+    queue: Literal["celery", "local"] = "local"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    task_time_limit_s: int = 48 * 3600
+    heartbeat_s: float = 15.0
+    stale_after_s: float = 300.0
+    lost_queued_after_s: float = 600.0
+    max_attempts: int = 3
+    cancel_grace_s: float = 30.0
+
+    # Uploads.
+    max_model_upload_bytes: int = 4 * 1024**3
+    max_dataset_upload_bytes: int = 512 * 1024**2
+    max_unpacked_bytes: int = 8 * 1024**3
+
+    # Auth.
+    bootstrap_api_key: str | None = None
+
+    # Worker.
+    device: str | None = None  # "cuda", "cpu", ...; None picks CUDA when present
+    shared_dir: Path = Path("../shared")  # real GLUE/CoNLL data for tests and benchmarks
+    hf_offline: bool = False
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'secateur.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
