@@ -152,7 +152,9 @@ def storage_from_settings(settings: Settings) -> Storage:
     if settings.storage == "s3":
         if not settings.s3_bucket:
             raise ValueError("SECATEUR_STORAGE=s3 needs SECATEUR_S3_BUCKET")
-        return S3Storage(settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url, settings.presign_seconds)
+        return S3Storage(
+            settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url, settings.presign_seconds
+        )
     return LocalStorage(settings.data_dir / "blobs")
 
 
