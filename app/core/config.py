@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     lost_queued_after_s: float = 600.0
     max_attempts: int = 3
     cancel_grace_s: float = 30.0
+    reconcile_interval_s: float = 60.0  # how often beat / the local runner looks for stale jobs
 
     # Uploads.
     max_model_upload_bytes: int = 4 * 1024**3
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     device: str | None = None  # "cuda", "cpu", ...; None picks CUDA when present
     shared_dir: Path = Path("../shared")  # real GLUE/CoNLL data for tests and benchmarks
     hf_offline: bool = False
+    task_data_dir: Path | None = None  # local copies of the built-in tasks' data; None: the hub
 
     @property
     def sqlalchemy_url(self) -> str:
