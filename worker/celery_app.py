@@ -1,0 +1,55 @@
+"""The Celery application: a Redis broker, one long GPU job per worker process, and a periodic reconciler.
+
+This module must stay importable without torch: the worker's parent process imports it, and
+CUDA initialised in a parent would be inherited, broken, by every forked child.
+"""
+
+from celery import Celery
+
+from app.core.config import get_settings
+
+RUN_JOB = "secateur.run_job"
+RECONCILE = "secateur.reconcile"
+GPU_QUEUE = "gpu"
+MAINTENANCE_QUEUE = "maintenance"
+
+_settings = get_settings()
+
+app = Celery("secateur", broker=_settings.broker_url, include=["worker.tasks"])
+
+app.conf.update(
+    # The database holds every job's state and result; Celery only carries "run job X" messages.
+    task_ignore_result=True,
+    result_backend=None,
+    # Ack only when run_job returns: a worker that dies mid-job leaves its message unacked, so it is
+    # redelivered instead of lost. run_job's compare-and-set claim makes a redelivery harmless.
+    task_acks_late=True,
+    # A child killed mid-job (SIGKILL, OOM killer) gets its message requeued rather than acked as failed.
+    task_reject_on_worker_lost=True,
+    # A job holds a GPU for hours: a worker must not reserve a second message that another GPU could run.
+    worker_prefetch_multiplier=1,
+    # One process per GPU: two jobs on one card would fight for its memory.
+    worker_concurrency=1,
+    # A fresh child per job returns all GPU memory and any state leaked by the previous job.
+    worker_max_tasks_per_child=1,
+    # Prefork, not threads: the job runs in a child that can be killed (revoke/terminate, time limit)
+    # without taking the worker down, and the parent never touches CUDA.
+    worker_pool="prefork",
+    # GPU jobs go to the `gpu` queue that only GPU workers consume; the cheap reconciler goes elsewhere so
+    # it never waits behind an hours-long job.
+    task_routes={RUN_JOB: {"queue": GPU_QUEUE}, RECONCILE: {"queue": MAINTENANCE_QUEUE}},
+    task_default_queue=MAINTENANCE_QUEUE,
+    # The hard limit must exceed the longest job; the soft limit comes first so run_job can end the job
+    # `failed` with a clear reason instead of the child vanishing.
+    task_time_limit=_settings.task_time_limit_s,
+    task_soft_time_limit=max(1, _settings.task_time_limit_s - 60),
+    # Redis redelivers an unacked message after the visibility timeout. It must exceed the time limit,
+    # or a job still running would be handed to a second worker every hour.
+    broker_transport_options={"visibility_timeout": _settings.task_time_limit_s + 3600},
+    # Retry the broker connection at startup so workers survive Redis starting after them.
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "reconcile": {"task": RECONCILE, "schedule": _settings.reconcile_interval_s},
+    },
+)

@@ -1,0 +1,132 @@
+"""The embedded runner: claims queued jobs from the database and runs each in a fresh subprocess.
+
+It needs no broker. The subprocess calls the same `run_job` as the Celery task, and cancels use the
+same database flag. Torch is only ever imported in the subprocess.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.core.config import Settings, get_settings
+from app.core.db import session_scope
+from app.models import Job, JobStatus, utcnow
+from worker.jobs import claim
+from worker.reconciler import Summary, force_cancel, reconcile, requeue_or_fail
+
+log = logging.getLogger(__name__)
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def claim_next(worker: str, stale_after_s: float) -> tuple[str, int] | None:
+    """Take the oldest queued job with run_job's compare-and-set claim; (job id, attempt) or None."""
+    with session_scope() as session:
+        candidates = session.scalars(
+            select(Job.id)
+            .where(Job.status == JobStatus.QUEUED, Job.cancel_requested_at.is_(None))
+            .order_by(Job.created_at, Job.id)
+            .limit(5)
+        ).all()
+    for job_id in candidates:
+        attempt = claim(job_id, worker, stale_after_s)
+        if attempt is not None:
+            return job_id, attempt
+    return None
+
+
+class LocalRunner:
+    """One job at a time, each in its own `python -m worker.run_one` process; stops on `stop()`."""
+
+    def __init__(self, settings: Settings | None = None, poll_s: float = 1.0) -> None:
+        self.settings = settings or get_settings()
+        self.poll_s = poll_s
+        self.name = f"local:{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._last_reconcile = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to end; a running job's subprocess is stopped and the job requeued."""
+        self._stop.set()
+
+    def run_forever(self) -> None:
+        """Poll the database until stopped."""
+        log.info("local runner %s started", self.name)
+        while not self._stop.is_set():
+            try:
+                self._maybe_reconcile()
+                claimed = claim_next(self.name, self.settings.stale_after_s)
+                if claimed is None:
+                    self._stop.wait(self.poll_s)
+                    continue
+                self._run(*claimed)
+            except Exception:
+                # A database hiccup must not kill the embedded runner; the next pass retries.
+                log.exception("local runner pass failed")
+                self._stop.wait(self.poll_s)
+        log.info("local runner %s stopped", self.name)
+
+    def _maybe_reconcile(self) -> None:
+        """Requeue jobs left running by a runner that died (e.g. a killed `secateur serve`)."""
+        if time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s:
+            self._last_reconcile = time.monotonic()
+            reconcile(settings=self.settings)
+
+    def _run(self, job_id: str, attempt: int) -> None:
+        """Run one claimed job in a fresh interpreter and deal with how it ended."""
+        command = [sys.executable, "-m", "worker.run_one", job_id, "--attempt", str(attempt)]
+        log.info("job %s: starting %s", job_id, " ".join(command))
+        # A new session keeps Ctrl-C in the terminal from reaching the job; the runner stops it itself.
+        process = subprocess.Popen(command, cwd=_ROOT, start_new_session=True)
+        killed_for = ""
+        while process.poll() is None:
+            if self._stop.wait(self.poll_s):
+                killed_for = "the local runner stopped"
+                break
+            if self._cancel_overdue(job_id):
+                killed_for = "cancel grace period over"
+                break
+        if killed_for:
+            self._kill(process)
+        if process.returncode != 0 or killed_for:
+            reason = killed_for or f"its process exited with code {process.returncode}"
+            summary = Summary()
+            if killed_for == "cancel grace period over":
+                force_cancel(job_id, self.settings, summary)
+            else:
+                requeue_or_fail(job_id, attempt, reason, self.settings, summary)
+            log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
+
+    def _cancel_overdue(self, job_id: str) -> bool:
+        """Whether the job was asked to cancel longer ago than the grace period and is still going."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.cancel_grace_s)
+        with session_scope() as session:
+            requested = session.scalar(
+                select(Job.cancel_requested_at).where(Job.id == job_id, Job.status == JobStatus.CANCELLING)
+            )
+        return requested is not None and requested < cutoff
+
+    @staticmethod
+    def _kill(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+        """SIGTERM the job's process group, then SIGKILL it if it lingers."""
+        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue

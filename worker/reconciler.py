@@ -1,0 +1,141 @@
+"""The reconciler: requeue jobs whose worker died or whose message was lost, and finish overdue cancels."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from app.core.config import Settings, get_settings
+from app.core.db import session_scope
+from app.models import Job, JobStatus, utcnow
+from app.queue import enqueue, revoke
+from worker.progress import add_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    """What one reconciler pass did, by job id."""
+
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        """The summary as JSON-friendly lists."""
+        return asdict(self)
+
+
+def requeue_or_fail(job_id: str, attempt: int, reason: str, settings: Settings, summary: Summary) -> None:
+    """Give a job whose attempt died another go, or fail it `worker_lost` once its attempts are spent.
+
+    The update is guarded by the attempt number, so a worker that is merely slow and still writing
+    cannot be overtaken twice, and a cancel requested meanwhile ends the job `cancelled` instead.
+    """
+    now = utcnow()
+    owned = and_(Job.id == job_id, Job.attempts == attempt)
+    with session_scope() as session:
+        cancelled = session.execute(
+            update(Job)
+            .where(owned, Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)))
+            .where(Job.cancel_requested_at.is_not(None))
+            .values(status=JobStatus.CANCELLED, finished_at=now)
+        )
+        if cancelled.rowcount:  # type: ignore[attr-defined]
+            add_event(session, job_id, "job.cancelled", f"cancelled; its worker stopped ({reason})")
+            summary.cancelled.append(job_id)
+            return
+        if attempt >= settings.max_attempts:
+            message = f"the worker was lost {attempt} times ({reason}); giving up after {attempt} attempts"
+            values: dict[str, object] = {
+                "status": JobStatus.FAILED,
+                "finished_at": now,
+                "error_code": "worker_lost",
+                "error_message": message,
+            }
+            event, bucket = ("job.failed", summary.failed)
+        else:
+            values = {"status": JobStatus.QUEUED, "worker": None, "enqueued_at": None}
+            message = f"requeued after attempt {attempt}: {reason}"
+            event, bucket = ("job.requeued", summary.requeued)
+        result = session.execute(update(Job).where(owned, Job.status == JobStatus.RUNNING).values(**values))
+        if result.rowcount:  # type: ignore[attr-defined]
+            add_event(session, job_id, event, message, attempt=attempt, reason=reason)
+            bucket.append(job_id)
+    if job_id in summary.requeued:
+        send(job_id, settings, summary, count=False)
+
+
+def send(job_id: str, settings: Settings, summary: Summary, count: bool = True) -> None:
+    """Publish a queued job to Celery and note when, so a lost message can be told from a waiting one."""
+    if settings.queue != "celery":
+        return  # the local runner reads queued jobs from the database
+    if not enqueue(job_id, settings):
+        return  # broker down: the job stays queued and the next pass tries again
+    with session_scope() as session:
+        session.execute(
+            update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED).values(enqueued_at=utcnow())
+        )
+    if count:
+        summary.resent.append(job_id)
+
+
+def reconcile(now: datetime | None = None, settings: Settings | None = None) -> Summary:
+    """One pass over the jobs table; safe to run from several places at once."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    summary = Summary()
+    stale_cutoff = now - timedelta(seconds=settings.stale_after_s)
+    with session_scope() as session:
+        stale = session.execute(
+            select(Job.id, Job.attempts).where(
+                Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)),
+                or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_cutoff),
+            )
+        ).all()
+        lost_cutoff = now - timedelta(seconds=settings.lost_queued_after_s)
+        unsent = session.scalars(
+            select(Job.id).where(
+                Job.status == JobStatus.QUEUED,
+                or_(Job.enqueued_at.is_(None), Job.enqueued_at < lost_cutoff),
+            )
+        ).all()
+        grace_cutoff = now - timedelta(seconds=settings.cancel_grace_s)
+        overdue = session.scalars(
+            select(Job.id).where(Job.status == JobStatus.CANCELLING, Job.cancel_requested_at < grace_cutoff)
+        ).all()
+    for job_id, attempt in stale:
+        silent = f"no heartbeat for more than {settings.stale_after_s:g} s"
+        requeue_or_fail(job_id, attempt, silent, settings, summary)
+    for job_id in unsent:
+        send(job_id, settings, summary)
+    for job_id in overdue:
+        if job_id not in summary.cancelled:
+            force_cancel(job_id, settings, summary)
+    if any(asdict(summary).values()):
+        log.info("reconciler: %s", summary.as_dict())
+    return summary
+
+
+def force_cancel(job_id: str, settings: Settings, summary: Summary) -> None:
+    """A cancel the worker did not honour within the grace period: kill the task and mark it cancelled."""
+    revoke(job_id, terminate=True, settings=settings)
+    with session_scope() as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.CANCELLING)
+            .values(status=JobStatus.CANCELLED, finished_at=utcnow())
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            add_event(
+                session,
+                job_id,
+                "job.cancelled",
+                f"cancelled: the worker did not stop within {settings.cancel_grace_s:g} s, so it was killed",
+            )
+            summary.cancelled.append(job_id)
