@@ -1,0 +1,128 @@
+"""RFC 9457 problem details: every 4xx/5xx response is `application/problem+json`."""
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("secateur.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Loc parts that are not field names: the request part, and the tags of the task union.
+_HIDDEN_LOC = frozenset({"body", "query", "path", "header", "builtin-task", "custom-task"})
+
+
+def problem_type(slug: str) -> str:
+    """The `type` URI of one of our problem kinds."""
+    return f"urn:secateur:problem:{slug}"
+
+
+class ProblemError(Exception):
+    """An error that becomes a problem+json response; raised by services and endpoints."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.slug = status, detail, slug
+        self.title = title or HTTPStatus(status).phrase
+        self.errors, self.headers = errors, headers
+
+
+def field_error(field: str, message: str, status: int = 422) -> ProblemError:
+    """A validation problem about one named request field (e.g. `task.train_file`)."""
+    return ProblemError(
+        status,
+        f"{field}: {message}",
+        slug="validation-error",
+        title="Request validation failed",
+        errors=[{"field": field, "message": message, "type": "value_error"}],
+    )
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """Render one problem details object."""
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    """A dotted field path such as `task.train_file` or `hyperparameters.epochs`."""
+    parts = [str(part) for part in loc if str(part) not in _HIDDEN_LOC]
+    return ".".join(parts) or "body"
+
+
+async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    type_ = problem_type(exc.slug) if exc.slug else "about:blank"
+    return problem_response(
+        exc.status, exc.detail, type_=type_, title=exc.title, errors=exc.errors, headers=exc.headers
+    )
+
+
+async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    # A body that is not JSON at all is a syntax problem (400), not a field problem (422).
+    if any(error.get("type") == "json_invalid" for error in raw):
+        message = next(e for e in raw if e.get("type") == "json_invalid").get("ctx", {}).get("error", "")
+        return problem_response(
+            400,
+            f"The request body is not valid JSON: {message}".rstrip(": "),
+            type_=problem_type("malformed-json"),
+            title="Malformed JSON",
+        )
+    errors = [
+        {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
+        for e in raw
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(
+        422, detail, type_=problem_type("validation-error"), title="Request validation failed", errors=errors
+    )
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    # Log the trace for operators; the client only learns that it was our fault.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "An internal error occurred; it has been logged.")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error class to its problem+json renderer."""
+    app.add_exception_handler(ProblemError, _problem_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)

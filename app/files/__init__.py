@@ -1,0 +1,1 @@
+"""Uploaded files: model archives and datasets."""

@@ -1,0 +1,1 @@
+"""Pruning jobs: submit, poll, per-round scores, events, cancel and download."""

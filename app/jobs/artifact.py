@@ -1,0 +1,57 @@
+"""Serve a job's artifact: a local file with Range and ETag support, or a presigned S3 redirect."""
+
+from fastapi import Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+
+from app.core.errors import ProblemError
+from app.core.storage import Storage
+from app.jobs.service import artifact_key
+from app.models import Job
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match uses weak comparison: any listed tag with the same opaque value matches."""
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def artifact_response(request: Request, job: Job, storage: Storage) -> Response:
+    """The pruned model archive of a succeeded job (409 before)."""
+    key = artifact_key(job)
+    filename = f"{job.id}.tar.gz"
+    url = storage.presigned_url(key, filename)
+    if url is not None:
+        return RedirectResponse(url, status_code=307)
+    path = storage.local_path(key)
+    if path is None or not path.is_file():
+        raise ProblemError(
+            404, f"The artifact of job {job.id!r} is missing from storage.", slug="artifact-missing"
+        )
+    etag = f'"{job.artifact_sha256}"'
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    _check_range(request, path.stat().st_size, etag)
+    return FileResponse(path, media_type="application/gzip", filename=filename, headers=headers)
+
+
+def _check_range(request: Request, size: int, etag: str) -> None:
+    """Turn a bad Range into a problem+json 400/416 (FileResponse would answer in plain text)."""
+    http_range = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if http_range is None or (if_range is not None and if_range != etag):
+        return  # no range, or the client's copy is stale: the whole file is sent
+    try:
+        # Starlette's own parser, so the check agrees exactly with what FileResponse will serve.
+        FileResponse._parse_range_header(http_range, size)
+    except MalformedRangeHeader as exc:
+        raise ProblemError(400, f"Malformed Range header: {exc.content}", slug="bad-range") from exc
+    except RangeNotSatisfiable as exc:
+        raise ProblemError(
+            416,
+            f"The range is outside the artifact's {size} bytes.",
+            slug="range-not-satisfiable",
+            headers={"Content-Range": f"bytes */{size}"},
+        ) from exc

@@ -1,0 +1,106 @@
+"""HTTP routes of the jobs API."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.jobs import repository, service
+from app.jobs.artifact import artifact_response
+from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
+from app.jobs.views import job_out, round_out
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, description="Replays return the same job."),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobOut,
+    responses={200: {"model": JobOut, "description": "A replay of an earlier request with the same key."}},
+)
+def create_job(
+    body: JobCreate,
+    key: CurrentKey,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Submit a pruning job; it is queued once its row is committed."""
+    job, created = service.create_job(session, settings, key.id, body, idempotency_key)
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    key: CurrentKey,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: str | None = None,
+) -> JobList:
+    """The caller's jobs, newest first; pass the last id as `after` for the next page."""
+    rows, has_more = service.list_jobs(session, key.id, limit, after)
+    return JobList(data=[job_out(job) for job in rows], has_more=has_more)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobOut:
+    """One of the caller's jobs, with its progress, result or error."""
+    return job_out(service.get_job(session, key.id, job_id))
+
+
+@router.get("/{job_id}/rounds", response_model=RoundList)
+def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> RoundList:
+    """Every finished round with the score of each candidate layer."""
+    job = service.get_job(session, key.id, job_id)
+    return RoundList(data=[round_out(r, c) for r, c in repository.rounds_with_candidates(session, job.id)])
+
+
+@router.get("/{job_id}/events", response_model=EventList)
+def list_events(
+    job_id: str,
+    key: CurrentKey,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventList:
+    """The job's event log, oldest first; pass the last event id as `after` to continue."""
+    rows, has_more = service.list_events(session, key.id, job_id, after, limit)
+    return EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses={200: {"model": JobOut, "description": "A queued job was cancelled at once."}},
+)
+def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """Cancel a job: at once while queued, else the worker stops at its next check (202)."""
+    job, code = service.cancel(session, settings, key.id, job_id)
+    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
+
+
+@router.api_route(
+    "/{job_id}/artifact",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    responses={
+        200: {"content": {"application/gzip": {}}, "description": "The pruned model as a .tar.gz."},
+        206: {"description": "The requested byte range."},
+        304: {"description": "The client's copy (If-None-Match) is current."},
+        307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
+    },
+)
+def download_artifact(
+    job_id: str, request: Request, key: CurrentKey, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The pruned model (HF directory + pruning_report.json); strong ETag, Range requests honoured."""
+    return artifact_response(request, service.get_job(session, key.id, job_id), storage)

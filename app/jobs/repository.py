@@ -1,0 +1,82 @@
+"""All SQL about jobs, their rounds, candidate scores and events."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.models import CandidateScore, Event, Job, JobStatus, Round
+
+
+def get_owned(session: Session, owner_id: str, job_id: str) -> Job | None:
+    """The job if it exists and belongs to `owner_id`; another key's job is simply not found."""
+    return session.scalars(select(Job).where(Job.id == job_id, Job.owner_id == owner_id)).one_or_none()
+
+
+def get_by_idempotency_key(session: Session, owner_id: str, key: str) -> Job | None:
+    """The owner's job created with this Idempotency-Key, if any."""
+    query = select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == key)
+    return session.scalars(query).one_or_none()
+
+
+def list_page(session: Session, owner_id: str, limit: int, after: Job | None) -> list[Job]:
+    """Up to `limit + 1` jobs newest first, strictly after the cursor job (the extra row means more)."""
+    query = select(Job).where(Job.owner_id == owner_id)
+    if after is not None:
+        query = query.where(
+            or_(
+                Job.created_at < after.created_at, and_(Job.created_at == after.created_at, Job.id < after.id)
+            )
+        )
+    return list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
+
+
+def add_event(session: Session, job_id: str, type_: str, message: str, data: dict[str, Any]) -> None:
+    """Append one line to the job's event log."""
+    session.add(Event(job_id=job_id, type=type_, message=message, data=data))
+
+
+def mark_enqueued(session: Session, job_id: str, now: datetime) -> None:
+    """Record that a broker accepted the job, so the reconciler does not send it again."""
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now))
+
+
+def cancel_if_queued(session: Session, job_id: str, now: datetime) -> bool:
+    """queued -> cancelled, only if no worker claimed it meanwhile; True when this call did it."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELLED, finished_at=now, cancel_requested_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def request_cancel_if_running(session: Session, job_id: str, now: datetime) -> bool:
+    """running -> cancelling (the worker polls `cancel_requested_at`); True when this call did it."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(status=JobStatus.CANCELLING, cancel_requested_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def rounds_with_candidates(session: Session, job_id: str) -> list[tuple[Round, list[CandidateScore]]]:
+    """Every recorded round of the job with its candidates (one row per candidate per round)."""
+    rounds = list(session.scalars(select(Round).where(Round.job_id == job_id).order_by(Round.round)))
+    candidates = session.scalars(
+        select(CandidateScore)
+        .where(CandidateScore.job_id == job_id)
+        .order_by(CandidateScore.round, CandidateScore.layer)
+    )
+    by_round: dict[int, list[CandidateScore]] = {}
+    for candidate in candidates:
+        by_round.setdefault(candidate.round, []).append(candidate)
+    return [(r, by_round.get(r.round, [])) for r in rounds]
+
+
+def events_page(session: Session, job_id: str, after: int, limit: int) -> list[Event]:
+    """Up to `limit + 1` events with id > `after`, oldest first (the extra row means more)."""
+    query = select(Event).where(Event.job_id == job_id, Event.id > after).order_by(Event.id).limit(limit + 1)
+    return list(session.scalars(query))

@@ -1,0 +1,240 @@
+"""Request and response bodies of the jobs API."""
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+Strategy = Literal["aglp", "glp", "top"]
+JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+
+# Duplicated from worker/pruning/tasks.py on purpose: the API must not import the worker (or torch).
+BUILTIN_TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "conll2003-ner", "conll2003-pos")
+TASK_ALIASES = {
+    "sst-2": "sst2", "sst_2": "sst2", "sst": "sst2",
+    "sts-b": "stsb", "sts_b": "stsb", "sts": "stsb",
+    "conll2003": "conll2003-ner", "conll2003_ner": "conll2003-ner", "conll-ner": "conll2003-ner",
+    "conll": "conll2003-ner", "ner": "conll2003-ner",
+    "conll2003_pos": "conll2003-pos", "conll-pos": "conll2003-pos", "pos": "conll2003-pos",
+}  # fmt: skip
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+HUB_ID = re.compile(rf"^{_HUB_PART}(?:/{_HUB_PART})?$")
+FILE_PREFIX = "file_"
+_Metric = Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9_-]{1,32}$")]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are an error, so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuiltinTask(_Strict):
+    """A built-in benchmark task by name (or a common alias)."""
+
+    name: str
+    metric: _Metric = None
+
+    @field_validator("name")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        key = value.strip().lower()
+        canonical = TASK_ALIASES.get(key, key)
+        if canonical not in BUILTIN_TASKS:
+            raise ValueError(f"unknown task {value!r}; built-in tasks are {', '.join(BUILTIN_TASKS)}")
+        return canonical
+
+
+class CustomTask(_Strict):
+    """A task defined by uploaded dataset files and their column names."""
+
+    type: Literal["classification", "regression", "token-classification"]
+    train_file: str = Field(min_length=1, max_length=40)
+    validation_file: str = Field(min_length=1, max_length=40)
+    text_fields: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, min_length=1, max_length=2
+    )
+    label_field: str | None = Field(default=None, min_length=1, max_length=128)
+    metric: _Metric = None
+
+
+def _task_kind(value: Any) -> str:
+    """Pick the task form by its keys: `name` means built-in, anything else is custom."""
+    if isinstance(value, dict):
+        return "builtin-task" if "name" in value else "custom-task"
+    return "builtin-task" if isinstance(value, BuiltinTask) else "custom-task"
+
+
+TaskIn = Annotated[
+    Annotated[BuiltinTask, Tag("builtin-task")] | Annotated[CustomTask, Tag("custom-task")],
+    Discriminator(_task_kind),
+]
+
+
+class HyperparametersIn(_Strict):
+    """The fine-tuning budget; defaults are the paper authors'."""
+
+    epochs: int = Field(default=3, ge=1, le=100)
+    candidate_epochs: int = Field(default=3, ge=1, le=100)
+    repurpose_epochs: int = Field(default=3, ge=0, le=100)
+    learning_rate: float = Field(default=2e-5, gt=0, le=1)
+    weight_decay: float = Field(default=0.01, ge=0, le=1)
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    eval_batch_size: int = Field(default=64, ge=1, le=4096)
+    max_length: int = Field(default=256, ge=8, le=4096)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    max_train_examples: int | None = Field(default=None, ge=1)
+
+
+class JobCreate(_Strict):
+    """The body of POST /v1/jobs."""
+
+    model: str = Field(
+        min_length=1, max_length=500, description="A hub model id, or a `file_…` model upload."
+    )
+    task: TaskIn
+    retention: float = Field(gt=0, le=1, description="Keep pruning while score >= retention x baseline.")
+    strategy: Strategy = "aglp"
+    hyperparameters: HyperparametersIn = Field(default_factory=HyperparametersIn)
+    metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] = Field(
+        default_factory=dict, max_length=16
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _model_shape(cls, value: str) -> str:
+        value = value.strip()
+        if value.startswith(FILE_PREFIX):
+            return value
+        if ".." in value or not HUB_ID.match(value):
+            raise ValueError("expected a hub id such as 'org/name' or 'name', or a file id 'file_…'")
+        return value
+
+
+class Progress(BaseModel):
+    """How far a job has come."""
+
+    round: int
+    layers_total: int | None
+    layers_remaining: int | None
+    baseline_score: float | None
+    current_score: float | None
+    retained_fraction: float | None
+
+
+class ArtifactInfo(BaseModel):
+    """Size and digest of the pruned model archive."""
+
+    bytes: int | None
+    sha256: str | None
+
+
+class JobResult(BaseModel):
+    """The outcome of a succeeded job (extra keys the worker writes are passed through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    layers_removed: int
+    removed_layers: list[int]
+    kept_layers: list[int]
+    score: float
+    report_score: float
+    retained_fraction: float | None
+    parameters_before: int
+    parameters_after: int
+    artifact: ArtifactInfo
+
+
+class JobError(BaseModel):
+    """Why a job failed and what to fix."""
+
+    code: str
+    message: str
+
+
+class JobUrls(BaseModel):
+    """Where to find the job's sub-resources."""
+
+    self: str
+    rounds: str
+    events: str
+    cancel: str
+    artifact: str
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    object: Literal["job"] = "job"
+    status: JobStatusName
+    model: str
+    task: dict[str, Any]
+    strategy: Strategy
+    retention: float
+    hyperparameters: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Progress
+    result: JobResult | None
+    error: JobError | None
+    urls: JobUrls
+
+
+class JobList(BaseModel):
+    """One page of jobs, newest first."""
+
+    object: Literal["list"] = "list"
+    data: list[JobOut]
+    has_more: bool
+
+
+class CandidateOut(BaseModel):
+    """One candidate layer of a round and the score without it."""
+
+    layer: int
+    score: float
+
+
+class RoundOut(BaseModel):
+    """One pruning round."""
+
+    round: int
+    layers_before: int
+    candidates: list[CandidateOut]
+    removed_layer: int | None
+    score: float | None
+    report_score: float | None
+    retained_fraction: float | None
+    accepted: bool
+    seconds: float
+
+
+class RoundList(BaseModel):
+    """Every finished round, in order."""
+
+    object: Literal["list"] = "list"
+    data: list[RoundOut]
+
+
+class EventOut(BaseModel):
+    """One line of a job's event log."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    type: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventList(BaseModel):
+    """A page of events, oldest first; pass the last id as `after` to continue."""
+
+    object: Literal["list"] = "list"
+    data: list[EventOut]
+    has_more: bool

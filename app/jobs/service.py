@@ -1,0 +1,158 @@
+"""Job use cases: create (idempotent), read, list, rounds, events and cancel."""
+
+import hashlib
+import json
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import queue
+from app.core.config import Settings
+from app.core.errors import ProblemError, field_error
+from app.files import repository as files_repository
+from app.jobs import repository
+from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
+from app.models import Event, Job, JobStatus, utcnow
+
+logger = logging.getLogger("secateur.jobs")
+
+
+def request_hash(body: JobCreate) -> str:
+    """SHA-256 of the canonical JSON of the body as sent (unset defaults left out)."""
+    canonical = json.dumps(
+        body.model_dump(mode="json", exclude_unset=True), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, field: str) -> None:
+    """A referenced upload must exist, be the caller's, and have the right purpose (422 naming `field`)."""
+    row = files_repository.get_owned(session, owner_id, file_id)
+    if row is None:
+        raise field_error(field, f"no file {file_id!r}")
+    if row.purpose != purpose:
+        raise field_error(field, f"file {file_id!r} has purpose {row.purpose!r}, expected {purpose!r}")
+
+
+def _check_references(session: Session, owner_id: str, body: JobCreate) -> None:
+    if body.model.startswith(FILE_PREFIX):
+        _check_file(session, owner_id, body.model, "model", "model")
+    if isinstance(body.task, CustomTask):
+        _check_file(session, owner_id, body.task.train_file, "dataset", "task.train_file")
+        _check_file(session, owner_id, body.task.validation_file, "dataset", "task.validation_file")
+
+
+def _replay(existing: Job, digest: str) -> Job:
+    """The earlier job for a reused Idempotency-Key, or 422 when the body differs."""
+    if existing.request_hash != digest:
+        raise ProblemError(
+            422,
+            "This Idempotency-Key was already used with a different request body.",
+            slug="idempotency-key-reused",
+            errors=[
+                {"field": "Idempotency-Key", "message": "reused with a different body", "type": "conflict"}
+            ],
+        )
+    return existing
+
+
+def create_job(
+    session: Session, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
+) -> tuple[Job, bool]:
+    """Validate references, insert the job and its first event, commit, then enqueue; (job, created)."""
+    digest = request_hash(body)
+    if idempotency_key is not None:
+        existing = repository.get_by_idempotency_key(session, owner_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest), False
+    _check_references(session, owner_id, body)
+    job = Job(
+        owner_id=owner_id,
+        status=JobStatus.QUEUED,
+        model=body.model,
+        task=body.task.model_dump(mode="json", exclude_none=True),
+        strategy=body.strategy,
+        retention=body.retention,
+        hyperparameters=body.hyperparameters.model_dump(mode="json"),
+        metadata_=dict(body.metadata),
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+    try:
+        # A savepoint, so losing an Idempotency-Key race leaves the session usable for the re-read.
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+            repository.add_event(session, job.id, "job.created", "job created", {"model": job.model})
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        existing = repository.get_by_idempotency_key(session, owner_id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, digest), False
+    session.commit()
+    # Only now, with the row committed, may a worker see the job.
+    if queue.enqueue(job.id, settings):
+        repository.mark_enqueued(session, job.id, utcnow())
+        session.commit()
+        session.refresh(job)
+    return job, True
+
+
+def get_job(session: Session, owner_id: str, job_id: str) -> Job:
+    """The caller's job, or 404."""
+    job = repository.get_owned(session, owner_id, job_id)
+    if job is None:
+        raise ProblemError(404, f"No job {job_id!r}.", slug="not-found")
+    return job
+
+
+def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Job], bool]:
+    """One page of the caller's jobs, newest first, and whether more follow."""
+    cursor = None
+    if after is not None:
+        cursor = repository.get_owned(session, owner_id, after)
+        if cursor is None:
+            raise field_error("after", f"no job {after!r} to page after")
+    rows = repository.list_page(session, owner_id, limit, cursor)
+    return rows[:limit], len(rows) > limit
+
+
+def list_events(
+    session: Session, owner_id: str, job_id: str, after: int, limit: int
+) -> tuple[list[Event], bool]:
+    """A page of the job's events after the cursor, oldest first."""
+    get_job(session, owner_id, job_id)
+    rows = repository.events_page(session, job_id, after, limit)
+    return rows[:limit], len(rows) > limit
+
+
+def cancel(session: Session, settings: Settings, owner_id: str, job_id: str) -> tuple[Job, int]:
+    """Cancel a queued job at once (200), or ask a running one to stop (202); 409 once it has finished."""
+    job = get_job(session, owner_id, job_id)
+    now = utcnow()
+    # Conditional updates: a worker may claim or finish the job between our read and our write.
+    if repository.cancel_if_queued(session, job.id, now):
+        repository.add_event(session, job.id, "job.cancelled", "cancelled before it started", {})
+        session.commit()
+        queue.revoke(job.id, terminate=False, settings=settings)
+        session.refresh(job)
+        return job, 200
+    if repository.request_cancel_if_running(session, job.id, now):
+        repository.add_event(session, job.id, "job.cancel_requested", "cancellation requested", {})
+        session.commit()
+    session.refresh(job)
+    if job.status == JobStatus.CANCELLING:
+        return job, 202
+    raise ProblemError(409, f"Job {job_id!r} has already finished ({job.status}).", slug="job-finished")
+
+
+def artifact_key(job: Job) -> str:
+    """The storage key of a succeeded job's archive; 409 before success."""
+    if job.status != JobStatus.SUCCEEDED or not job.artifact_key:
+        raise ProblemError(
+            409, f"Job {job.id!r} has no artifact yet (status {job.status}).", slug="artifact-not-ready"
+        )
+    return job.artifact_key

@@ -1,0 +1,47 @@
+"""Key generation and verification; only a key's SHA-256 ever reaches the database."""
+
+import hashlib
+import secrets
+
+from sqlalchemy.orm import Session
+
+from app.keys import repository
+from app.models import ApiKey
+
+KEY_PREFIX = "sk-sec-"
+
+
+def hash_key(secret: str) -> str:
+    """The stored form of a key: keys are long random strings, so a plain SHA-256 is enough."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def generate_key() -> str:
+    """A new random key such as `sk-sec-3vQ…` (256 bits of entropy)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
+    """Create a key named `name`; returns the row and the secret, which is never stored."""
+    if not name.strip():
+        raise ValueError("a key needs a non-empty name")
+    secret = generate_key()
+    return repository.add(session, name.strip(), hash_key(secret), secret[:12]), secret
+
+
+def ensure_bootstrap_key(session: Session, key: str) -> ApiKey:
+    """Make sure `key` exists (for first runs and automated tests); idempotent."""
+    if len(key) < 16:
+        raise ValueError("SECATEUR_BOOTSTRAP_API_KEY must be at least 16 characters long")
+    existing = repository.get_by_hash(session, hash_key(key))
+    if existing is not None:
+        return existing
+    return repository.add(session, "bootstrap", hash_key(key), key[:12])
+
+
+def authenticate(session: Session, secret: str) -> ApiKey | None:
+    """The live key matching `secret`, or None when unknown or revoked."""
+    row = repository.get_by_hash(session, hash_key(secret))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row

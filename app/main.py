@@ -1,0 +1,57 @@
+"""The FastAPI application: routers, problem+json errors and the bootstrap key."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import get_session_factory
+from app.api.routes.health import router as health_router
+from app.core.config import get_settings
+from app.core.errors import install_problem_handlers
+from app.files.endpoints import router as files_router
+from app.files.limits import UploadLimitMiddleware
+from app.jobs.endpoints import router as jobs_router
+from app.keys.service import ensure_bootstrap_key
+
+logger = logging.getLogger("secateur.api")
+
+
+def _bootstrap(app: FastAPI) -> None:
+    """Ensure SECATEUR_BOOTSTRAP_API_KEY exists; honours dependency overrides so tests can drive it."""
+    settings = app.dependency_overrides.get(get_settings, get_settings)()
+    if not settings.bootstrap_api_key:
+        return
+    factory = app.dependency_overrides.get(get_session_factory, get_session_factory)()
+    with factory() as session:
+        ensure_bootstrap_key(session, settings.bootstrap_api_key)
+        session.commit()
+    logger.info("bootstrap API key ensured")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start-up work is light: migrations run in the prestart step, not here."""
+    await run_in_threadpool(_bootstrap, app)
+    yield
+
+
+def create_app() -> FastAPI:
+    """Build the application."""
+    app = FastAPI(
+        title="Secateur",
+        summary="Layer pruning as a service (Adaptive Greedy Layer Pruning).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(UploadLimitMiddleware)
+    app.include_router(health_router)
+    app.include_router(files_router)
+    app.include_router(jobs_router)
+    return app
+
+
+app = create_app()
