@@ -1,0 +1,106 @@
+"""The built-in tasks (the paper's seven): their columns, metric, local files and hub source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.pruning.errors import TaskError
+from worker.pruning.types import TaskType
+
+
+@dataclass(frozen=True)
+class BuiltinTask:
+    """One built-in task: its type, columns, default metric, local files and hub source."""
+
+    name: str
+    type: TaskType
+    text_fields: tuple[str, ...]  # columns in the local files
+    label_field: str
+    metric: str
+    folder: str  # relative to a data root laid out like /work/shared/data
+    train_file: str
+    validation_file: str
+    hub_path: str
+    hub_config: str | None
+    hub_text_fields: tuple[str, ...]
+    hub_label_field: str
+    column_names: tuple[str, ...] | None = None  # for header-less files (CoLA)
+
+
+_GLUE = "nyu-mll/glue"
+_CONLL = "eriktks/conll2003"
+
+_TASKS: dict[str, BuiltinTask] = {
+    task.name: task
+    for task in (
+        BuiltinTask(
+            name="sst2", type="classification", text_fields=("sentence",), label_field="label",
+            metric="accuracy", folder="glue/SST-2", train_file="train.tsv", validation_file="dev.tsv",
+            hub_path=_GLUE, hub_config="sst2", hub_text_fields=("sentence",), hub_label_field="label",
+        ),
+        BuiltinTask(
+            name="cola", type="classification", text_fields=("sentence",), label_field="label",
+            metric="matthews", folder="glue/CoLA", train_file="train.tsv", validation_file="dev.tsv",
+            hub_path=_GLUE, hub_config="cola", hub_text_fields=("sentence",), hub_label_field="label",
+            column_names=("source", "label", "original_mark", "sentence"),
+        ),
+        BuiltinTask(
+            name="mrpc", type="classification", text_fields=("#1 String", "#2 String"),
+            label_field="Quality", metric="f1", folder="glue/MRPC", train_file="train.tsv",
+            validation_file="dev.tsv", hub_path=_GLUE, hub_config="mrpc",
+            hub_text_fields=("sentence1", "sentence2"), hub_label_field="label",
+        ),
+        BuiltinTask(
+            name="rte", type="classification", text_fields=("sentence1", "sentence2"), label_field="label",
+            metric="accuracy", folder="glue/RTE", train_file="train.tsv", validation_file="dev.tsv",
+            hub_path=_GLUE, hub_config="rte", hub_text_fields=("sentence1", "sentence2"),
+            hub_label_field="label",
+        ),
+        BuiltinTask(
+            name="stsb", type="regression", text_fields=("sentence1", "sentence2"), label_field="score",
+            metric="spearman", folder="glue/STS-B", train_file="train.tsv", validation_file="dev.tsv",
+            hub_path=_GLUE, hub_config="stsb", hub_text_fields=("sentence1", "sentence2"),
+            hub_label_field="label",
+        ),
+        # CoNLL column files are `word POS chunk NER`; the reader names the tag columns (see datafiles.py).
+        BuiltinTask(
+            name="conll2003-ner", type="token-classification", text_fields=("tokens",), label_field="ner",
+            metric="seqeval_f1", folder="conll2003", train_file="train.txt", validation_file="valid.txt",
+            hub_path=_CONLL, hub_config=None, hub_text_fields=("tokens",), hub_label_field="ner_tags",
+        ),
+        BuiltinTask(
+            name="conll2003-pos", type="token-classification", text_fields=("tokens",), label_field="pos",
+            metric="token_accuracy", folder="conll2003", train_file="train.txt", validation_file="valid.txt",
+            hub_path=_CONLL, hub_config=None, hub_text_fields=("tokens",), hub_label_field="pos_tags",
+        ),
+    )
+}
+
+BUILTIN_TASKS: tuple[str, ...] = tuple(_TASKS)
+
+_ALIASES: dict[str, str] = {
+    "sst-2": "sst2", "sst_2": "sst2", "sst": "sst2",
+    "sts-b": "stsb", "sts_b": "stsb", "sts": "stsb",
+    "conll2003": "conll2003-ner", "conll2003_ner": "conll2003-ner", "conll-ner": "conll2003-ner",
+    "conll": "conll2003-ner", "ner": "conll2003-ner",
+    "conll2003_pos": "conll2003-pos", "conll-pos": "conll2003-pos", "pos": "conll2003-pos",
+}
+
+
+def resolve_task_name(name: str) -> str:
+    """The canonical name of a built-in task, accepting common aliases case-insensitively."""
+    key = name.strip().lower()
+    canonical = _ALIASES.get(key, key)
+    if canonical not in _TASKS:
+        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(BUILTIN_TASKS)}")
+    return canonical
+
+
+def get_task(name: str) -> BuiltinTask:
+    """The registry entry of a built-in task, by name or alias."""
+    return _TASKS[resolve_task_name(name)]
+
+
+def local_folder(name: str) -> str:
+    """The task's folder relative to a data root laid out like /work/shared/data (e.g. `glue/SST-2`)."""
+    return get_task(name).folder
