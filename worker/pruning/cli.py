@@ -1,0 +1,158 @@
+"""`secateur prune`: run the engine locally with a live progress display and a summary table.
+
+Torch and transformers are imported inside the command only, so registering this command in the
+API's CLI keeps that process torch-free.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import get_args
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from worker.pruning.errors import PruningError
+from worker.pruning.types import (
+    Hyperparameters,
+    PruneRequest,
+    PruneResult,
+    RoundRecord,
+    Strategy,
+    TaskSpec,
+    TaskType,
+)
+
+prune_app = typer.Typer(add_completion=False, help="Prune the layers of a transformer encoder.")
+console = Console(stderr=True)
+
+
+def _fmt(value: float | None) -> str:
+    """A score for display."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+class ProgressObserver:
+    """An engine observer that drives a rich progress display."""
+
+    def __init__(self, progress: Progress) -> None:
+        """Attach to a running progress display."""
+        self.progress = progress
+        self.task = progress.add_task("fine-tuning the full model (baseline)", total=None)
+        self.round = 0
+
+    def on_baseline(self, score: float, report_score: float, layers_total: int) -> None:
+        """Show the baseline."""
+        self.progress.console.print(
+            f"baseline: selection {_fmt(score)}, report {_fmt(report_score)}, {layers_total} layers"
+        )
+        self.progress.update(self.task, description="round 1: scoring candidates")
+
+    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+        """Show the last candidate scored."""
+        self.progress.update(
+            self.task, description=f"round {round}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
+        )
+
+    def on_round(self, record: RoundRecord) -> None:
+        """Print the round's outcome."""
+        verdict = "accepted" if record.accepted else "rejected"
+        self.progress.console.print(
+            f"round {record.round}: removed layer {record.removed_layer}, selection {_fmt(record.score)}, "
+            f"report {_fmt(record.report_score)}, retained {_fmt(record.retained_fraction)} ({verdict})"
+        )
+        self.progress.update(self.task, description=f"round {record.round + 1}: scoring candidates")
+
+    def on_checkpoint(self, directory: Path) -> None:
+        """Nothing to show."""
+
+    def heartbeat(self) -> None:
+        """Keep the spinner moving."""
+        self.progress.refresh()
+
+    def should_stop(self) -> bool:
+        """Ctrl-C is the way to stop a local run."""
+        return False
+
+
+def _summary(result: PruneResult) -> Table:
+    """The rounds and the outcome as a table."""
+    table = Table(title=f"{result.strategy}: {result.metric}, baseline {_fmt(result.baseline_score)}")
+    for column in ("round", "removed", "selection", "report", "retained", "accepted", "seconds"):
+        table.add_column(column, justify="right")
+    for r in result.rounds:
+        table.add_row(str(r.round), str(r.removed_layer), _fmt(r.score), _fmt(r.report_score),
+                      _fmt(r.retained_fraction), "yes" if r.accepted else "no", f"{r.seconds:.0f}")
+    return table
+
+
+@prune_app.command("prune")
+def prune_command(
+    model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
+    out: Path = typer.Option(..., help="Where to save the pruned model and pruning_report.json."),
+    task: str | None = typer.Option(None, help="Built-in task: sst2, cola, mrpc, rte, stsb, conll2003-ner/pos."),
+    data: Path | None = typer.Option(None, help="Folder with the task's standard files (e.g. GLUE TSVs)."),
+    retention: float = typer.Option(0.95, help="Fraction of the full model's score to keep, in (0, 1]."),
+    strategy: str = typer.Option("aglp", help="aglp, glp or top."),
+    epochs: int = typer.Option(3, help="Epochs for the full model (and GLP/top final fine-tunes)."),
+    candidate_epochs: int = typer.Option(3, help="Epochs per candidate."),
+    repurpose_epochs: int = typer.Option(3, help="Epochs of repurposing after each AGLP round (0: keep)."),
+    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
+    batch_size: int = typer.Option(16, help="Training batch size."),
+    max_length: int = typer.Option(256, help="Maximum tokens per example."),
+    seed: int = typer.Option(0, help="Random seed."),
+    max_train_examples: int | None = typer.Option(None, help="Use at most this many training examples."),
+    min_layers: int = typer.Option(1, help="Never prune below this many layers."),
+    run_to_end: bool = typer.Option(False, help="Keep pruning past the threshold (for curves)."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1...; default CUDA when present."),
+    checkpoint_dir: Path | None = typer.Option(None, help="Checkpoint here and resume from it."),
+    train_file: Path | None = typer.Option(None, help="Custom task: training file (CSV, TSV, JSONL, CoNLL)."),
+    validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
+    text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
+    label_field: str | None = typer.Option(None, help="Custom task: label column."),
+    type: str | None = typer.Option(None, help="Custom task: classification, regression, token-classification."),
+    metric: str | None = typer.Option(None, help="Override the task's default metric."),
+) -> None:
+    """Prune a model's layers while keeping `retention` of its fine-tuned score."""
+    try:
+        if strategy not in get_args(Strategy):
+            raise typer.BadParameter(f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy")
+        if type is not None and type not in get_args(TaskType):
+            raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+        request = PruneRequest(
+            model=model,
+            task=TaskSpec(name=task, type=type, data_dir=data, train_file=train_file,  # type: ignore[arg-type]
+                          validation_file=validation_file, text_fields=tuple(text_field),
+                          label_field=label_field, metric=metric),
+            retention=retention, strategy=strategy, device=device,  # type: ignore[arg-type]
+            min_layers=min_layers, run_to_end=run_to_end,
+            hyperparameters=Hyperparameters(
+                epochs=epochs, candidate_epochs=candidate_epochs, repurpose_epochs=repurpose_epochs,
+                learning_rate=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                max_train_examples=max_train_examples,
+            ),
+        )
+        from worker.pruning.engine import prune  # torch stays out of processes that never prune
+
+        began = time.monotonic()
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            result = prune(request, ProgressObserver(progress), out_dir=out, checkpoint_dir=checkpoint_dir)
+    except PruningError as exc:
+        console.print(f"[red]error ({exc.code}):[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(_summary(result))
+    console.print(
+        f"kept layers {list(result.kept_layers)}, removed {list(result.removed_layers)}; "
+        f"selection {_fmt(result.score)} (baseline {_fmt(result.baseline_score)}, chance "
+        f"{_fmt(result.chance_score)}), report {_fmt(result.report_score)}; parameters "
+        f"{result.parameters_before:,} -> {result.parameters_after:,}; {time.monotonic() - began:.0f}s; "
+        f"saved to {out}"
+    )
+
+
+if __name__ == "__main__":
+    prune_app()

@@ -1,0 +1,196 @@
+"""The engine's entry point: `prune` runs AGLP, GLP or top-layer dropping on one request.
+
+Retention rule. A round is accepted while its selection score is at least
+``threshold = baseline - (1 - retention) * |baseline|``. For a positive baseline that is
+``retention * baseline``; for metrics that can be zero or negative (Matthews correlation) it still
+asks for "no worse than baseline by a (1 - retention) share of its size". ``retained_fraction`` is
+``score / baseline`` when the baseline is positive and None otherwise. The first rejected round ends
+the job (``run_to_end`` keeps playing for curves, but no later round is accepted), and the result is
+the model of the last accepted round, or the fine-tuned full model when none was.
+
+Where we differ from the authors' AGLP code: every layer is a candidate, the current top layer
+included (their selection slice never lets it win); ties go to the lowest original layer index; each
+fine-tune builds a fresh optimizer and linear schedule (their copied scheduler left the rate
+constant); ``repurpose_epochs = 0`` keeps the winning candidate's weights, which is what their code
+ends up doing in effect.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from worker.pruning import checkpoint
+from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.errors import ConfigError, ModelError
+from worker.pruning.report import build_report, write_report
+from worker.pruning.strategies import Context, play, retained_fraction, save_checkpoint, threshold_for
+from worker.pruning.surgery import count_parameters, layer_count, load_model
+from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
+from worker.pruning.types import (
+    Hyperparameters,
+    NullObserver,
+    Observer,
+    PruneRequest,
+    PruneResult,
+    TaskSpec,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+STRATEGIES = ("aglp", "glp", "top")
+# (field, smallest allowed value) for the integer hyperparameters.
+INT_FLOORS = {
+    "epochs": 1,
+    "candidate_epochs": 1,
+    "repurpose_epochs": 0,
+    "batch_size": 1,
+    "eval_batch_size": 1,
+    "max_length": 2,
+    "seed": 0,
+}
+
+
+def validate(request: PruneRequest) -> None:
+    """Raise ConfigError naming the first field that is out of range."""
+    if not isinstance(request.retention, int | float) or not 0 < request.retention <= 1:
+        raise ConfigError(f"retention must be in (0, 1], got {request.retention!r}")
+    if request.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {request.strategy!r}")
+    if not isinstance(request.min_layers, int) or request.min_layers < 1:
+        raise ConfigError(f"min_layers must be an integer >= 1, got {request.min_layers!r}")
+    hp = request.hyperparameters
+    for name, floor in INT_FLOORS.items():
+        value = getattr(hp, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < floor:
+            raise ConfigError(f"hyperparameter {name} must be an integer >= {floor}, got {value!r}")
+    if hp.max_train_examples is not None and (
+        not isinstance(hp.max_train_examples, int) or hp.max_train_examples < 1
+    ):
+        raise ConfigError(f"hyperparameter max_train_examples must be >= 1 or unset, got {hp.max_train_examples!r}")
+    for name in ("learning_rate", "weight_decay"):
+        value = getattr(hp, name)
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"hyperparameter {name} must be a finite number >= 0, got {value!r}")
+    if hp.learning_rate == 0:
+        raise ConfigError("hyperparameter learning_rate must be > 0")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The requested device, or CUDA when present, else the CPU."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"device {name!r} is not a valid torch device: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def _load_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters) -> TaskDataLike:
+    """The data layer's loader (imported late so the engine imports without it)."""
+    from worker.pruning.data import load_task
+
+    return load_task(spec, tokenizer, hp)  # type: ignore[return-value]
+
+
+def _load_tokenizer(model: str) -> PreTrainedTokenizerBase:
+    """The model's own tokenizer."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot load a tokenizer from {model}: {exc}") from exc
+
+
+def _baseline(ctx: Context, data: TaskDataLike, full: Any) -> RunState:
+    """Fine-tune the full model and make it both the current model and the result so far."""
+    hp = ctx.request.hyperparameters
+    model = copy.deepcopy(full) if ctx.pristine is not None else full
+    examples = fine_tune(model, data, hp, hp.epochs, derive_seed(hp.seed, 0, 0, 0), ctx.device, ctx.observer)
+    score = evaluate(model, data.selection, data, hp, ctx.device)
+    report = evaluate(model, data.report, data, hp, ctx.device)
+    slot = Slot(model, list(range(ctx.layers_total)), score, report)
+    # Only AGLP walks on from a current model; GLP and top restart from the pristine one each round.
+    slots = {"current": slot, "result": slot} if ctx.pristine is None else {"result": slot}
+    state = RunState(score, report, slots, train_examples=examples)
+    ctx.observer.on_baseline(score, report, ctx.layers_total)
+    return state
+
+
+def prune(
+    request: PruneRequest,
+    observer: Observer | None = None,
+    out_dir: Path | None = None,
+    checkpoint_dir: Path | None = None,
+) -> PruneResult:
+    """Prune `request.model` on its task; optionally save the model and report, and checkpoint/resume."""
+    started = time.monotonic()
+    observer = observer or NullObserver()
+    validate(request)
+    device = resolve_device(request.device)
+    hp = request.hyperparameters
+    torch.manual_seed(hp.seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    tokenizer = _load_tokenizer(request.model)
+    data = _load_task(request.task, tokenizer, hp)
+    if data.type not in ("classification", "regression", "token-classification"):
+        raise ConfigError(f"unknown task type {data.type!r}")
+    full = load_model(request.model, data.type, data.num_labels, data.label_names, hp.seed)  # type: ignore[arg-type]
+    layers_total = layer_count(full.config)
+    if request.min_layers >= layers_total:
+        raise ConfigError(f"min_layers ({request.min_layers}) must be below the model's {layers_total} layers")
+    parameters_before = count_parameters(full)
+    ctx = Context(
+        request=request, data=data, device=device, observer=observer,
+        pristine=None if request.strategy == "aglp" else full,
+        layers_total=layers_total, threshold=0.0, checkpoint_dir=checkpoint_dir,
+        started=started, seconds_before=0.0,
+    )
+    state = checkpoint.load(checkpoint_dir, request, data.type) if checkpoint_dir else None  # type: ignore[arg-type]
+    if state is None:
+        state = _baseline(ctx, data, full)
+        ctx.threshold = threshold_for(state.baseline_score, request.retention)
+        save_checkpoint(ctx, state)
+    else:
+        ctx.seconds_before = state.seconds
+        ctx.threshold = threshold_for(state.baseline_score, request.retention)
+    if ctx.pristine is None:
+        del full
+    play(ctx, state)
+    result = state.slots["result"]
+    removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
+    outcome = PruneResult(
+        strategy=request.strategy,
+        metric=data.metric,
+        baseline_score=state.baseline_score,
+        baseline_report_score=state.baseline_report_score,
+        chance_score=data.chance_score,
+        score=result.score,
+        report_score=result.report_score,
+        retained_fraction=retained_fraction(result.score, state.baseline_score),
+        kept_layers=tuple(result.kept),
+        removed_layers=removed,
+        layers_total=layers_total,
+        parameters_before=parameters_before,
+        parameters_after=count_parameters(result.model),
+        rounds=tuple(state.rounds),
+        train_examples=state.train_examples,
+        seconds=ctx.seconds_before + time.monotonic() - started,
+    )
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result.model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+        write_report(out_dir, build_report(outcome, request, device, ctx.threshold))
+    return outcome

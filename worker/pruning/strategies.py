@@ -1,0 +1,213 @@
+"""The three pruning strategies (AGLP, GLP, top-layer dropping) as rounds over a shared run state.
+
+Every strategy plays numbered rounds; a round yields one model with one more layer removed than the
+round before. The driver in `play` scores it, applies the retention rule, records the round and
+checkpoints. Seeds are derived from (seed, stage, round, layer) so each fine-tune is reproducible on
+its own, which is what makes a resumed run equal an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from worker.pruning import checkpoint
+from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.surgery import without_layers
+from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
+from worker.pruning.types import CandidateScore, Observer, PruneRequest, RoundRecord
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+# Seed stages: each kind of fine-tune draws from its own stream.
+BASELINE, CANDIDATE, REPURPOSE, FINAL = 0, 1, 2, 3
+
+
+@dataclass
+class Context:
+    """What every round needs: the request, data, device, observer and the pristine model."""
+
+    request: PruneRequest
+    data: TaskDataLike
+    device: torch.device
+    observer: Observer
+    pristine: PreTrainedModel | None  # pretrained encoder + seeded head (GLP and top only)
+    layers_total: int
+    threshold: float
+    checkpoint_dir: Path | None
+    started: float  # time.monotonic() when this process started the run
+    seconds_before: float  # time spent by earlier processes on this run
+
+
+@dataclass
+class Outcome:
+    """What a round produced: its candidates, the layer it removed and the resulting model."""
+
+    candidates: tuple[CandidateScore, ...]
+    removed_layer: int
+    model: PreTrainedModel
+    kept: list[int]
+    score: float
+    train_examples: int
+
+
+def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: int, layer: int) -> int:
+    """Fine-tune with the seed of (stage, round, layer); returns training examples processed."""
+    seed = derive_seed(ctx.request.hyperparameters.seed, stage, rnd, layer)
+    return fine_tune(model, ctx.data, ctx.request.hyperparameters, epochs, seed, ctx.device, ctx.observer)
+
+
+def _score(ctx: Context, model: PreTrainedModel, split: str = "selection") -> float:
+    """The task metric on the selection or report split."""
+    dataset = ctx.data.selection if split == "selection" else ctx.data.report
+    return evaluate(model, dataset, ctx.data, ctx.request.hyperparameters, ctx.device)
+
+
+def _try_candidates(
+    ctx: Context, rnd: int, layers: list[int], build: Callable[[int], PreTrainedModel], epochs: int
+) -> tuple[tuple[CandidateScore, ...], int, PreTrainedModel, float, int]:
+    """Fine-tune and score one candidate per layer; the best wins, ties to the lowest original index."""
+    scores: list[CandidateScore] = []
+    best: tuple[int, PreTrainedModel, float] | None = None
+    examples = 0
+    for layer in sorted(layers):
+        began = time.monotonic()
+        model = build(layer)
+        examples += _train(ctx, model, epochs, CANDIDATE, rnd, layer)
+        score = _score(ctx, model)
+        seconds = time.monotonic() - began
+        scores.append(CandidateScore(layer=layer, score=score, seconds=seconds))
+        ctx.observer.on_candidate(rnd, layer, score, seconds)
+        if best is None or score > best[2]:  # strict: an equal score never beats a lower index
+            best = (layer, model, score)
+        del model
+    assert best is not None
+    return tuple(scores), best[0], best[1], best[2], examples
+
+
+def aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
+    """AGLP: drop each current layer from the current fine-tuned model, keep the best, repurpose it."""
+    current = state.slots["current"]
+    position = {layer: i for i, layer in enumerate(current.kept)}
+    candidates, winner, model, score, examples = _try_candidates(
+        ctx, rnd, current.kept, lambda layer: without_layers(current.model, [position[layer]]),
+        ctx.request.hyperparameters.candidate_epochs,
+    )
+    repurpose = ctx.request.hyperparameters.repurpose_epochs
+    if repurpose > 0:
+        model = without_layers(current.model, [position[winner]])
+        examples += _train(ctx, model, repurpose, REPURPOSE, rnd, winner)
+        score = _score(ctx, model)
+    kept = [layer for layer in current.kept if layer != winner]
+    return Outcome(candidates, winner, model, kept, score, examples)
+
+
+def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
+    """GLP: each remaining layer is tried on the pretrained model minus the order so far plus itself."""
+    assert ctx.pristine is not None
+    pristine = ctx.pristine
+    remaining = [layer for layer in range(ctx.layers_total) if layer not in state.order]
+    candidates, winner, model, score, examples = _try_candidates(
+        ctx, rnd, remaining, lambda layer: without_layers(pristine, [*state.order, layer]),
+        ctx.request.hyperparameters.candidate_epochs,
+    )
+    state.order.append(winner)
+    hp = ctx.request.hyperparameters
+    # With equal budgets the winning candidate already is "pretrained minus the first k, fine-tuned".
+    if hp.epochs != hp.candidate_epochs:
+        model = without_layers(pristine, state.order)
+        examples += _train(ctx, model, hp.epochs, FINAL, rnd, 0)
+        score = _score(ctx, model)
+    kept = [layer for layer in range(ctx.layers_total) if layer not in state.order]
+    return Outcome(candidates, winner, model, kept, score, examples)
+
+
+def top_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
+    """Top-layer dropping: the pretrained model minus its top `rnd` layers, fine-tuned."""
+    assert ctx.pristine is not None
+    began = time.monotonic()
+    dropped = list(range(ctx.layers_total - rnd, ctx.layers_total))
+    model = without_layers(ctx.pristine, dropped)
+    examples = _train(ctx, model, ctx.request.hyperparameters.epochs, FINAL, rnd, 0)
+    score = _score(ctx, model)
+    layer = dropped[0]
+    seconds = time.monotonic() - began
+    ctx.observer.on_candidate(rnd, layer, score, seconds)
+    kept = list(range(ctx.layers_total - rnd))
+    return Outcome((CandidateScore(layer, score, seconds),), layer, model, kept, score, examples)
+
+
+ROUNDS: dict[str, Callable[[Context, RunState, int], Outcome]] = {
+    "aglp": aglp_round,
+    "glp": glp_round,
+    "top": top_round,
+}
+
+
+def _layers_left(ctx: Context, state: RunState) -> int:
+    """How many layers the next round starts from."""
+    if ctx.request.strategy == "aglp":
+        return len(state.slots["current"].kept)
+    return ctx.layers_total - len(state.rounds)
+
+
+def save_checkpoint(ctx: Context, state: RunState) -> None:
+    """Checkpoint the state (when asked to) and tell the observer where."""
+    state.seconds = ctx.seconds_before + time.monotonic() - ctx.started
+    if ctx.checkpoint_dir is not None:
+        step = checkpoint.save(ctx.checkpoint_dir, ctx.request, state)
+        ctx.observer.on_checkpoint(step)
+
+
+def play(ctx: Context, state: RunState) -> None:
+    """Play rounds until the layer floor, or until the first rejected round unless `run_to_end`."""
+    round_fn = ROUNDS[ctx.request.strategy]
+    while _layers_left(ctx, state) > ctx.request.min_layers:
+        if state.rejected and not ctx.request.run_to_end:
+            break
+        rnd = len(state.rounds) + 1
+        began = time.monotonic()
+        layers_before = _layers_left(ctx, state)
+        outcome = round_fn(ctx, state, rnd)
+        report_score = _score(ctx, outcome.model, "report")
+        # Acceptance is path-dependent: once a round fails, later rounds (run_to_end) are never accepted,
+        # so the result is the same whether or not the run continued.
+        accepted = not state.rejected and outcome.score >= ctx.threshold
+        if ctx.request.strategy == "aglp":
+            state.slots["current"] = Slot(outcome.model, outcome.kept, outcome.score, report_score)
+        if accepted:
+            state.slots["result"] = Slot(outcome.model, outcome.kept, outcome.score, report_score)
+        else:
+            state.rejected = True
+        record = RoundRecord(
+            round=rnd,
+            layers_before=layers_before,
+            candidates=outcome.candidates,
+            removed_layer=outcome.removed_layer,
+            score=outcome.score,
+            report_score=report_score,
+            retained_fraction=retained_fraction(outcome.score, state.baseline_score),
+            accepted=accepted,
+            seconds=time.monotonic() - began,
+            train_examples=outcome.train_examples,
+        )
+        state.rounds.append(record)
+        state.train_examples += outcome.train_examples
+        ctx.observer.on_round(record)
+        save_checkpoint(ctx, state)
+
+
+def threshold_for(baseline: float, retention: float) -> float:
+    """The lowest accepted score: baseline - (1 - retention) * |baseline|."""
+    return baseline - (1.0 - retention) * abs(baseline)
+
+
+def retained_fraction(score: float, baseline: float) -> float | None:
+    """score / baseline where that ratio means something (positive baseline), else None."""
+    return score / baseline if baseline > 0 else None

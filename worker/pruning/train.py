@@ -1,0 +1,178 @@
+"""A small explicit fine-tuning loop (AdamW, linear decay, dynamic padding) and evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from worker.pruning.types import Cancelled, Hyperparameters, NullObserver, Observer
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+# How often (in optimizer steps) the observer is asked whether to stop and told we are alive.
+CHECK_EVERY = 8
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+class TaskDataLike(Protocol):
+    """What the engine needs from the data layer's TaskData."""
+
+    type: str
+    metric: str
+    num_labels: int
+    label_names: list[str] | None
+    train: Dataset
+    selection: Dataset
+    report: Dataset
+    collator: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]
+    chance_score: float
+
+    def score(self, logits: np.ndarray, labels: np.ndarray) -> float: ...
+
+
+def derive_seed(*parts: int) -> int:
+    """A 32-bit seed from a tuple like (seed, stage, round, layer), stable across runs and processes."""
+    return int(np.random.SeedSequence([p + 1 for p in parts]).generate_state(1)[0])
+
+
+def _input_columns(model: nn.Module, dataset: Dataset) -> list[str]:
+    """The dataset columns the model's forward accepts (DistilBERT has no token_type_ids)."""
+    accepted = set(inspect.signature(model.forward).parameters)
+    return [c for c in MODEL_INPUTS if c in dataset.column_names and c in accepted]
+
+
+def _loader(
+    model: nn.Module, dataset: Dataset, collator: Any, batch_size: int, generator: torch.Generator | None
+) -> DataLoader[Any]:
+    """A DataLoader over the model's input columns; shuffled when a generator is given."""
+    columns = _input_columns(model, dataset)
+    rows = dataset.select_columns(columns)
+    return DataLoader(
+        rows,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        shuffle=generator is not None,
+        generator=generator,
+        collate_fn=collator,
+    )
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA where the card supports it; a no-op elsewhere."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def build_optimizer(model: nn.Module, hp: Hyperparameters) -> torch.optim.AdamW:
+    """AdamW (0.9, 0.999, eps 1e-8) with weight decay on everything but biases and LayerNorm weights."""
+    no_decay: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, nn.LayerNorm):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+    for name, param in model.named_parameters():
+        if name.endswith("bias"):
+            no_decay.add(id(param))
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if id(p) not in no_decay], "weight_decay": hp.weight_decay},
+        {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+
+
+def _batches(loader: DataLoader[Any], device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+    """Move each collated batch to the device."""
+    for batch in loader:
+        yield {k: v.to(device) for k, v in batch.items()}
+
+
+def fine_tune(
+    model: nn.Module,
+    data: TaskDataLike,
+    hp: Hyperparameters,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    observer: Observer | None = None,
+) -> int:
+    """Fine-tune `model` in place for `epochs`; returns the number of training examples processed.
+
+    Optimizer and linear schedule (no warm-up) are built fresh here for every fine-tune, and the
+    data order and dropout come from `seed`, so a fine-tune is reproducible on its own.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    observer = observer or NullObserver()
+    if epochs <= 0:
+        return 0
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    loader = _loader(model, data.train, data.collator, hp.batch_size, generator)
+    optimizer = build_optimizer(model, hp)
+    total_steps = max(1, epochs * len(loader))
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
+    model.to(device)
+    model.train()
+    examples = 0
+    step = 0
+    for _ in range(epochs):
+        for batch in _batches(loader, device):
+            with _autocast(device):
+                loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            examples += int(batch["input_ids"].shape[0])
+            step += 1
+            if step % CHECK_EVERY == 0:
+                observer.heartbeat()
+                if observer.should_stop():
+                    raise Cancelled("stopped by the observer during fine-tuning")
+    model.eval()
+    return examples
+
+
+def _pad_to(array: np.ndarray, length: int, value: float) -> np.ndarray:
+    """Pad axis 1 of a token-level array to `length`."""
+    if array.shape[1] == length:
+        return array
+    widths = [(0, 0), (0, length - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, widths, constant_values=value)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels for a split; token-level outputs are padded to one length (labels with -100)."""
+    model.to(device)
+    model.eval()
+    logits: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+        with _autocast(device):
+            out = model(**batch).logits
+        logits.append(out.float().cpu().numpy())
+        labels.append(batch["labels"].cpu().numpy())
+    if data.type == "token-classification":
+        width = max(a.shape[1] for a in logits)
+        logits = [_pad_to(a, width, 0.0) for a in logits]
+        labels = [_pad_to(a, width, -100) for a in labels]
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def evaluate(
+    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+) -> float:
+    """The task metric of `model` on one split."""
+    logits, labels = predict(model, dataset, data, hp, device)
+    return float(data.score(logits, labels))
