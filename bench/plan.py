@@ -13,15 +13,6 @@ from worker.pruning.types import Hyperparameters, PruneRequest, Strategy, TaskSp
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "mrpc", "cola", "conll2003-ner", "conll2003-pos", "rte")
 STRATEGIES: tuple[Strategy, ...] = ("aglp", "glp", "top")
-# Where each built-in task's files live under the shared data folder.
-TASK_DIRS = {
-    "sst2": "glue/SST-2",
-    "cola": "glue/CoLA",
-    "mrpc": "glue/MRPC",
-    "rte": "glue/RTE",
-    "conll2003-ner": "conll2003",
-    "conll2003-pos": "conll2003",
-}
 BUDGET_KEYS = ("train_examples", "epochs", "max_length", "learning_rate", "batch_size")
 
 
@@ -86,7 +77,7 @@ class RunSpec:
         """The engine request; run_to_end records the whole curve while the result obeys retention."""
         return PruneRequest(
             model=self.model,
-            task=TaskSpec(name=self.task, data_dir=self.data_dir / TASK_DIRS[self.task]),
+            task=TaskSpec(name=self.task, data_dir=self.data_dir),  # the engine finds glue/<TASK> etc.
             retention=self.retention,
             strategy=self.strategy,
             hyperparameters=self.budget.hyperparameters(self.seed),
@@ -121,7 +112,7 @@ def model_slug(model: str) -> str:
     """A file-name-safe name for a model path or hub id (a dir called `model` takes its parent's name)."""
     path = Path(model)
     name = f"{path.parent.name}-{path.name}" if path.name == "model" and path.parent.name else path.name
-    if "/" in model and not path.exists():  # a hub id such as org/name
+    if not path.is_absolute() and not path.exists() and model.count("/") == 1:  # a hub id: org/name
         name = model.replace("/", "-")
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
 

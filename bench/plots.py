@@ -13,6 +13,8 @@ matplotlib.use("Agg")  # headless: the benchmark runs on servers without a displ
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from worker.pruning.strategies import threshold_for
+
 COLORS = {"aglp": "tab:red", "glp": "tab:blue", "top": "tab:green"}
 
 
@@ -41,15 +43,15 @@ def plot_task(title: str, by_strategy: dict[str, list[dict[str, Any]]], path: Pa
         chances += [r["summary"]["chance_score"] for r in runs]
         retention, metric = runs[0]["retention"], runs[0]["summary"]["metric"]
     if baselines:
-        threshold = retention * statistics.fmean(baselines)
-        ax.axhline(threshold, color="black", linewidth=1, label=f"{retention:.0%} of baseline (selection)")
+        threshold = threshold_for(statistics.fmean(baselines), retention)
+        ax.axhline(threshold, color="black", linewidth=1, label=f"{retention:.0%} retention (selection)")
         ax.axhline(statistics.fmean(chances), color="gray", linestyle=":", linewidth=1, label="chance")
     ax.set_xlabel("layers removed")
     ax.set_ylabel(metric or "score")
     ax.set_title(title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

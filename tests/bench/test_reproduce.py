@@ -1,0 +1,111 @@
+"""End to end on a tiny BERT and synthetic GLUE-layout data: JSON, results.md and a plot; reruns skip."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from typer.testing import CliRunner
+
+from bench.reproduce import app
+
+WORDS = [f"w{i}" for i in range(20)] + ["good"]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tiny_model(root: Path) -> Path:
+    """A 2-layer, hidden-32 BERT with a word-level tokenizer, saved like a pretrained model."""
+    vocab = {token: i for i, token in enumerate(SPECIALS + WORDS)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=32,
+    )
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=40)
+    path = root / "tiny-bert"
+    BertModel(config).save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def sst2_like(root: Path) -> Path:
+    """A data root with glue/SST-2/{train,dev}.tsv: label 1 when the sentence holds the word `good`."""
+    rng = random.Random(0)
+    folder = root / "glue" / "SST-2"
+    folder.mkdir(parents=True)
+    for name, n in (("train.tsv", 48), ("dev.tsv", 40)):
+        lines = ["sentence\tlabel"]
+        for i in range(n):
+            words = [rng.choice(WORDS[:-1]) for _ in range(rng.randint(3, 8))]
+            if i % 2:
+                words[rng.randrange(len(words))] = "good"
+            lines.append(f"{' '.join(words)}\t{i % 2}")
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _few_threads() -> None:
+    """One thread: the team shares two cores."""
+    torch.set_num_threads(1)
+
+
+def test_run_writes_record_report_and_plot_then_skips(tmp_path: Path) -> None:
+    """One strategy on one task produces a full record, renders the docs, and is skipped the second time."""
+    results, docs, work = tmp_path / "results", tmp_path / "docs", tmp_path / "work"
+    args = [
+        "--model", str(tiny_model(tmp_path)), "--tasks", "sst2", "--strategies", "top", "--seeds", "0",
+        "--train-examples", "32", "--max-length", "32", "--batch-size", "8", "--epochs", "1",
+        "--data-dir", str(sst2_like(tmp_path / "data")), "--results-dir", str(results),
+        "--work-dir", str(work), "--docs-dir", str(docs), "--device", "cpu",
+        "--latency-batch", "4", "--latency-runs", "2", "--latency-warmup", "1",
+    ]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output + repr(first.exception)
+
+    (path,) = results.glob("*.json")
+    record = json.loads(path.read_text())
+    summary = record["summary"]
+    assert record["task"] == "sst2" and record["strategy"] == "top" and record["seed"] == 0
+    assert record["budget"]["train_examples"] == 32 and record["machine"]["cpu"]
+    assert summary["layers_total"] == 2 and summary["metric"] == "accuracy"
+    assert summary["learned"] == (
+        min(summary["baseline_score"], summary["baseline_report_score"]) >= summary["chance_score"] + 0.05
+    )
+    # run_to_end: the curve goes from the full model down to one layer, whatever retention allowed.
+    assert [p["layers_removed"] for p in record["curve"]] == [0, 1]
+    assert summary["train_examples"] == 64 and summary["fine_tunes"] == 2
+    assert summary["parameters_after"] <= summary["parameters_before"]
+    latency = record["latency"]
+    assert latency["batch_size"] == 4 and latency["full_layers"] == 2
+    assert latency["pruned_layers"] == 2 - summary["layers_removed"]
+    assert latency["full_parameters"] == summary["parameters_before"]
+    assert latency["pruned_parameters"] == summary["parameters_after"] and latency["speedup"] > 0
+    assert not list(results.glob("*.partial.json")) and not (work / record["run_id"]).exists()
+
+    markdown = (docs / "results.md").read_text()
+    assert "| sst2 | accuracy | 32 ex x 1 ep, len 32 | 0 |" in markdown
+    assert (docs / "curve-sst2.png").read_bytes()[:4] == b"\x89PNG"
+
+    stamp = path.stat().st_mtime_ns
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "done, skipped" in second.output and path.stat().st_mtime_ns == stamp
+
+
+def test_bad_task_is_rejected_by_name(tmp_path: Path) -> None:
+    """An unknown task stops the CLI before any work, naming the task."""
+    result = CliRunner().invoke(app, ["--tasks", "qnli", "--data-dir", str(tmp_path), "--model", "x"])
+    assert result.exit_code != 0 and "qnli" in result.output
