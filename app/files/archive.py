@@ -57,9 +57,9 @@ def _tar_members(tar: tarfile.TarFile) -> Iterator[_Member]:
 
 def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
     for info in archive.infolist():
-        mode = info.external_attr >> 16
-        # Zip has no link type of its own; Unix zips mark symlinks in the mode bits.
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        # Zip has no link type of its own; Unix zips mark symlinks in the mode's file-type bits.
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise ArchiveError("links and special files are not allowed", info.filename)
         yield _Member(info.filename, info.file_size, info.is_dir(), not info.is_dir())
 

@@ -80,19 +80,17 @@ def create_job(
         request_hash=digest,
     )
     try:
-        # A savepoint, so losing an Idempotency-Key race leaves the session usable for the re-read.
-        with session.begin_nested():
-            session.add(job)
-            session.flush()
-            repository.add_event(session, job.id, "job.created", "job created", {"model": job.model})
+        session.add(job)
+        session.flush()  # the unique (owner, Idempotency-Key) constraint fires here
+        repository.add_event(session, job.id, "job.created", "job created", {"model": job.model})
+        session.commit()
     except IntegrityError:
-        if idempotency_key is None:
-            raise
-        existing = repository.get_by_idempotency_key(session, owner_id, idempotency_key)
-        if existing is None:
+        # Lost a race with a concurrent request carrying the same Idempotency-Key: replay its job.
+        session.rollback()
+        existing = repository.get_by_idempotency_key(session, owner_id, idempotency_key or "")
+        if idempotency_key is None or existing is None:
             raise
         return _replay(existing, digest), False
-    session.commit()
     # Only now, with the row committed, may a worker see the job.
     if queue.enqueue(job.id, settings):
         repository.mark_enqueued(session, job.id, utcnow())

@@ -10,6 +10,11 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 _console = Console()
 
 
+@keys_app.callback()
+def _keys() -> None:
+    """Manage API keys (a callback keeps `keys` a group even with a single command)."""
+
+
 @keys_app.command("create")
 def create(
     name: str = typer.Option(..., "--name", help="A label for the key, e.g. the user's name."),

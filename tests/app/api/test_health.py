@@ -1,0 +1,39 @@
+"""Liveness and readiness probes."""
+
+import os
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.queue import broker_reachable
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_with_the_local_queue(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_broker_is_down(client: TestClient, settings: Settings) -> None:
+    settings.queue = "celery"
+    settings.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "broker" in response.json()["detail"]
+
+
+@pytest.mark.redis
+def test_readyz_with_a_live_broker(client: TestClient, settings: Settings) -> None:
+    url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+    settings.queue, settings.broker_url = "celery", url
+    if not broker_reachable(settings):
+        pytest.skip(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
+    assert client.get("/readyz").status_code == 200

@@ -1,0 +1,130 @@
+"""GET /v1/jobs, /v1/jobs/{id}, rounds and events; key isolation."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.models import CandidateScore, Event, Round, utcnow
+
+MakeJob = Callable[..., Any]
+
+
+def test_get_a_job_and_another_keys_job_is_404(
+    client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob
+) -> None:
+    job = make_job(caller.id)
+    assert client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()["id"] == job.id
+    for path in ("", "/rounds", "/events", "/artifact"):
+        response = client.get(f"/v1/jobs/{job.id}{path}", headers=other_caller.headers)
+        assert response.status_code == 404, path
+        assert "task" not in response.json()
+    assert client.post(f"/v1/jobs/{job.id}/cancel", headers=other_caller.headers).status_code == 404
+
+
+def test_list_pages_newest_first(client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob) -> None:
+    ids = [make_job(caller.id).id for _ in range(5)]
+    make_job(other_caller.id)
+    seen: list[str] = []
+    after = None
+    while True:
+        query = "?limit=2" + (f"&after={after}" if after else "")
+        page = client.get(f"/v1/jobs{query}", headers=caller.headers).json()
+        seen += [job["id"] for job in page["data"]]
+        if not page["has_more"]:
+            break
+        after = page["data"][-1]["id"]
+    assert seen == ids[::-1]
+    assert client.get("/v1/jobs?limit=101", headers=caller.headers).status_code == 422
+    assert client.get("/v1/jobs?after=job_unknown", headers=caller.headers).status_code == 422
+
+
+def test_a_succeeded_job_shows_progress_and_result(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+    result = {
+        "layers_removed": 2,
+        "removed_layers": [3, 5],
+        "kept_layers": [0, 1, 2, 4],
+        "score": 0.91,
+        "report_score": 0.9,
+        "retained_fraction": 0.97,
+        "parameters_before": 1000,
+        "parameters_after": 800,
+        "metric": "accuracy",
+        "artifact": {"bytes": 1, "sha256": "stale"},
+    }
+    job = make_job(
+        caller.id,
+        status="succeeded",
+        started_at=utcnow(),
+        finished_at=utcnow(),
+        round=2,
+        layers_total=6,
+        layers_remaining=4,
+        baseline_score=0.94,
+        current_score=0.91,
+        retained_fraction=0.97,
+        result=result,
+        artifact_key="artifacts/x.tar.gz",
+        artifact_bytes=1234,
+        artifact_sha256="ab" * 32,
+    )
+    body = client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()
+    assert body["progress"]["layers_remaining"] == 4 and body["progress"]["baseline_score"] == 0.94
+    assert body["result"]["removed_layers"] == [3, 5] and body["result"]["metric"] == "accuracy"
+    assert body["result"]["artifact"] == {"bytes": 1234, "sha256": "ab" * 32}
+    assert body["finished_at"].endswith(("Z", "+00:00"))
+
+
+def test_a_failed_job_shows_its_error(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+    job = make_job(caller.id, status="failed", error_code="invalid_dataset", error_message="no column 'label'")
+    body = client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()
+    assert body["error"] == {"code": "invalid_dataset", "message": "no column 'label'"}
+    assert body["result"] is None
+
+
+def test_rounds_join_candidate_scores(
+    client: TestClient, caller: Any, make_job: MakeJob, db_session: Session
+) -> None:
+    job = make_job(caller.id, status="running")
+    for number, removed in ((1, 5), (2, 0)):
+        db_session.add(
+            Round(
+                job_id=job.id,
+                round=number,
+                layers_before=7 - number,
+                removed_layer=removed,
+                score=0.9,
+                report_score=0.89,
+                retained_fraction=0.98,
+                accepted=number == 1,
+                seconds=1.5,
+            )
+        )
+    for layer in (5, 0, 3):
+        db_session.add(CandidateScore(job_id=job.id, round=1, layer=layer, score={5: 0.85, 0: 0.8, 3: 0.83}[layer]))
+    db_session.add(CandidateScore(job_id=job.id, round=2, layer=0, score=0.7))
+    db_session.add(CandidateScore(job_id=job.id, round=3, layer=1, score=0.6))  # round 3 still running
+    db_session.commit()
+    data = client.get(f"/v1/jobs/{job.id}/rounds", headers=caller.headers).json()["data"]
+    assert [r["round"] for r in data] == [1, 2]
+    assert data[0]["candidates"] == [
+        {"layer": 0, "score": 0.8},
+        {"layer": 3, "score": 0.83},
+        {"layer": 5, "score": 0.85},
+    ]
+    assert data[0]["removed_layer"] == 5 and data[0]["accepted"] is True and data[1]["accepted"] is False
+    assert data[1]["candidates"] == [{"layer": 0, "score": 0.7}]
+
+
+def test_events_page_by_id(client: TestClient, caller: Any, make_job: MakeJob, db_session: Session) -> None:
+    job = make_job(caller.id)
+    for i in range(5):
+        db_session.add(Event(job_id=job.id, type="candidate.scored", message=f"c{i}", data={"layer": i}))
+    db_session.commit()
+    url = f"/v1/jobs/{job.id}/events"
+    first = client.get(f"{url}?limit=3", headers=caller.headers).json()
+    assert [e["message"] for e in first["data"]] == ["c0", "c1", "c2"] and first["has_more"]
+    rest = client.get(f"{url}?after={first['data'][-1]['id']}", headers=caller.headers).json()
+    assert [e["data"]["layer"] for e in rest["data"]] == [3, 4] and not rest["has_more"]
+    assert client.get(f"{url}?after=-1", headers=caller.headers).status_code == 422

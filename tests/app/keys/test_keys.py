@@ -1,0 +1,67 @@
+"""API keys: hashing, revocation, the bootstrap key and `secateur keys create`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.migrate import upgrade_to_head
+from app.keys.service import KEY_PREFIX, authenticate, create_key, ensure_bootstrap_key, hash_key
+from app.models import ApiKey, utcnow
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_only_the_hash_is_stored(db_session: Session) -> None:
+    row, secret = create_key(db_session, "carol")
+    assert secret.startswith(KEY_PREFIX) and len(secret) > 40
+    assert row.key_hash == hash_key(secret) and secret not in (row.key_hash, row.prefix)
+    assert authenticate(db_session, secret) is row
+    assert authenticate(db_session, secret + "x") is None
+
+
+def test_a_revoked_key_is_refused(client: TestClient, caller: Any, db_session: Session) -> None:
+    assert client.get("/v1/jobs", headers=caller.headers).status_code == 200
+    db_session.get_one(ApiKey, caller.id).revoked_at = utcnow()
+    db_session.commit()
+    assert client.get("/v1/jobs", headers=caller.headers).status_code == 401
+
+
+def test_ensure_bootstrap_key_is_idempotent(db_session: Session) -> None:
+    first = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
+    second = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
+    assert first.id == second.id
+    with pytest.raises(ValueError, match="16 characters"):
+        ensure_bootstrap_key(db_session, "short")
+
+
+def test_bootstrap_key_is_ensured_at_start_up(app: FastAPI, settings: Settings) -> None:
+    settings.bootstrap_api_key = "sk-sec-bootstrap-at-start-up"
+    headers = {"Authorization": f"Bearer {settings.bootstrap_api_key}"}
+    with TestClient(app) as started:
+        assert started.get("/v1/jobs", headers=headers).status_code == 200
+
+
+def test_cli_creates_a_key_and_prints_it_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade_to_head(url)
+    env = {**os.environ, "SECATEUR_DATABASE_URL": url, "SECATEUR_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-c", "from app.keys.cli import keys_app; keys_app()", "create", "--name", "dave"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+    secret = done.stdout.strip().splitlines()[-1]
+    assert secret.startswith(KEY_PREFIX)
+    from app.core.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        row = session.scalars(select(ApiKey).where(ApiKey.name == "dave")).one()
+        assert row.key_hash == hash_key(secret)
+    engine.dispose()

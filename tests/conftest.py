@@ -1,0 +1,169 @@
+"""Shared fixtures: a migrated SQLite and PostgreSQL database per run, rolled-back sessions, an API client."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.api.deps import get_session_factory, get_store
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine
+from app.core.migrate import upgrade_to_head
+from app.core.storage import LocalStorage, Storage
+from app.keys.service import create_key
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SECATEUR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _sqlite_savepoints(engine: Engine) -> None:
+    """pysqlite mishandles SAVEPOINT unless SQLAlchemy emits BEGIN itself (SQLAlchemy's documented recipe)."""
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _explicit_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_postgres_database() -> tuple[str, Engine]:
+    """A fresh, empty `secateur_test_<random>` database; returns its URL and an admin engine."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"secateur_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__}: {exc})")
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return url, admin
+
+
+def drop_postgres_database(url: str, admin: Engine) -> None:
+    """Drop a database made by create_postgres_database."""
+    name = make_url(url).database
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """An engine on a database migrated to head, once per run for each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        upgrade_to_head(url)
+        engine = make_engine(url)
+        _sqlite_savepoints(engine)
+        yield engine
+        engine.dispose()
+        return
+    url, admin = create_postgres_database()
+    try:
+        upgrade_to_head(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+    finally:
+        drop_postgres_database(url, admin)
+
+
+@pytest.fixture
+def db_connection(db_engine: Engine) -> Iterator[Connection]:
+    """A connection inside an outer transaction that is rolled back after the test."""
+    with db_engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def session_factory(db_connection: Connection) -> sessionmaker[Session]:
+    """Sessions whose commits only release savepoints of the test's outer transaction."""
+    return sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for arranging and inspecting rows in a test."""
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for one test: local queue and storage under tmp_path, small upload limits."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        queue="local",
+        max_model_upload_bytes=2 * 1024 * 1024,
+        max_dataset_upload_bytes=256 * 1024,
+        max_unpacked_bytes=4 * 1024 * 1024,
+    )
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    """Local blob storage under tmp_path."""
+    return LocalStorage(tmp_path / "blobs")
+
+
+@pytest.fixture
+def app(settings: Settings, session_factory: sessionmaker[Session], storage: Storage) -> FastAPI:
+    """The application with settings, sessions and storage overridden for the test."""
+    from app.main import create_app
+
+    application = create_app()
+    application.dependency_overrides[get_settings] = lambda: settings
+    application.dependency_overrides[get_session_factory] = lambda: session_factory
+    application.dependency_overrides[get_store] = lambda: storage
+    return application
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A test client that returns 500 responses instead of raising, so the error handler is exercised."""
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An API key for a test: its row id and the headers that authenticate with it."""
+
+    id: str
+    headers: dict[str, str]
+
+
+def _new_caller(db_session: Session, name: str) -> Caller:
+    row, secret = create_key(db_session, name)
+    db_session.commit()
+    return Caller(row.id, {"Authorization": f"Bearer {secret}"})
+
+
+@pytest.fixture
+def caller(db_session: Session) -> Caller:
+    """A fresh API key."""
+    return _new_caller(db_session, "alice")
+
+
+@pytest.fixture
+def other_caller(db_session: Session) -> Caller:
+    """A second, unrelated API key."""
+    return _new_caller(db_session, "bob")
