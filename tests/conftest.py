@@ -81,6 +81,19 @@ def db_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         drop_postgres_database(url, admin)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a brand-new empty database (for migration tests), dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    url, admin = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url, admin)
+
+
 @pytest.fixture
 def db_connection(db_engine: Engine) -> Iterator[Connection]:
     """A connection inside an outer transaction that is rolled back after the test."""
@@ -109,7 +122,7 @@ def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 def settings(tmp_path: Path) -> Settings:
     """Settings for one test: local queue and storage under tmp_path, small upload limits."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path / "data",
         queue="local",
         max_model_upload_bytes=2 * 1024 * 1024,

@@ -88,9 +88,8 @@ def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: Sett
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
 
 
-@router.api_route(
+@router.get(
     "/{job_id}/artifact",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={
         200: {"content": {"application/gzip": {}}, "description": "The pruned model as a .tar.gz."},
@@ -104,3 +103,13 @@ def download_artifact(
 ) -> Response:
     """The pruned model (HF directory + pruning_report.json); strong ETag, Range requests honoured."""
     return artifact_response(request, service.get_job(session, key.id, job_id), storage)
+
+
+# HEAD shares the handler; kept out of the schema so OpenAPI has one operation per id.
+router.add_api_route(
+    "/{job_id}/artifact",
+    download_artifact,
+    methods=["HEAD"],
+    include_in_schema=False,
+    response_class=Response,
+)

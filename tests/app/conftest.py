@@ -7,7 +7,7 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what starlette.testclient returns
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -17,7 +17,9 @@ from app.models import Job
 MODEL_FILES = [("config.json", b'{"model_type": "bert"}'), ("model.safetensors", b"\x00" * 64)]
 
 
-def build_tar_gz(entries: list[tuple[str, bytes]], links: dict[str, tuple[bytes, str]] | None = None) -> bytes:
+def build_tar_gz(
+    entries: list[tuple[str, bytes]], links: dict[str, tuple[bytes, str]] | None = None
+) -> bytes:
     """A .tar.gz with regular files, plus `links` {name: (tar type, target)} for link/device entries."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

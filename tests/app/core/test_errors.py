@@ -2,7 +2,7 @@
 
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what starlette.testclient returns
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what starlette.testclient returns
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -64,13 +64,21 @@ def test_a_malicious_archive_is_a_400_naming_the_member(
 
 
 def test_a_symlink_and_a_zip_bomb_are_400(
-    upload: Upload, caller: Any, tar_gz: Callable[..., bytes], zip_bytes: Callable[..., bytes], settings: Settings
+    upload: Upload,
+    caller: Any,
+    tar_gz: Callable[..., bytes],
+    zip_bytes: Callable[..., bytes],
+    settings: Settings,
 ) -> None:
     import tarfile
 
-    linked = tar_gz([("config.json", b"{}"), ("model.safetensors", b"\x00")], links={"x": (tarfile.SYMTYPE, "/")})
+    linked = tar_gz(
+        [("config.json", b"{}"), ("model.safetensors", b"\x00")], links={"x": (tarfile.SYMTYPE, "/")}
+    )
     assert upload(caller.headers, "model", "l.tgz", linked).status_code == 400
-    bomb = zip_bytes([("config.json", b"{}"), ("model.safetensors", b"\x00" * (settings.max_unpacked_bytes + 1))])
+    bomb = zip_bytes(
+        [("config.json", b"{}"), ("model.safetensors", b"\x00" * (settings.max_unpacked_bytes + 1))]
+    )
     response = upload(caller.headers, "model", "bomb.zip", bomb)
     assert response.status_code == 400 and "unpacked size" in response.json()["detail"]
 
@@ -133,7 +141,11 @@ def test_list_pages_newest_first(upload: Upload, caller: Any, other_caller: Any,
 def test_get_and_delete(client: TestClient, caller: Any, dataset_id: str, storage: Storage) -> None:
     assert client.get(f"/v1/files/{dataset_id}", headers=caller.headers).json()["id"] == dataset_id
     response = client.delete(f"/v1/files/{dataset_id}", headers=caller.headers)
-    assert response.status_code == 200 and response.json() == {"id": dataset_id, "object": "file", "deleted": True}
+    assert response.status_code == 200 and response.json() == {
+        "id": dataset_id,
+        "object": "file",
+        "deleted": True,
+    }
     assert not storage.exists(f"files/{dataset_id}.csv")
     assert client.get(f"/v1/files/{dataset_id}", headers=caller.headers).status_code == 404
     assert client.delete(f"/v1/files/{dataset_id}", headers=caller.headers).status_code == 404

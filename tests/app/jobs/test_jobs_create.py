@@ -46,7 +46,9 @@ def test_task_aliases_are_canonicalised(client: TestClient, caller: Any, job_bod
     assert response.status_code == 201 and response.json()["task"] == {"name": "sst2"}
 
 
-def test_custom_task_with_uploaded_files(client: TestClient, caller: Any, job_body: Body, dataset_id: str) -> None:
+def test_custom_task_with_uploaded_files(
+    client: TestClient, caller: Any, job_body: Body, dataset_id: str
+) -> None:
     task = {
         "type": "classification",
         "train_file": dataset_id,
@@ -117,7 +119,12 @@ def test_unknown_file_ids_are_422_naming_the_field(
 
 
 def test_file_purposes_must_match(
-    client: TestClient, caller: Any, job_body: Body, dataset_id: str, upload: Callable[..., Any], model_tar: bytes
+    client: TestClient,
+    caller: Any,
+    job_body: Body,
+    dataset_id: str,
+    upload: Callable[..., Any],
+    model_tar: bytes,
 ) -> None:
     response = _post(client, caller, job_body(model=dataset_id))
     assert response.status_code == 422 and "purpose 'dataset'" in response.json()["detail"]

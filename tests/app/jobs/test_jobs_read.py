@@ -23,7 +23,9 @@ def test_get_a_job_and_another_keys_job_is_404(
     assert client.post(f"/v1/jobs/{job.id}/cancel", headers=other_caller.headers).status_code == 404
 
 
-def test_list_pages_newest_first(client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob) -> None:
+def test_list_pages_newest_first(
+    client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob
+) -> None:
     ids = [make_job(caller.id).id for _ in range(5)]
     make_job(other_caller.id)
     seen: list[str] = []
@@ -40,7 +42,9 @@ def test_list_pages_newest_first(client: TestClient, caller: Any, other_caller: 
     assert client.get("/v1/jobs?after=job_unknown", headers=caller.headers).status_code == 422
 
 
-def test_a_succeeded_job_shows_progress_and_result(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+def test_a_succeeded_job_shows_progress_and_result(
+    client: TestClient, caller: Any, make_job: MakeJob
+) -> None:
     result = {
         "layers_removed": 2,
         "removed_layers": [3, 5],
@@ -77,7 +81,9 @@ def test_a_succeeded_job_shows_progress_and_result(client: TestClient, caller: A
 
 
 def test_a_failed_job_shows_its_error(client: TestClient, caller: Any, make_job: MakeJob) -> None:
-    job = make_job(caller.id, status="failed", error_code="invalid_dataset", error_message="no column 'label'")
+    job = make_job(
+        caller.id, status="failed", error_code="invalid_dataset", error_message="no column 'label'"
+    )
     body = client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()
     assert body["error"] == {"code": "invalid_dataset", "message": "no column 'label'"}
     assert body["result"] is None
@@ -102,7 +108,9 @@ def test_rounds_join_candidate_scores(
             )
         )
     for layer in (5, 0, 3):
-        db_session.add(CandidateScore(job_id=job.id, round=1, layer=layer, score={5: 0.85, 0: 0.8, 3: 0.83}[layer]))
+        db_session.add(
+            CandidateScore(job_id=job.id, round=1, layer=layer, score={5: 0.85, 0: 0.8, 3: 0.83}[layer])
+        )
     db_session.add(CandidateScore(job_id=job.id, round=2, layer=0, score=0.7))
     db_session.add(CandidateScore(job_id=job.id, round=3, layer=1, score=0.6))  # round 3 still running
     db_session.commit()

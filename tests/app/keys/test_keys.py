@@ -54,7 +54,14 @@ def test_cli_creates_a_key_and_prints_it_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     upgrade_to_head(url)
     env = {**os.environ, "SECATEUR_DATABASE_URL": url, "SECATEUR_DATA_DIR": str(tmp_path)}
-    command = [sys.executable, "-c", "from app.keys.cli import keys_app; keys_app()", "create", "--name", "dave"]
+    command = [
+        sys.executable,
+        "-c",
+        "from app.keys.cli import keys_app; keys_app()",
+        "create",
+        "--name",
+        "dave",
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
     secret = done.stdout.strip().splitlines()[-1]
     assert secret.startswith(KEY_PREFIX)

@@ -1,0 +1,52 @@
+"""The broker-only Celery client: fail fast when the broker is down, publish the task when it is up."""
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+from app import queue
+from app.core.config import Settings
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_the_local_queue_sends_nothing() -> None:
+    settings = _settings(queue="local")
+    assert queue.enqueue("job_x", settings) is False
+    assert queue.revoke("job_x", terminate=True, settings=settings) is False
+    assert queue.broker_reachable(settings) is True
+
+
+def test_a_down_broker_fails_fast_without_raising() -> None:
+    settings = _settings(queue="celery", broker_url="redis://127.0.0.1:1/0")
+    started = time.monotonic()
+    assert queue.enqueue("job_x", settings) is False
+    assert queue.revoke("job_x", terminate=False, settings=settings) is False
+    assert queue.broker_reachable(settings) is False
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.redis
+def test_enqueue_publishes_run_job_to_the_gpu_queue() -> None:
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+    settings = _settings(queue="celery", broker_url=url)
+    if not queue.broker_reachable(settings):
+        pytest.skip(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
+    client = redis.Redis.from_url(url)
+    job_id = f"job_{uuid.uuid4().hex}"
+    try:
+        assert queue.enqueue(job_id, settings) is True
+        messages = [json.loads(raw) for raw in client.lrange(queue.QUEUE_NAME, 0, -1)]
+        mine = [m for m in messages if m["headers"]["id"] == job_id]
+        assert len(mine) == 1 and mine[0]["headers"]["task"] == queue.TASK_NAME
+    finally:
+        for raw in client.lrange(queue.QUEUE_NAME, 0, -1):
+            if job_id.encode() in raw:
+                client.lrem(queue.QUEUE_NAME, 0, raw)
+        client.close()
