@@ -67,8 +67,10 @@ def load_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparam
     train = _raw_dataset(encoded.train_texts, encoded.train_labels)
     validation = _raw_dataset(encoded.validation_texts, encoded.validation_labels)
     if len(validation) < 2:
-        raise TaskError(f"{raw.validation_origin}: needs at least 2 labelled examples to split into "
-                        f"selection and report halves, found {len(validation)}")
+        raise TaskError(
+            f"{raw.validation_origin}: needs at least 2 labelled examples to split into "
+            f"selection and report halves, found {len(validation)}"
+        )
     halves = validation.train_test_split(test_size=0.5, shuffle=True, seed=SPLIT_SEED)
     if hp.max_train_examples is not None and hp.max_train_examples < len(train):
         train = train.shuffle(seed=hp.seed).select(range(hp.max_train_examples))
@@ -107,8 +109,9 @@ def _text_columns(split: Dataset) -> list[Any]:
     return [list(split[name]) for name in split.column_names if name.startswith("text_")]
 
 
-def _tokenize_sentences(split: Dataset, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters,
-                        task_type: TaskType) -> Dataset:
+def _tokenize_sentences(
+    split: Dataset, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, task_type: TaskType
+) -> Dataset:
     """Sentences (or pairs) to ids, truncated longest-first and left unpadded for the collator."""
     encoding = tokenizer(*_text_columns(split), truncation="longest_first", max_length=hp.max_length)
     columns: dict[str, Any] = dict(encoding)

@@ -132,8 +132,10 @@ def _read_conll(path: Path, label_field: str) -> Dataset:
                     f"(word and tags), found {len(fields)}"
                 )
             if not -width <= column < width:
-                raise TaskError(f"{path}: label field {label_field!r} asks for column {column}, "
-                                f"but the file has {width} columns")
+                raise TaskError(
+                    f"{path}: label field {label_field!r} asks for column {column}, "
+                    f"but the file has {width} columns"
+                )
             words.append(fields[0])
             labels.append(fields[column])
     if words:

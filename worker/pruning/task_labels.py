@@ -39,20 +39,38 @@ def encode_task(raw: RawTask) -> EncodedTask:
     train_raw = _column(raw.train, raw.label_field, raw.train_origin)
     val_raw = _column(raw.validation, raw.label_field, raw.validation_origin)
     if raw.type == "regression":
-        return EncodedTask(train_texts, _floats(train_raw, raw.train_origin), val_texts,
-                           _floats(val_raw, raw.validation_origin), None, raw.metric or "spearman")
+        return EncodedTask(
+            train_texts,
+            _floats(train_raw, raw.train_origin),
+            val_texts,
+            _floats(val_raw, raw.validation_origin),
+            None,
+            raw.metric or "spearman",
+        )
     if raw.type == "classification":
         train_names = _label_texts(train_raw, raw.train_origin)
         names = _vocabulary(train_names, raw.train_origin)
         val_names = _label_texts(val_raw, raw.validation_origin)
-        return EncodedTask(train_texts, _ids(train_names, names, raw.train_origin), val_texts,
-                           _ids(val_names, names, raw.validation_origin), names, raw.metric or "accuracy")
+        return EncodedTask(
+            train_texts,
+            _ids(train_names, names, raw.train_origin),
+            val_texts,
+            _ids(val_names, names, raw.validation_origin),
+            names,
+            raw.metric or "accuracy",
+        )
     train_tags = _tag_texts(train_raw, train_texts[0], raw.train_origin)
     val_tags = _tag_texts(val_raw, val_texts[0], raw.validation_origin)
     names = _vocabulary([tag for row in train_tags for tag in row], raw.train_origin)
     metric = _token_metric(raw.metric, names, raw.train_origin)
-    return EncodedTask(train_texts, [_ids(row, names, raw.train_origin) for row in train_tags], val_texts,
-                       [_ids(row, names, raw.validation_origin) for row in val_tags], names, metric)
+    return EncodedTask(
+        train_texts,
+        [_ids(row, names, raw.train_origin) for row in train_tags],
+        val_texts,
+        [_ids(row, names, raw.validation_origin) for row in val_tags],
+        names,
+        metric,
+    )
 
 
 def _column(split: Dataset, field: str, origin: str) -> list[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, Sequence, Value, load_dataset
 
 from worker.pruning.datafiles import read_task_file
 from worker.pruning.errors import TaskError
@@ -83,8 +83,10 @@ def _require_files(spec: TaskSpec) -> tuple[Path, Path]:
 def _custom(spec: TaskSpec) -> RawTask:
     """A custom task from local files with named columns."""
     if spec.type is None:
-        raise TaskError("a custom task (no built-in name) needs a type: classification, regression or "
-                        "token-classification")
+        raise TaskError(
+            "a custom task (no built-in name) needs a type: classification, regression or "
+            "token-classification"
+        )
     train_path, validation_path = _require_files(spec)
     if spec.type == "token-classification":
         text_fields = spec.text_fields or ("tokens",)
@@ -120,12 +122,14 @@ def _local(
         raise TaskError(f"validation file {validation_path} does not exist")
     conll = task_type == "token-classification" and train_path.suffix.lower() in (".txt", ".conll")
     if conll and text_fields != ("tokens",):
-        raise TaskError(f"{train_path}: the words of a CoNLL file are the column 'tokens', "
-                        f"not {list(text_fields)}")
+        raise TaskError(
+            f"{train_path}: the words of a CoNLL file are the column 'tokens', not {list(text_fields)}"
+        )
     train = read_task_file(train_path, task_type, label_field, columns)
     validation = read_task_file(validation_path, task_type, label_field, columns)
-    return RawTask(task_type, text_fields, label_field, metric, train, validation,
-                   str(train_path), str(validation_path))
+    return RawTask(
+        task_type, text_fields, label_field, metric, train, validation, str(train_path), str(validation_path)
+    )
 
 
 def _from_hub(task: BuiltinTask, metric: str) -> RawTask:
@@ -133,8 +137,10 @@ def _from_hub(task: BuiltinTask, metric: str) -> RawTask:
     try:
         splits = _load_hub(task)
     except Exception as exc:  # network, auth and format failures all mean the same to the user
-        raise TaskError(f"could not load {task.name} from the hub ({task.hub_path}): {exc}; "
-                        "point the task at local files with data_dir instead") from exc
+        raise TaskError(
+            f"could not load {task.name} from the hub ({task.hub_path}): {exc}; "
+            "point the task at local files with data_dir instead"
+        ) from exc
     train, validation = splits["train"], splits["validation"]
     if task.type == "token-classification":
         names = train.features[task.hub_label_field].feature.names
@@ -142,8 +148,16 @@ def _from_hub(task: BuiltinTask, metric: str) -> RawTask:
     keep = [*task.hub_text_fields, task.hub_label_field]
     train, validation = (split.select_columns(keep) for split in (train, validation))
     origin = f"{task.hub_path}" + (f" ({task.hub_config})" if task.hub_config else "")
-    return RawTask(task.type, task.hub_text_fields, task.hub_label_field, metric, train, validation,
-                   f"{origin} train", f"{origin} validation")
+    return RawTask(
+        task.type,
+        task.hub_text_fields,
+        task.hub_label_field,
+        metric,
+        train,
+        validation,
+        f"{origin} train",
+        f"{origin} validation",
+    )
 
 
 def _load_hub(task: BuiltinTask) -> DatasetDict:
@@ -161,4 +175,7 @@ def _load_hub(task: BuiltinTask) -> DatasetDict:
 
 def _tag_names(split: Dataset, column: str, names: list[str]) -> Dataset:
     """Replace tag ids by their names."""
-    return split.map(lambda row: {column: [names[i] for i in row[column]]})
+    features = split.features.copy()
+    # Without new features, map would encode the names straight back into ClassLabel ids.
+    features[column] = Sequence(Value("string"))
+    return split.map(lambda row: {column: [names[i] for i in row[column]]}, features=features)
