@@ -110,6 +110,10 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
         return "out_of_memory", "the GPU ran out of memory: lower hyperparameters.batch_size or max_length"
+    safetensors = sys.modules.get("safetensors")
+    # Not an OSError, so the engine's loader lets it through; it always means unreadable weights.
+    if safetensors is not None and isinstance(exc, safetensors.SafetensorError):
+        return "invalid_model", f"the model's .safetensors weights cannot be read: {exc}"
     from celery.exceptions import SoftTimeLimitExceeded
 
     if isinstance(exc, SoftTimeLimitExceeded):
@@ -215,6 +219,8 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
             log.warning("job %s: attempt %d lost its claim and then failed: %r", job_id, attempt, exc)
             return
         code, message = classify(exc, settings)
+        # Users know their uploads by file id, not by this worker's directories.
+        message = message.replace(f"{work}/data/", "").replace(f"{work}/", "")
         if code == "internal_error":
             log.exception("job %s failed unexpectedly", job_id)
         else:
@@ -239,9 +245,10 @@ def _prune(
         hyperparameters=hyperparameters(inputs.hyperparameters),
         device=pick_device(settings),
     )
-    if observer.should_stop():
+    if observer.should_stop():  # also beats: fetching inputs can take a while
         raise Cancelled()
     forget_after(job_id, restore_checkpoint(storage, job_id, work))
+    observer.heartbeat()
     out_dir = work / "out"
     shutil.rmtree(out_dir, ignore_errors=True)
     from worker.pruning.engine import prune  # torch loads here, in the job's own process

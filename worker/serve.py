@@ -1,0 +1,92 @@
+"""`secateur serve`: migrations, an API key, the local runner and the API in one process tree."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from app.core.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = "api-key"
+
+
+def ensure_api_key(settings: Settings) -> tuple[str, str]:
+    """The key to print and where it came from: SECATEUR_BOOTSTRAP_API_KEY, or one made once and kept.
+
+    The generated key is kept in `<data_dir>/api-key` (mode 0600) so later starts reuse it; only its
+    hash goes into the database, like any other key.
+    """
+    from app.core.db import session_scope
+    from app.keys.service import ensure_bootstrap_key, generate_key
+
+    if settings.bootstrap_api_key:
+        key, source = settings.bootstrap_api_key, "SECATEUR_BOOTSTRAP_API_KEY"
+    else:
+        path = settings.data_dir / KEY_FILE
+        if path.is_file():
+            key = path.read_text().strip()
+        else:
+            key = generate_key()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Create with 0600 from the start so the key is never readable by others, even briefly.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key + "\n")
+        source = str(path)
+    with session_scope() as session:
+        ensure_bootstrap_key(session, key)
+    return key, source
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    """Turn SIGTERM into the same clean shutdown as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API and the local job runner until Ctrl-C (SQLite under ./data by default, no Redis)."""
+    import uvicorn
+
+    from app.core.migrate import upgrade_to_head
+    from worker.local_runner import LocalRunner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_to_head()
+    key, source = ensure_api_key(settings)
+    # Plain print: the key must be copyable from the terminal and greppable from a log.
+    print(f"API key ({source}): {key}", flush=True)
+    print(f"API on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
+
+    runner: LocalRunner | None = None
+    thread: threading.Thread | None = None
+    if settings.queue == "local":
+        runner = LocalRunner(settings)
+        thread = threading.Thread(target=runner.run_forever, name="local-runner", daemon=True)
+        thread.start()
+    else:
+        log.info("SECATEUR_QUEUE=%s: jobs go to Celery workers, no local runner", settings.queue)
+    # uvicorn re-raises the signal it caught once it has stopped; this makes SIGTERM unwind like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    server = uvicorn.Server(uvicorn.Config("app.main:app", host=host, port=port, log_level="info"))
+    try:
+        server.run()  # returns after Ctrl-C / SIGTERM: uvicorn handles both
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown below is the answer to it
+    finally:
+        if runner is not None and thread is not None:
+            runner.stop()
+            # The runner stops its job's process and requeues the job, so the next start resumes it.
+            thread.join(timeout=30)
