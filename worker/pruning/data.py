@@ -75,22 +75,21 @@ def load_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparam
     if hp.max_train_examples is not None and hp.max_train_examples < len(train):
         train = train.shuffle(seed=hp.seed).select(range(hp.max_train_examples))
 
+    collator: Any
     if raw.type == "token-classification":
         tokenizer = word_tokenizer(tokenizer)
-        tokenize: Callable[[Dataset], Dataset] = lambda split: _tokenize_words(split, tokenizer, hp)  # noqa: E731
-        collator: Any = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE_INDEX)
+        collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE_INDEX)
     else:
-        tokenize = lambda split: _tokenize_sentences(split, tokenizer, hp, raw.type)  # noqa: E731
         collator = DataCollatorWithPadding(tokenizer)
-    selection = tokenize(halves["train"])
+    selection = _tokenize(halves["train"], tokenizer, hp, raw.type)
     return TaskData(
         type=raw.type,
         metric=encoded.metric,
         num_labels=1 if encoded.label_names is None else len(encoded.label_names),
         label_names=encoded.label_names,
-        train=tokenize(train),
+        train=_tokenize(train, tokenizer, hp, raw.type),
         selection=selection,
-        report=tokenize(halves["test"]),
+        report=_tokenize(halves["test"], tokenizer, hp, raw.type),
         collator=collator,
         chance_score=_chance(encoded, selection),
         tokenizer=tokenizer,
@@ -107,6 +106,15 @@ def _raw_dataset(texts: list[Texts], labels: Labels) -> Dataset:
 def _text_columns(split: Dataset) -> list[Any]:
     """The text columns of a raw split, in order."""
     return [list(split[name]) for name in split.column_names if name.startswith("text_")]
+
+
+def _tokenize(
+    split: Dataset, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, task_type: TaskType
+) -> Dataset:
+    """Tokenize a raw split the way its task type needs."""
+    if task_type == "token-classification":
+        return _tokenize_words(split, tokenizer, hp)
+    return _tokenize_sentences(split, tokenizer, hp, task_type)
 
 
 def _tokenize_sentences(

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from datasets import Dataset
 
 from worker.pruning.errors import TaskError
@@ -51,7 +52,10 @@ def read_task_file(
         frame = _read_table(path, suffix, column_names)
     if frame.empty:
         raise TaskError(f"{path} has no examples")
-    return Dataset.from_pandas(frame, preserve_index=False)
+    try:
+        return Dataset.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise TaskError(f"{path}: a column mixes kinds of values (e.g. numbers and text): {exc}") from exc
 
 
 def _read_table(path: Path, suffix: str, column_names: tuple[str, ...] | None) -> pd.DataFrame:
@@ -81,7 +85,7 @@ def _read_table(path: Path, suffix: str, column_names: tuple[str, ...] | None) -
 def _read_json_lines(path: Path) -> pd.DataFrame:
     """A JSON Lines file as a frame, values kept as parsed (no dtype guessing)."""
     try:
-        return pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
+        return pd.read_json(path, lines=True, dtype=False, convert_dates=False, encoding="utf-8-sig")
     except ValueError as exc:
         raise TaskError(f"{path} is not valid JSON Lines (one JSON object per line): {exc}") from exc
 

@@ -35,7 +35,7 @@ class RawTask:
 
 
 def resolve_source(spec: TaskSpec) -> RawTask:
-    """Read the task `spec` describes; built-ins use their own columns unless the spec names others."""
+    """Read the task `spec` describes; built-ins from local files take column names from the spec if given."""
     if spec.name is not None:
         return _builtin(spec, get_task(spec.name))
     return _custom(spec)
