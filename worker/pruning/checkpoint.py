@@ -50,7 +50,7 @@ def fingerprint(request: PruneRequest) -> dict[str, Any]:
     """The request as JSON, minus the device: a restarted worker may land on another device."""
     data = asdict(request)
     data.pop("device", None)
-    return json.loads(json.dumps(data, default=str))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(data, default=str))
 
 
 def _record_from_json(raw: dict[str, Any]) -> RoundRecord:
@@ -73,8 +73,12 @@ def save(directory: Path, request: PruneRequest, state: RunState) -> Path:
             folder = f"model-{name}"
             slot.model.save_pretrained(tmp / folder, safe_serialization=True)
             saved[id(slot.model)] = folder
-        slots[name] = {"folder": folder, "kept": slot.kept, "score": slot.score,
-                       "report_score": slot.report_score}
+        slots[name] = {
+            "folder": folder,
+            "kept": slot.kept,
+            "score": slot.score,
+            "report_score": slot.report_score,
+        }
     payload = {
         "format": FORMAT_VERSION,
         "request": fingerprint(request),
@@ -101,7 +105,9 @@ def _latest(directory: Path) -> Path | None:
     """The newest complete step folder, if any."""
     if not directory.is_dir():
         return None
-    steps = sorted(p for p in directory.iterdir() if p.name.startswith(STEP_PREFIX) and (p / STATE_FILE).exists())
+    steps = sorted(
+        p for p in directory.iterdir() if p.name.startswith(STEP_PREFIX) and (p / STATE_FILE).exists()
+    )
     return steps[-1] if steps else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import get_args
+from typing import cast, get_args
 
 import typer
 from rich.console import Console
@@ -84,8 +84,15 @@ def _summary(result: PruneResult) -> Table:
     for column in ("round", "removed", "selection", "report", "retained", "accepted", "seconds"):
         table.add_column(column, justify="right")
     for r in result.rounds:
-        table.add_row(str(r.round), str(r.removed_layer), _fmt(r.score), _fmt(r.report_score),
-                      _fmt(r.retained_fraction), "yes" if r.accepted else "no", f"{r.seconds:.0f}")
+        table.add_row(
+            str(r.round),
+            str(r.removed_layer),
+            _fmt(r.score),
+            _fmt(r.report_score),
+            _fmt(r.retained_fraction),
+            "yes" if r.accepted else "no",
+            f"{r.seconds:.0f}",
+        )
     return table
 
 
@@ -93,7 +100,9 @@ def _summary(result: PruneResult) -> Table:
 def prune_command(
     model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
     out: Path = typer.Option(..., help="Where to save the pruned model and pruning_report.json."),
-    task: str | None = typer.Option(None, help="Built-in task: sst2, cola, mrpc, rte, stsb, conll2003-ner/pos."),
+    task: str | None = typer.Option(
+        None, help="Built-in task: sst2, cola, mrpc, rte, stsb, conll2003-ner/pos."
+    ),
     data: Path | None = typer.Option(None, help="Folder with the task's standard files (e.g. GLUE TSVs)."),
     retention: float = typer.Option(0.95, help="Fraction of the full model's score to keep, in (0, 1]."),
     strategy: str = typer.Option("aglp", help="aglp, glp or top."),
@@ -113,25 +122,44 @@ def prune_command(
     validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
     text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
     label_field: str | None = typer.Option(None, help="Custom task: label column."),
-    type: str | None = typer.Option(None, help="Custom task: classification, regression, token-classification."),
+    type: str | None = typer.Option(
+        None, help="Custom task: classification, regression, token-classification."
+    ),
     metric: str | None = typer.Option(None, help="Override the task's default metric."),
 ) -> None:
     """Prune a model's layers while keeping `retention` of its fine-tuned score."""
     try:
         if strategy not in get_args(Strategy):
-            raise typer.BadParameter(f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy")
+            raise typer.BadParameter(
+                f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy"
+            )
         if type is not None and type not in get_args(TaskType):
             raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
         request = PruneRequest(
             model=model,
-            task=TaskSpec(name=task, type=type, data_dir=data, train_file=train_file,  # type: ignore[arg-type]
-                          validation_file=validation_file, text_fields=tuple(text_field),
-                          label_field=label_field, metric=metric),
-            retention=retention, strategy=strategy, device=device,  # type: ignore[arg-type]
-            min_layers=min_layers, run_to_end=run_to_end,
+            task=TaskSpec(
+                name=task,
+                type=cast(TaskType | None, type),
+                data_dir=data,
+                train_file=train_file,
+                validation_file=validation_file,
+                text_fields=tuple(text_field),
+                label_field=label_field,
+                metric=metric,
+            ),
+            retention=retention,
+            strategy=cast(Strategy, strategy),
+            device=device,
+            min_layers=min_layers,
+            run_to_end=run_to_end,
             hyperparameters=Hyperparameters(
-                epochs=epochs, candidate_epochs=candidate_epochs, repurpose_epochs=repurpose_epochs,
-                learning_rate=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+                epochs=epochs,
+                candidate_epochs=candidate_epochs,
+                repurpose_epochs=repurpose_epochs,
+                learning_rate=lr,
+                batch_size=batch_size,
+                max_length=max_length,
+                seed=seed,
                 max_train_examples=max_train_examples,
             ),
         )

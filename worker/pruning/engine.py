@@ -21,7 +21,7 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -39,6 +39,7 @@ from worker.pruning.types import (
     PruneRequest,
     PruneResult,
     TaskSpec,
+    TaskType,
 )
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ def validate(request: PruneRequest) -> None:
     if hp.max_train_examples is not None and (
         not isinstance(hp.max_train_examples, int) or hp.max_train_examples < 1
     ):
-        raise ConfigError(f"hyperparameter max_train_examples must be >= 1 or unset, got {hp.max_train_examples!r}")
+        raise ConfigError(
+            f"hyperparameter max_train_examples must be >= 1 or unset, got {hp.max_train_examples!r}"
+        )
     for name in ("learning_rate", "weight_decay"):
         value = getattr(hp, name)
         if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
@@ -99,7 +102,7 @@ def _load_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperpara
     """The data layer's loader (imported late so the engine imports without it)."""
     from worker.pruning.data import load_task
 
-    return load_task(spec, tokenizer, hp)  # type: ignore[return-value]
+    return load_task(spec, tokenizer, hp)
 
 
 def _load_tokenizer(model: str) -> PreTrainedTokenizerBase:
@@ -146,18 +149,27 @@ def prune(
     data = _load_task(request.task, tokenizer, hp)
     if data.type not in ("classification", "regression", "token-classification"):
         raise ConfigError(f"unknown task type {data.type!r}")
-    full = load_model(request.model, data.type, data.num_labels, data.label_names, hp.seed)  # type: ignore[arg-type]
+    task_type = cast(TaskType, data.type)
+    full = load_model(request.model, task_type, data.num_labels, data.label_names, hp.seed)
     layers_total = layer_count(full.config)
     if request.min_layers >= layers_total:
-        raise ConfigError(f"min_layers ({request.min_layers}) must be below the model's {layers_total} layers")
+        raise ConfigError(
+            f"min_layers ({request.min_layers}) must be below the model's {layers_total} layers"
+        )
     parameters_before = count_parameters(full)
     ctx = Context(
-        request=request, data=data, device=device, observer=observer,
+        request=request,
+        data=data,
+        device=device,
+        observer=observer,
         pristine=None if request.strategy == "aglp" else full,
-        layers_total=layers_total, threshold=0.0, checkpoint_dir=checkpoint_dir,
-        started=started, seconds_before=0.0,
+        layers_total=layers_total,
+        threshold=0.0,
+        checkpoint_dir=checkpoint_dir,
+        started=started,
+        seconds_before=0.0,
     )
-    state = checkpoint.load(checkpoint_dir, request, data.type) if checkpoint_dir else None  # type: ignore[arg-type]
+    state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     if state is None:
         state = _baseline(ctx, data, full)
         ctx.threshold = threshold_for(state.baseline_score, request.retention)
@@ -191,6 +203,7 @@ def prune(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.model.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
+        # Token tasks tokenize with an adjusted copy (e.g. add_prefix_space): save the one used.
+        (getattr(data, "tokenizer", None) or tokenizer).save_pretrained(out_dir)
         write_report(out_dir, build_report(outcome, request, device, ctx.threshold))
     return outcome

@@ -96,7 +96,10 @@ def aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     current = state.slots["current"]
     position = {layer: i for i, layer in enumerate(current.kept)}
     candidates, winner, model, score, examples = _try_candidates(
-        ctx, rnd, current.kept, lambda layer: without_layers(current.model, [position[layer]]),
+        ctx,
+        rnd,
+        current.kept,
+        lambda layer: without_layers(current.model, [position[layer]]),
         ctx.request.hyperparameters.candidate_epochs,
     )
     repurpose = ctx.request.hyperparameters.repurpose_epochs
@@ -114,7 +117,10 @@ def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     pristine = ctx.pristine
     remaining = [layer for layer in range(ctx.layers_total) if layer not in state.order]
     candidates, winner, model, score, examples = _try_candidates(
-        ctx, rnd, remaining, lambda layer: without_layers(pristine, [*state.order, layer]),
+        ctx,
+        rnd,
+        remaining,
+        lambda layer: without_layers(pristine, [*state.order, layer]),
         ctx.request.hyperparameters.candidate_epochs,
     )
     state.order.append(winner)

@@ -147,9 +147,9 @@ def load_model(
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load model {path}: {exc}") from exc
     find_layer_list(model)  # fail early on architectures we cannot prune
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def load_checkpoint(path: Path, task_type: TaskType) -> PreTrainedModel:
     """Reload a model this engine saved (already pruned, head included)."""
-    return _auto_class(task_type).from_pretrained(str(path), use_safetensors=True)  # type: ignore[no-any-return]
+    return _auto_class(task_type).from_pretrained(str(path), use_safetensors=True)

@@ -23,19 +23,46 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
 class TaskDataLike(Protocol):
-    """What the engine needs from the data layer's TaskData."""
+    """What the engine needs from the data layer's TaskData (read-only)."""
 
-    type: str
-    metric: str
-    num_labels: int
-    label_names: list[str] | None
-    train: Dataset
-    selection: Dataset
-    report: Dataset
-    collator: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]
-    chance_score: float
+    @property
+    def type(self) -> str:
+        """classification, regression or token-classification."""
 
-    def score(self, logits: np.ndarray, labels: np.ndarray) -> float: ...
+    @property
+    def metric(self) -> str:
+        """The metric's name."""
+
+    @property
+    def num_labels(self) -> int:
+        """Output width of the head (1 for regression)."""
+
+    @property
+    def label_names(self) -> list[str] | None:
+        """Label id -> name, None for regression."""
+
+    @property
+    def train(self) -> Dataset:
+        """Tokenized training split."""
+
+    @property
+    def selection(self) -> Dataset:
+        """Tokenized split every decision is made on."""
+
+    @property
+    def report(self) -> Dataset:
+        """Tokenized held-out split, recorded only."""
+
+    @property
+    def collator(self) -> Callable[[list[dict[str, Any]]], Any]:
+        """Dynamic padding collator."""
+
+    @property
+    def chance_score(self) -> float:
+        """The metric's chance level."""
+
+    def score(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        """The metric of logits against labels."""
 
 
 def derive_seed(*parts: int) -> int:
@@ -56,7 +83,7 @@ def _loader(
     columns = _input_columns(model, dataset)
     rows = dataset.select_columns(columns)
     return DataLoader(
-        rows,  # type: ignore[arg-type]
+        rows,
         batch_size=batch_size,
         shuffle=generator is not None,
         generator=generator,

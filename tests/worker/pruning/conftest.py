@@ -10,7 +10,7 @@ import torch
 from transformers.utils import logging
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import make_model_dir  # noqa: E402
+from synthetic import make_model_dir
 
 torch.set_num_threads(1)
 logging.set_verbosity_error()

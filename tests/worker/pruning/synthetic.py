@@ -28,7 +28,12 @@ def tiny_config(model_type: str, layers: int = 4) -> Any:
     if model_type == "distilbert":
         kw: dict[str, Any] = {"n_layers": layers, "dim": 32, "n_heads": 2, "hidden_dim": 64}
     else:
-        kw = {"num_hidden_layers": layers, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+        kw = {
+            "num_hidden_layers": layers,
+            "hidden_size": 32,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+        }
     kw.update(vocab_size=len(VOCAB), max_position_embeddings=64, pad_token_id=0)
     if model_type == "roberta":
         kw["max_position_embeddings"] = 80  # RoBERTa offsets positions by the padding index
@@ -41,12 +46,18 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=48,
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=48,
     )
 
 
@@ -134,10 +145,74 @@ def keyword_task(kind: str = "classification", n_train: int = 240, n_eval: int =
     half = n_eval // 2
     selection, report = dev.select(range(half)), dev.select(range(half, n_eval))
     if kind == "token-classification":
-        return SyntheticTask(kind, "token_accuracy", 2, ["O", "KEY"], train, selection, report,
-                             DataCollatorForTokenClassification(tokenizer), 0.9, _token_accuracy)
+        return SyntheticTask(
+            kind,
+            "token_accuracy",
+            2,
+            ["O", "KEY"],
+            train,
+            selection,
+            report,
+            DataCollatorForTokenClassification(tokenizer),
+            0.9,
+            _token_accuracy,
+        )
     if kind == "regression":
-        return SyntheticTask(kind, "pearson", 1, None, train, selection, report,
-                             DataCollatorWithPadding(tokenizer), 0.0, _pearson)
-    return SyntheticTask(kind, "accuracy", 2, ["no", "yes"], train, selection, report,
-                         DataCollatorWithPadding(tokenizer), 0.5, _accuracy)
+        return SyntheticTask(
+            kind,
+            "pearson",
+            1,
+            None,
+            train,
+            selection,
+            report,
+            DataCollatorWithPadding(tokenizer),
+            0.0,
+            _pearson,
+        )
+    return SyntheticTask(
+        kind,
+        "accuracy",
+        2,
+        ["no", "yes"],
+        train,
+        selection,
+        report,
+        DataCollatorWithPadding(tokenizer),
+        0.5,
+        _accuracy,
+    )
+
+
+def write_task_files(root: Path, kind: str = "classification", n_train: int = 240, n_eval: int = 60) -> Any:
+    """Write the keyword task as local files (CSV, or JSON Lines for tokens) and return its TaskSpec."""
+    import json
+
+    import pandas as pd
+
+    from worker.pruning.types import TaskSpec
+
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, rows in (("train", sentences(n_train, 1)), ("dev", sentences(n_eval, 2))):
+        if kind == "token-classification":
+            path = root / f"{name}.jsonl"
+            lines = [{"tokens": r, "tags": ["KEY" if w == KEYWORD else "O" for w in r]} for r in rows]
+            path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        else:
+            path = root / f"{name}.csv"
+            if kind == "regression":
+                labels: list[Any] = [r.count(KEYWORD) + 0.5 * (r[0] == "w1") for r in rows]
+            else:
+                labels = ["yes" if KEYWORD in r else "no" for r in rows]
+            pd.DataFrame({"text": [" ".join(r) for r in rows], "label": labels}).to_csv(path, index=False)
+        paths.append(path)
+    text_fields = ("tokens",) if kind == "token-classification" else ("text",)
+    label_field = "tags" if kind == "token-classification" else "label"
+    return TaskSpec(
+        type=kind,  # type: ignore[arg-type]
+        train_file=paths[0],
+        validation_file=paths[1],
+        text_fields=text_fields,
+        label_field=label_field,
+    )

@@ -19,7 +19,10 @@ from worker.pruning.surgery import (
     without_layers,
 )
 
-INPUT = {"input_ids": torch.tensor([[2, 6, 29, 8, 3, 0]]), "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0]])}
+INPUT = {
+    "input_ids": torch.tensor([[2, 6, 29, 8, 3, 0]]),
+    "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0]]),
+}
 
 
 @pytest.mark.parametrize("model_type", ARCHITECTURES)
@@ -50,7 +53,7 @@ def test_layer_indices_are_renumbered(tmp_path: Path) -> None:
     """Per-layer `layer_idx` attributes follow the layers' new positions."""
     model = load_model(str(make_model_dir(tmp_path, "bert")), "classification", 2)
     pruned = without_layers(model, [0, 2])
-    indices = [layer.attention.self.layer_idx for layer in find_layer_list(pruned)[2]]
+    indices = [layer.get_submodule("attention.self").layer_idx for layer in find_layer_list(pruned)[2]]
     assert indices == [0, 1]
     assert layer_count(model.config) == 4  # the original is untouched
 
