@@ -97,7 +97,7 @@ def _summary(result: PruneResult) -> Table:
 
 
 @prune_app.command("prune")
-def prune_command(
+def prune(
     model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
     out: Path = typer.Option(..., help="Where to save the pruned model and pruning_report.json."),
     task: str | None = typer.Option(
@@ -163,12 +163,14 @@ def prune_command(
                 max_train_examples=max_train_examples,
             ),
         )
-        from worker.pruning.engine import prune  # torch stays out of processes that never prune
+        from worker.pruning.engine import prune as run_prune  # torch stays out of processes that never prune
 
         began = time.monotonic()
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
-            result = prune(request, ProgressObserver(progress), out_dir=out, checkpoint_dir=checkpoint_dir)
+            result = run_prune(
+                request, ProgressObserver(progress), out_dir=out, checkpoint_dir=checkpoint_dir
+            )
     except PruningError as exc:
         console.print(f"[red]error ({exc.code}):[/red] {exc}")
         raise typer.Exit(2) from None
