@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -26,8 +25,6 @@ from worker.jobs import claim
 from worker.reconciler import Summary, force_cancel, reconcile, requeue_or_fail
 
 log = logging.getLogger(__name__)
-
-_ROOT = Path(__file__).resolve().parents[1]
 
 
 def claim_next(worker: str, stale_after_s: float) -> tuple[str, int] | None:
@@ -87,8 +84,9 @@ class LocalRunner:
         """Run one claimed job in a fresh interpreter and deal with how it ended."""
         command = [sys.executable, "-m", "worker.run_one", job_id, "--attempt", str(attempt)]
         log.info("job %s: starting %s", job_id, " ".join(command))
+        # Same cwd and env as the runner, so a relative SECATEUR_DATA_DIR means the same folder.
         # A new session keeps Ctrl-C in the terminal from reaching the job; the runner stops it itself.
-        process = subprocess.Popen(command, cwd=_ROOT, start_new_session=True)
+        process = subprocess.Popen(command, start_new_session=True)
         killed_for = ""
         while process.poll() is None:
             if self._stop.wait(self.poll_s):

@@ -1,0 +1,169 @@
+"""The claim, the reconciler and the observer's guards, on SQLite without Celery or torch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from worker_env import reset_caches
+
+from app.core.config import Settings
+from app.core.db import session_scope
+from app.core.migrate import upgrade_to_head
+from app.keys.service import create_key
+from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from worker.jobs import claim
+from worker.progress import DbObserver, forget_after
+from worker.pruning.types import RoundRecord
+from worker.reconciler import reconcile
+
+
+@pytest.fixture
+def local_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A migrated SQLite database under tmp_path, as the process-wide database."""
+    monkeypatch.setenv("SECATEUR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SECATEUR_QUEUE", "local")
+    monkeypatch.delenv("SECATEUR_DATABASE_URL", raising=False)
+    reset_caches()
+    upgrade_to_head()
+    yield Settings(stale_after_s=60, max_attempts=2, cancel_grace_s=30)
+    reset_caches()
+
+
+def make_job(**values: Any) -> str:
+    """Insert a job with an owner; `values` override its columns."""
+    with session_scope() as session:
+        owner, _ = create_key(session, "tester")
+        job = Job(
+            owner_id=owner.id,
+            model="org/model",
+            task={"name": "sst2"},
+            strategy="aglp",
+            retention=0.9,
+            hyperparameters={},
+            metadata_={},
+            **values,
+        )
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def job(job_id: str) -> Job:
+    """The job row as it is now."""
+    with session_scope() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        return row
+
+
+def event_types(job_id: str) -> list[str]:
+    """The job's event types, oldest first."""
+    with session_scope() as session:
+        return list(session.scalars(select(Event.type).where(Event.job_id == job_id).order_by(Event.id)))
+
+
+def test_a_job_is_claimed_once_until_its_heartbeat_goes_stale(local_db: Settings) -> None:
+    """A duplicate delivery gets nothing; a stale heartbeat lets the next attempt resume."""
+    job_id = make_job()
+    assert claim(job_id, "a:1", stale_after_s=60) == 1
+    assert claim(job_id, "b:2", stale_after_s=60) is None
+    assert job(job_id).worker == "a:1" and job(job_id).status == JobStatus.RUNNING
+    with session_scope() as session:
+        old = utcnow() - timedelta(seconds=120)
+        session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=old))
+    assert claim(job_id, "b:2", stale_after_s=60) == 2
+    assert job(job_id).worker == "b:2"
+    assert event_types(job_id).count("job.started") == 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"status": JobStatus.CANCELLED},
+        {"status": JobStatus.SUCCEEDED},
+        {"status": JobStatus.QUEUED, "cancel_requested_at": utcnow()},
+    ],
+)
+def test_finished_or_cancelled_jobs_are_never_claimed(local_db: Settings, values: dict[str, Any]) -> None:
+    """A cancelled queued job never starts; a finished one never runs again."""
+    job_id = make_job(**values)
+    assert claim(job_id, "a:1", stale_after_s=60) is None
+    assert job(job_id).attempts == 0
+
+
+def test_the_reconciler_requeues_stale_jobs_then_gives_up(local_db: Settings) -> None:
+    """Stale once: requeued. Stale at max_attempts: failed `worker_lost`. Fresh: left alone."""
+    old = utcnow() - timedelta(seconds=120)
+    first = make_job(status=JobStatus.RUNNING, attempts=1, heartbeat_at=old)
+    last = make_job(status=JobStatus.RUNNING, attempts=2, heartbeat_at=old)
+    fresh = make_job(status=JobStatus.RUNNING, attempts=1, heartbeat_at=utcnow())
+    summary = reconcile(settings=local_db)
+    assert summary.requeued == [first] and summary.failed == [last]
+    assert job(first).status == JobStatus.QUEUED and "job.requeued" in event_types(first)
+    assert job(last).status == JobStatus.FAILED and job(last).error_code == "worker_lost"
+    assert "2 attempts" in (job(last).error_message or "")
+    assert job(fresh).status == JobStatus.RUNNING
+
+
+def test_the_reconciler_finishes_cancels_the_worker_did_not(local_db: Settings) -> None:
+    """Past the grace period a cancelling job is cancelled; a dead worker's cancelling job too."""
+    now = utcnow()
+    overdue = make_job(
+        status=JobStatus.CANCELLING,
+        attempts=1,
+        heartbeat_at=now,
+        cancel_requested_at=now - timedelta(seconds=60),
+    )
+    recent = make_job(status=JobStatus.CANCELLING, attempts=1, heartbeat_at=now, cancel_requested_at=now)
+    dead = make_job(
+        status=JobStatus.CANCELLING,
+        attempts=1,
+        heartbeat_at=now - timedelta(seconds=120),
+        cancel_requested_at=now,
+    )
+    summary = reconcile(settings=local_db)
+    assert sorted(summary.cancelled) == sorted([overdue, dead])
+    assert job(overdue).status == JobStatus.CANCELLED and job(dead).status == JobStatus.CANCELLED
+    assert job(recent).status == JobStatus.CANCELLING
+
+
+def record(round_: int) -> RoundRecord:
+    """A finished round that removed layer `round_`."""
+    return RoundRecord(round_, 5 - round_, (), round_, 0.9, 0.88, 0.95, True, 1.0, 10)
+
+
+def test_rounds_are_recorded_once_and_a_lost_claim_stops_the_engine(local_db: Settings) -> None:
+    """A replayed round is not recorded twice; once the job is taken away, the observer stops writing."""
+    job_id = make_job()
+    attempt = claim(job_id, "a:1", stale_after_s=60)
+    assert attempt == 1
+    observer = DbObserver(job_id, attempt, heartbeat_s=0.0, poll_s=0.0)
+    observer.on_baseline(0.9, 0.88, 4)
+    observer.on_candidate(1, 0, 0.8, 0.1)
+    observer.on_candidate(1, 0, 0.7, 0.1)  # a resumed round replaying its first candidate
+    observer.on_round(record(1))
+    observer.on_round(record(1))
+    observer.on_candidate(2, 1, 0.8, 0.1)
+    assert not observer.should_stop()
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Round).where(Round.job_id == job_id)) == 1
+        scores = session.scalars(select(CandidateScore.score).where(CandidateScore.job_id == job_id)).all()
+        assert sorted(scores) == [0.8, 0.8]
+    assert job(job_id).round == 1 and job(job_id).layers_remaining == 3
+
+    forget_after(job_id, 1)  # resuming from round 1's checkpoint drops round 2's partial work
+    with session_scope() as session:
+        assert session.scalars(select(CandidateScore.round).where(CandidateScore.job_id == job_id)).all() == [
+            1
+        ]
+        # The reconciler hands the job to attempt 2.
+        session.execute(update(Job).where(Job.id == job_id).values(attempts=2))
+    assert observer.should_stop() and observer.lost
+    observer.on_round(record(2))
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Round).where(Round.job_id == job_id)) == 1
