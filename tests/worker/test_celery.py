@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -77,7 +78,7 @@ class Stack:
     train_id: str
     validation_id: str
 
-    def submit(self, **hp: object) -> str:
+    def submit(self, **hp: Any) -> str:
         """A good job with the shared uploads."""
         return submit(self.client, self.model_id, self.train_id, self.validation_id, **hp)
 

@@ -50,9 +50,8 @@ def test_serve_runs_a_job_on_sqlite_with_the_local_runner(
     data_dir, port = tmp_path / "data", free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECATEUR_")}
     env.update(OFFLINE, SECATEUR_DATA_DIR=str(data_dir), SECATEUR_DEVICE="cpu", OMP_NUM_THREADS="1")
-    # `secateur serve` is this function under typer; app/cli.py only wires it in.
-    run_serve = "import typer; from worker.serve import serve; typer.run(serve)"
-    command = [sys.executable, "-c", run_serve, "--port", str(port)]
+    # `secateur serve`, through the console script's own entry point.
+    command = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)]
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 
 # A budget that takes a second or two per job on one core: one epoch everywhere, a high learning rate.
 FAST = {
@@ -21,9 +22,11 @@ FAST = {
     "learning_rate": 1e-3,
 }
 TERMINAL = ("succeeded", "failed", "cancelled")
+# The in-process TestClient (Celery tests) or a real HTTP client (the `serve` test).
+Api = httpx.Client | TestClient
 
 
-def upload(client: httpx.Client, path: Path, purpose: str) -> str:
+def upload(client: Api, path: Path, purpose: str) -> str:
     """Upload a file and return its id."""
     with path.open("rb") as handle:
         response = client.post("/v1/files", files={"file": (path.name, handle)}, data={"purpose": purpose})
@@ -32,7 +35,7 @@ def upload(client: httpx.Client, path: Path, purpose: str) -> str:
 
 
 def submit(
-    client: httpx.Client, model: str, train: str, validation: str, label_field: str = "label", **hp: Any
+    client: Api, model: str, train: str, validation: str, label_field: str = "label", **hp: Any
 ) -> str:
     """Submit a classification job on uploaded files; returns the job id."""
     body = {
@@ -53,16 +56,14 @@ def submit(
     return str(response.json()["id"])
 
 
-def get_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
+def get_job(client: Api, job_id: str) -> dict[str, Any]:
     """The job object."""
     response = client.get(f"/v1/jobs/{job_id}")
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
-def wait_for(
-    client: httpx.Client, job_id: str, statuses: tuple[str, ...], timeout_s: float
-) -> dict[str, Any]:
+def wait_for(client: Api, job_id: str, statuses: tuple[str, ...], timeout_s: float) -> dict[str, Any]:
     """Poll until the job reaches one of `statuses`; fails with the job's state after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -74,21 +75,21 @@ def wait_for(
         time.sleep(0.2)
 
 
-def events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+def events(client: Api, job_id: str) -> list[dict[str, Any]]:
     """The job's whole event log, oldest first."""
     response = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000})
     assert response.status_code == 200, response.text
     return list(response.json()["data"])
 
 
-def rounds(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+def rounds(client: Api, job_id: str) -> list[dict[str, Any]]:
     """The job's recorded rounds."""
     response = client.get(f"/v1/jobs/{job_id}/rounds")
     assert response.status_code == 200, response.text
     return list(response.json()["data"])
 
 
-def check_artifact(client: httpx.Client, job: dict[str, Any], dest: Path) -> Any:
+def check_artifact(client: Api, job: dict[str, Any], dest: Path) -> Any:
     """Download the pruned model, check its digest and layer count, and load it with transformers."""
     import hashlib
 
