@@ -49,7 +49,12 @@ app.conf.update(
     # Retry the broker connection at startup so workers survive Redis starting after them.
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    # A pass that no maintenance worker picked up in time is dropped rather than left to pile up.
     beat_schedule={
-        "reconcile": {"task": RECONCILE, "schedule": _settings.reconcile_interval_s},
+        "reconcile": {
+            "task": RECONCILE,
+            "schedule": _settings.reconcile_interval_s,
+            "options": {"expires": _settings.reconcile_interval_s},
+        },
     },
 )
