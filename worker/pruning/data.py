@@ -105,7 +105,8 @@ def _raw_dataset(texts: list[Texts], labels: Labels) -> Dataset:
 
 def _text_columns(split: Dataset) -> list[Any]:
     """The text columns of a raw split, in order."""
-    return [list(split[name]) for name in split.column_names if name.startswith("text_")]
+    # One slice per column: iterating a datasets column reads it row by row.
+    return [split[name][:] for name in split.column_names if name.startswith("text_")]
 
 
 def _tokenize(
@@ -123,7 +124,7 @@ def _tokenize_sentences(
     """Sentences (or pairs) to ids, truncated longest-first and left unpadded for the collator."""
     encoding = tokenizer(*_text_columns(split), truncation="longest_first", max_length=hp.max_length)
     columns: dict[str, Any] = dict(encoding)
-    columns["labels"] = list(split["labels"])
+    columns["labels"] = split["labels"][:]
     dataset = Dataset.from_dict(columns)
     if task_type == "regression":
         dataset = dataset.cast_column("labels", Value("float32"))
@@ -136,7 +137,7 @@ def _tokenize_words(split: Dataset, tokenizer: PreTrainedTokenizerBase, hp: Hype
     encoding = tokenizer(words, is_split_into_words=True, truncation=True, max_length=hp.max_length)
     columns: dict[str, Any] = dict(encoding)
     columns["labels"] = [
-        _first_subtoken_labels(encoding.word_ids(i), tags) for i, tags in enumerate(split["labels"])
+        _first_subtoken_labels(encoding.word_ids(i), tags) for i, tags in enumerate(split["labels"][:])
     ]
     return Dataset.from_dict(columns)
 
@@ -189,8 +190,8 @@ def _enable_prefix_space(node: Any) -> bool:
 def _chance(encoded: EncodedTask, selection: Dataset) -> float:
     """The metric's chance level on the tokenized selection half."""
     if encoded.label_names is None:
-        return chance_score(encoded.metric, np.asarray(list(selection["labels"])))
-    labels = list(selection["labels"])
+        return chance_score(encoded.metric, np.asarray(selection["labels"][:]))
+    labels = selection["labels"][:]
     if isinstance(labels[0], list):
         width = max(len(row) for row in labels)
         labels = [row + [IGNORE_INDEX] * (width - len(row)) for row in labels]

@@ -77,7 +77,7 @@ def _column(split: Dataset, field: str, origin: str) -> list[Any]:
     """One column's values, or an error that lists the columns present."""
     if field not in split.column_names:
         raise TaskError(f"{origin}: no column {field!r}; columns present: {', '.join(split.column_names)}")
-    return list(split[field])
+    return split[field][:]  # one slice: iterating a column reads it row by row
 
 
 def _texts(split: Dataset, field: str, origin: str, task_type: str) -> Texts:
