@@ -23,7 +23,7 @@ class ArchiveError(ValueError):
 
     def __init__(self, message: str, member: str | None = None) -> None:
         super().__init__(f"{member}: {message}" if member else message)
-        self.member = member
+        self.member, self.reason = member, message
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def _local_copy(storage: Storage, key: str) -> Iterator[Path]:
 def _check_dataset(path: Path, size: int) -> None:
     """A dataset must be non-empty and start as UTF-8 text."""
     if size == 0:
-        raise ProblemError(400, "The dataset file is empty.", slug="invalid-dataset")
+        raise ProblemError(400, "The dataset file is empty.", slug="invalid-dataset", title="Invalid dataset")
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
         head = handle.read(_HEAD_BYTES)
@@ -63,7 +63,10 @@ def _check_dataset(path: Path, size: int) -> None:
         decoder.decode(head, final=size <= _HEAD_BYTES)
     except UnicodeDecodeError as exc:
         raise ProblemError(
-            400, f"The dataset is not UTF-8 text (byte {exc.start} is invalid).", slug="invalid-dataset"
+            400,
+            f"The dataset is not UTF-8 text (byte {exc.start} is invalid).",
+            slug="invalid-dataset",
+            title="Invalid dataset",
         ) from exc
 
 
@@ -124,9 +127,13 @@ def _check_model(path: Path, filename: str, max_unpacked: int) -> None:
     try:
         check_archive(path, filename, max_unpacked)
     except ArchiveError as exc:
-        errors = [{"field": "file", "member": exc.member, "message": str(exc)}]
+        errors = [{"field": "file", "member": exc.member, "message": exc.reason}]
         raise ProblemError(
-            400, f"The model archive was refused: {exc}", slug="invalid-archive", errors=errors
+            400,
+            f"The model archive was refused: {exc}",
+            slug="invalid-archive",
+            title="Invalid model archive",
+            errors=errors,
         ) from exc
 
 

@@ -9,6 +9,7 @@ from app.keys import repository
 from app.models import ApiKey
 
 KEY_PREFIX = "sk-sec-"
+MIN_BOOTSTRAP_KEY_LENGTH = 8  # short enough for test fixtures, long enough to refuse an accidental "1"
 
 
 def hash_key(secret: str) -> str:
@@ -31,8 +32,10 @@ def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
 
 def ensure_bootstrap_key(session: Session, key: str) -> ApiKey:
     """Make sure `key` exists (for first runs and automated tests); idempotent."""
-    if len(key) < 16:
-        raise ValueError("SECATEUR_BOOTSTRAP_API_KEY must be at least 16 characters long")
+    if len(key) < MIN_BOOTSTRAP_KEY_LENGTH:
+        raise ValueError(
+            f"SECATEUR_BOOTSTRAP_API_KEY must be at least {MIN_BOOTSTRAP_KEY_LENGTH} characters long"
+        )
     existing = repository.get_by_hash(session, hash_key(key))
     if existing is not None:
         return existing

@@ -39,7 +39,7 @@ def test_ensure_bootstrap_key_is_idempotent(db_session: Session) -> None:
     first = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
     second = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
     assert first.id == second.id
-    with pytest.raises(ValueError, match="16 characters"):
+    with pytest.raises(ValueError, match="8 characters"):
         ensure_bootstrap_key(db_session, "short")
 
 
