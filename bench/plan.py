@@ -118,9 +118,9 @@ def model_slug(model: str) -> str:
 
 
 def parse_seed_overrides(items: list[str]) -> dict[str, list[int]]:
-    """Parse `task=0,1,2` items into per-task seed lists."""
+    """Parse `task=0,1,2` items into per-task seed lists; an empty item (`--extra-seeds ""`) adds none."""
     out: dict[str, list[int]] = {}
-    for item in items:
+    for item in filter(None, (i.strip() for i in items)):
         task, sep, seeds = item.partition("=")
         if not sep or task not in TASKS:
             raise ValueError(

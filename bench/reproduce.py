@@ -34,7 +34,7 @@ from bench.plan import (
 from worker.pruning.types import Strategy
 
 app = typer.Typer(add_completion=False, help=__doc__)
-console = Console()
+console = Console(soft_wrap=True)  # one line per run, also in a log file
 
 
 def default_data_dir() -> Path:

