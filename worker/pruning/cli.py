@@ -163,7 +163,13 @@ def prune(
                 max_train_examples=max_train_examples,
             ),
         )
+        from transformers.utils import logging as hf_logging
+
         from worker.pruning.engine import prune as run_prune  # torch stays out of processes that never prune
+
+        # The load reports of every checkpoint reload would drown the progress display.
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
         began = time.monotonic()
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

@@ -4,6 +4,10 @@ Every strategy plays numbered rounds; a round yields one model with one more lay
 round before. The driver in `play` scores it, applies the retention rule, records the round and
 checkpoints. Seeds are derived from (seed, stage, round, layer) so each fine-tune is reproducible on
 its own, which is what makes a resumed run equal an uninterrupted one.
+
+GLP differs from Peer et al.'s code in three ways: candidates are scored on the selection half of
+the dev set (theirs held out 15% of train), ties go to the lowest layer index (theirs to the highest
+after rounding to 3 decimals), and removed layers are deleted, so the parameter count drops.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _check_consistent(result: PruneResult, retention: float) -> None:
     rejected = False
     for r in result.rounds:
         best = max(r.candidates, key=lambda c: (c.score, -c.layer))
-        if r.layers_before > 0 and len(r.candidates) > 1:
+        if len(r.candidates) > 1:
             assert r.removed_layer == best.layer
         assert r.retained_fraction == pytest.approx(r.score / result.baseline_score)
         assert r.accepted == (not rejected and r.score >= threshold)
