@@ -86,6 +86,14 @@ def label(group: Group, all_groups: list[Group]) -> str:
     return f"{task} ({tag})" if len({g[0] for g in all_groups}) == 1 else f"{task} ({model}, {tag})"
 
 
+def per_seed(runs: list[Run], key: str) -> list[float]:
+    """A summary field averaged per seed: every strategy of a seed shares one baseline, so count it once."""
+    values: dict[int, list[float]] = defaultdict(list)
+    for run in runs:
+        values[run["seed"]].append(run["summary"][key])
+    return [statistics.fmean(v) for _, v in sorted(values.items())]
+
+
 def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
     """Per task: metric, budget, seeds, baseline scores next to chance, and whether the model learned."""
     rows = []
@@ -101,9 +109,9 @@ def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
                 runs[0]["summary"]["metric"],
                 f"{budget['train_examples']} ex x {budget['epochs']} ep, len {budget['max_length']}",
                 ",".join(map(str, seeds)),
-                figures(runs, "baseline_score", score),
-                figures(runs, "baseline_report_score", score),
-                figures(runs, "chance_score", score),
+                stat(list(per_seed(runs, "baseline_score")), score),
+                stat(list(per_seed(runs, "baseline_report_score")), score),
+                stat(list(per_seed(runs, "chance_score")), score),
                 flag,
             ]
         )

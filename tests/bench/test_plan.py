@@ -12,14 +12,29 @@ from bench.plan import Budget, model_slug, parse_budget_overrides, parse_seed_ov
 def test_seed_zero_runs_for_every_task_before_any_extra_seed() -> None:
     """Extra seeds come after every task has its first seed, and strategies run together per task."""
     runs = plan_runs(
-        "m", ["sst2", "mrpc", "rte"], ["aglp", "top"], [0], parse_seed_overrides(["rte=0,1", "mrpc=2"]),
-        Budget(), parse_budget_overrides(["rte.epochs=3"]), 0.95, Path("/data"), None,
+        "m",
+        ["sst2", "mrpc", "rte"],
+        ["aglp", "top"],
+        [0],
+        parse_seed_overrides(["rte=0,1", "mrpc=2"]),
+        Budget(),
+        parse_budget_overrides(["rte.epochs=3"]),
+        0.95,
+        Path("/data"),
+        None,
     )
     order = [(r.seed, r.task, r.strategy) for r in runs]
     assert order == [
-        (0, "sst2", "aglp"), (0, "sst2", "top"), (0, "mrpc", "aglp"), (0, "mrpc", "top"),
-        (0, "rte", "aglp"), (0, "rte", "top"), (1, "rte", "aglp"), (1, "rte", "top"),
-        (2, "mrpc", "aglp"), (2, "mrpc", "top"),
+        (0, "sst2", "aglp"),
+        (0, "sst2", "top"),
+        (0, "mrpc", "aglp"),
+        (0, "mrpc", "top"),
+        (0, "rte", "aglp"),
+        (0, "rte", "top"),
+        (1, "rte", "aglp"),
+        (1, "rte", "top"),
+        (2, "mrpc", "aglp"),
+        (2, "mrpc", "top"),
     ]
     rte = next(r for r in runs if r.task == "rte")
     assert rte.budget.epochs == 3 and runs[0].budget.epochs == 1

@@ -24,16 +24,28 @@ def tiny_model(root: Path) -> Path:
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=32,
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=32,
     )
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=40)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=40,
+    )
     path = root / "tiny-bert"
     BertModel(config).save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
@@ -66,11 +78,38 @@ def test_run_writes_record_report_and_plot_then_skips(tmp_path: Path) -> None:
     """One strategy on one task produces a full record, renders the docs, and is skipped the second time."""
     results, docs, work = tmp_path / "results", tmp_path / "docs", tmp_path / "work"
     args = [
-        "--model", str(tiny_model(tmp_path)), "--tasks", "sst2", "--strategies", "top", "--seeds", "0",
-        "--train-examples", "32", "--max-length", "32", "--batch-size", "8", "--epochs", "1",
-        "--data-dir", str(sst2_like(tmp_path / "data")), "--results-dir", str(results),
-        "--work-dir", str(work), "--docs-dir", str(docs), "--device", "cpu",
-        "--latency-batch", "4", "--latency-runs", "2", "--latency-warmup", "1",
+        "--model",
+        str(tiny_model(tmp_path)),
+        "--tasks",
+        "sst2",
+        "--strategies",
+        "top",
+        "--seeds",
+        "0",
+        "--train-examples",
+        "32",
+        "--max-length",
+        "32",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(sst2_like(tmp_path / "data")),
+        "--results-dir",
+        str(results),
+        "--work-dir",
+        str(work),
+        "--docs-dir",
+        str(docs),
+        "--device",
+        "cpu",
+        "--latency-batch",
+        "4",
+        "--latency-runs",
+        "2",
+        "--latency-warmup",
+        "1",
     ]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output + repr(first.exception)

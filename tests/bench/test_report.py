@@ -1,0 +1,80 @@
+"""The report renderer: seeds aggregate to mean ± sd, unlearned tasks are flagged, the claim is checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.report import render
+
+
+def fake_record(
+    task: str, strategy: str, seed: int, removed: int, baseline: float, chance: float
+) -> dict[str, Any]:
+    """A minimal record shaped like bench.record.build's output (a fixture, not a measured result)."""
+    learned = baseline >= chance + 0.05
+    summary = {
+        "metric": "accuracy",
+        "baseline_score": baseline,
+        "baseline_report_score": baseline,
+        "chance_score": chance,
+        "learned": learned,
+        "layers_total": 6,
+        "layers_removed": removed,
+        "score": baseline - 0.01,
+        "report_score": baseline - 0.02,
+        "retained_fraction": 0.99,
+        "fine_tunes": 10.0,
+        "train_examples": 10000,
+        "seconds": 600.0,
+        "parameters_before": 100,
+        "parameters_after": 60,
+        "speedup": 1.5,
+    }
+    curve = [
+        {"layers_removed": k, "score": baseline - 0.05 * k, "report_score": baseline - 0.06 * k}
+        for k in range(6)
+    ]
+    return {
+        "task": task,
+        "strategy": strategy,
+        "seed": seed,
+        "model": "m",
+        "model_slug": "m",
+        "retention": 0.95,
+        "budget": {"train_examples": 1000, "epochs": 1, "max_length": 128, "tag": "n1000"},
+        "date": f"2026-01-0{seed + 1}T00:00:00+00:00",
+        "chance_margin": 0.05,
+        "machine": {"cpu": "Test CPU", "cores": 2, "train_device": "cpu"},
+        "summary": summary,
+        "curve": curve,
+        "timing": {"baseline_seconds": 50.0, "candidate_seconds_median": 40.0},
+        "latency": {"full_ms": 100.0, "pruned_ms": 66.0, "pruned_examples_per_s": 480.0},
+    }
+
+
+def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Path) -> None:
+    """Two seeds give mean ± sd; a task at chance is flagged NO; the AGLP/GLP ratio is computed."""
+    results = tmp_path / "results"
+    results.mkdir()
+    records = [
+        fake_record("mrpc", "aglp", 0, 2, 0.80, 0.68),
+        fake_record("mrpc", "aglp", 1, 4, 0.80, 0.68),
+        fake_record("mrpc", "glp", 0, 1, 0.80, 0.68),
+        fake_record("mrpc", "glp", 1, 1, 0.80, 0.68),
+        fake_record("rte", "aglp", 0, 3, 0.50, 0.50),
+        fake_record("rte", "glp", 0, 3, 0.50, 0.50),
+    ]
+    for i, rec in enumerate(records):
+        (results / f"r{i}.json").write_text(json.dumps(rec))
+    (results / "ignored.partial.json").write_text("{}")
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "| mrpc | 3 ± 1.4 of 6 |" in markdown  # layers removed by AGLP over seeds 0 and 1: 2 and 4
+    assert "| rte | accuracy | 1000 ex x 1 ep, len 128 | 0 | 0.500 | 0.500 | 0.500 | **NO** |" in markdown
+    assert "- mrpc: AGLP removed 3.0 layers, GLP 1.0; AGLP/GLP = 3.00x." in markdown
+    assert "rte: AGLP removed 3.0 layers, GLP 3.0; AGLP/GLP = 1.00x. The full model did not" in markdown
+    assert "Test CPU, 2 cores" in markdown and "2026-01-01" in markdown and "2026-01-02" in markdown
+    assert (tmp_path / "docs" / "curve-mrpc.png").is_file() and (
+        tmp_path / "docs" / "curve-rte.png"
+    ).is_file()
