@@ -23,6 +23,7 @@ def _url() -> str:
 
 def _configure(connection: Connection) -> None:
     # Batch mode lets ALTERs work on SQLite, which cannot alter most constraints in place.
+    """Configure the migration context on `connection`."""
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -31,10 +31,12 @@ def _sqlite_savepoints(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        """Stop pysqlite from opening transactions on its own."""
         dbapi_connection.isolation_level = None
 
     @event.listens_for(engine, "begin")
     def _explicit_begin(connection: Connection) -> None:
+        """Open the transaction ourselves so SAVEPOINTs nest correctly."""
         connection.exec_driver_sql("BEGIN")
 
 
@@ -165,6 +167,7 @@ class Caller:
 
 
 def _new_caller(db_session: Session, name: str) -> Caller:
+    """Create a key and return it with its auth headers."""
     row, secret = create_key(db_session, name)
     db_session.commit()
     return Caller(row.id, {"Authorization": f"Bearer {secret}"})

@@ -39,6 +39,7 @@ StorageDep = Annotated[Storage, Depends(get_store)]
 
 
 def _unauthorized(detail: str) -> ProblemError:
+    """A 401 problem that tells the client to use Bearer auth."""
     return ProblemError(401, detail, slug="unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 

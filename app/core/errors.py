@@ -35,6 +35,7 @@ class ProblemError(Exception):
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        """Keep the status, detail, problem kind and extra members for the handler."""
         super().__init__(detail)
         self.status, self.detail, self.slug = status, detail, slug
         self.title = title or HTTPStatus(status).phrase
@@ -80,6 +81,7 @@ def _field_name(loc: Sequence[Any]) -> str:
 
 
 async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Render a ProblemError raised by a service or endpoint."""
     assert isinstance(exc, ProblemError)
     type_ = problem_type(exc.slug) if exc.slug else "about:blank"
     return problem_response(
@@ -88,11 +90,13 @@ async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Render Starlette's HTTPException (404 route, 405 method, ...) as a problem."""
     assert isinstance(exc, StarletteHTTPException)
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
 async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Render FastAPI's validation errors as one 422 problem listing each field."""
     assert isinstance(exc, RequestValidationError)
     raw = list(exc.errors())
     # A body that is not JSON at all is a syntax problem (400), not a field problem (422).
@@ -116,6 +120,7 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
 
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     # Log the trace for operators; the client only learns that it was our fault.
+    """The catch-all 500: log the trace, tell the client nothing internal."""
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "An internal error occurred; it has been logged.")
 

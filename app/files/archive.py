@@ -22,6 +22,7 @@ class ArchiveError(ValueError):
     """The archive is unsafe or not a usable model; `member` names the offending entry, if any."""
 
     def __init__(self, message: str, member: str | None = None) -> None:
+        """Keep the reason and the offending member apart, for the API's `errors` list."""
         super().__init__(f"{member}: {message}" if member else message)
         self.member, self.reason = member, message
 
@@ -45,6 +46,7 @@ def archive_kind(filename: str) -> str | None:
 
 
 def _tar_members(tar: tarfile.TarFile) -> Iterator[_Member]:
+    """The entries of a tar, refusing links, devices, FIFOs and sparse files."""
     for info in tar:
         if info.issym() or info.islnk():
             raise ArchiveError("links are not allowed", info.name)
@@ -56,6 +58,7 @@ def _tar_members(tar: tarfile.TarFile) -> Iterator[_Member]:
 
 
 def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
+    """The entries of a zip, refusing members whose Unix mode marks a link or device."""
     for info in archive.infolist():
         kind = stat.S_IFMT(info.external_attr >> 16)
         # Zip has no link type of its own; Unix zips mark symlinks in the mode's file-type bits.

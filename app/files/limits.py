@@ -16,9 +16,11 @@ class UploadLimitMiddleware:
     """A pure ASGI middleware: 413 for POST /v1/files whose declared length exceeds every limit."""
 
     def __init__(self, app: ASGIApp) -> None:
+        """Wrap the next ASGI app."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 413 early for an oversized declared upload, else pass the request on."""
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/files":
             limit = self._limit(scope)
             length = dict(scope["headers"]).get(b"content-length")

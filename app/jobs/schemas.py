@@ -39,6 +39,7 @@ class BuiltinTask(_Strict):
     @field_validator("name")
     @classmethod
     def _canonical(cls, value: str) -> str:
+        """Map an alias to its canonical task name; unknown names are a 422."""
         key = value.strip().lower()
         canonical = TASK_ALIASES.get(key, key)
         if canonical not in BUILTIN_TASKS:
@@ -104,6 +105,7 @@ class JobCreate(_Strict):
     @field_validator("model")
     @classmethod
     def _model_shape(cls, value: str) -> str:
+        """Accept a `file_` id as is; otherwise require a well-formed hub id."""
         value = value.strip()
         if value.startswith(FILE_PREFIX):
             return value

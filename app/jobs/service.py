@@ -36,6 +36,7 @@ def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, fie
 
 
 def _check_references(session: Session, owner_id: str, body: JobCreate) -> None:
+    """Check every file the body points at (model, train and validation files)."""
     if body.model.startswith(FILE_PREFIX):
         _check_file(session, owner_id, body.model, "model", "model")
     if isinstance(body.task, CustomTask):

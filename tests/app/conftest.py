@@ -52,6 +52,7 @@ def upload(client: TestClient) -> Callable[..., httpx.Response]:
     """POST /v1/files with a file and a purpose."""
 
     def _upload(headers: dict[str, str], purpose: str, filename: str, content: bytes) -> httpx.Response:
+        """Send one multipart upload."""
         files = {"file": (filename, content, "application/octet-stream")}
         return client.post("/v1/files", headers=headers, files=files, data={"purpose": purpose})
 
@@ -71,6 +72,7 @@ def make_job(db_session: Session) -> Callable[..., Job]:
     """Insert a job row directly (any status), as a worker would have left it."""
 
     def _make(owner_id: str, **fields: Any) -> Job:
+        """Insert and commit a job row with defaults overridden by `fields`."""
         values: dict[str, Any] = {
             "model": "prajjwal1/bert-tiny",
             "task": {"name": "rte"},
@@ -93,6 +95,7 @@ def job_body() -> Callable[..., dict[str, Any]]:
     """A valid POST /v1/jobs body with a built-in task, with fields overridden."""
 
     def _body(**overrides: Any) -> dict[str, Any]:
+        """A fresh body with `overrides` applied."""
         body: dict[str, Any] = {"model": "prajjwal1/bert-tiny", "task": {"name": "rte"}, "retention": 0.9}
         body.update(overrides)
         return json.loads(json.dumps(body))  # a deep copy, so tests may mutate it

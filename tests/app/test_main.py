@@ -17,6 +17,7 @@ print(json.dumps(heavy))
 
 
 def test_importing_the_app_does_not_import_torch_or_transformers() -> None:
+    """A fresh interpreter importing app.main loads no torch, transformers, datasets or worker code."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
     )
@@ -24,6 +25,7 @@ def test_importing_the_app_does_not_import_torch_or_transformers() -> None:
 
 
 def test_openapi_lists_every_route(client: TestClient) -> None:
+    """The OpenAPI schema has every route and /docs renders."""
     schema = client.get("/openapi.json").json()
     assert {
         "/v1/files",

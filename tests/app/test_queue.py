@@ -12,10 +12,12 @@ from app.core.config import Settings
 
 
 def _settings(**values: object) -> Settings:
+    """Settings from explicit values only (no .env)."""
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 def test_the_local_queue_sends_nothing() -> None:
+    """The local queue publishes nothing and is always reachable."""
     settings = _settings(queue="local")
     assert queue.enqueue("job_x", settings) is False
     assert queue.revoke("job_x", terminate=True, settings=settings) is False
@@ -23,6 +25,7 @@ def test_the_local_queue_sends_nothing() -> None:
 
 
 def test_a_down_broker_fails_fast_without_raising() -> None:
+    """A down broker makes enqueue and revoke return False quickly."""
     settings = _settings(queue="celery", broker_url="redis://127.0.0.1:1/0")
     started = time.monotonic()
     assert queue.enqueue("job_x", settings) is False
@@ -33,6 +36,7 @@ def test_a_down_broker_fails_fast_without_raising() -> None:
 
 @pytest.mark.redis
 def test_enqueue_publishes_run_job_to_the_gpu_queue() -> None:
+    """Enqueue puts a secateur.run_job message with the job id as task id on the gpu queue."""
     redis = pytest.importorskip("redis")
     url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     settings = _settings(queue="celery", broker_url=url)

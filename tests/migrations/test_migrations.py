@@ -12,6 +12,7 @@ TABLES = {"api_keys", "files", "jobs", "rounds", "candidate_scores", "events"}
 
 
 def test_upgrade_to_head_and_downgrade_to_base(empty_database_url: str) -> None:
+    """An empty database migrates to head without drift from the models, back to base, and up again."""
     engine = make_engine(empty_database_url)
     try:
         upgrade_to_head(empty_database_url)

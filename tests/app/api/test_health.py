@@ -10,18 +10,21 @@ from app.queue import broker_reachable
 
 
 def test_healthz(client: TestClient) -> None:
+    """Liveness answers ok without auth."""
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
 def test_readyz_with_the_local_queue(client: TestClient) -> None:
+    """Readiness checks the database; the local queue needs no broker."""
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
 
 
 def test_readyz_is_503_when_the_broker_is_down(client: TestClient, settings: Settings) -> None:
+    """With Celery and no Redis, readiness is a 503 problem naming the broker."""
     settings.queue = "celery"
     settings.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     response = client.get("/readyz")
@@ -32,6 +35,7 @@ def test_readyz_is_503_when_the_broker_is_down(client: TestClient, settings: Set
 
 @pytest.mark.redis
 def test_readyz_with_a_live_broker(client: TestClient, settings: Settings) -> None:
+    """With Celery and a reachable Redis, readiness is ok."""
     url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     settings.queue, settings.broker_url = "celery", url
     if not broker_reachable(settings):

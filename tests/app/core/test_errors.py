@@ -19,6 +19,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def test_401_without_a_key_has_www_authenticate(client: TestClient) -> None:
+    """No Authorization header: 401 problem with a Bearer challenge."""
     response = client.get("/v1/jobs")
     body = assert_problem(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
@@ -26,21 +27,25 @@ def test_401_without_a_key_has_www_authenticate(client: TestClient) -> None:
 
 
 def test_401_with_an_unknown_key(client: TestClient) -> None:
+    """An unknown key is a 401 problem."""
     response = client.get("/v1/files", headers={"Authorization": "Bearer sk-sec-nope"})
     assert "invalid" in assert_problem(response, 401)["detail"]
 
 
 def test_404_for_an_unknown_route_and_job(client: TestClient, caller: Any) -> None:
+    """Unknown routes and unknown jobs are 404 problems."""
     assert_problem(client.get("/v1/nothing-here", headers=caller.headers), 404)
     body = assert_problem(client.get("/v1/jobs/job_missing", headers=caller.headers), 404)
     assert body["type"] == "urn:secateur:problem:not-found"
 
 
 def test_405_for_a_wrong_method(client: TestClient, caller: Any) -> None:
+    """A wrong method is a 405 problem."""
     assert_problem(client.put("/v1/jobs", headers=caller.headers, json={}), 405)
 
 
 def test_422_names_the_field(client: TestClient, caller: Any) -> None:
+    """A validation failure lists the offending field by name."""
     body = {"model": "bert-base-uncased", "task": {"name": "rte"}, "retention": 1.5}
     problem = assert_problem(client.post("/v1/jobs", headers=caller.headers, json=body), 422)
     assert problem["errors"][0]["field"] == "retention"
@@ -48,13 +53,17 @@ def test_422_names_the_field(client: TestClient, caller: Any) -> None:
 
 
 def test_malformed_json_is_a_400_problem(client: TestClient, caller: Any) -> None:
+    """A body that is not JSON is a 400 malformed-json problem."""
     headers = {**caller.headers, "Content-Type": "application/json"}
     response = client.post("/v1/jobs", headers=headers, content=b'{"model": "x", ')
     assert assert_problem(response, 400)["type"] == "urn:secateur:problem:malformed-json"
 
 
 def test_500_is_a_problem_without_details(app: FastAPI, client: TestClient) -> None:
+    """An unhandled exception becomes a generic 500 problem with no internals."""
+
     def boom() -> None:
+        """A route that fails with a message that must not leak."""
         raise RuntimeError("secret internals /etc/passwd")
 
     app.add_api_route("/boom", boom)

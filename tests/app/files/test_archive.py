@@ -13,6 +13,7 @@ LIMIT = 1024 * 1024
 
 
 def _write(tmp_path: Path, name: str, payload: bytes) -> Path:
+    """Write `payload` to a file named `name` under tmp_path."""
     path = tmp_path / name
     path.write_bytes(payload)
     return path
@@ -21,6 +22,7 @@ def _write(tmp_path: Path, name: str, payload: bytes) -> Path:
 def test_a_valid_tar_gz_extracts_into_its_top_level_folder(
     tmp_path: Path, tar_gz: Callable[..., bytes]
 ) -> None:
+    """A model inside one folder passes and extracts to that folder."""
     archive = _write(tmp_path, "m.tar.gz", tar_gz([(f"tiny/{n}", p) for n, p in MODEL]))
     check_archive(archive, "m.tar.gz", LIMIT)
     root = safe_extract(archive, tmp_path / "out", LIMIT)
@@ -29,6 +31,7 @@ def test_a_valid_tar_gz_extracts_into_its_top_level_folder(
 
 
 def test_a_flat_zip_extracts_in_place(tmp_path: Path, zip_bytes: Callable[..., bytes]) -> None:
+    """A zip with config.json at the top extracts to the destination itself."""
     archive = _write(tmp_path, "m.zip", zip_bytes(MODEL))
     assert safe_extract(archive, tmp_path / "out", LIMIT) == (tmp_path / "out").resolve()
 
@@ -54,6 +57,7 @@ def test_unsafe_members_are_named(
     member: str,
     message: str,
 ) -> None:
+    """Absolute paths, '..' and pickle weights are refused, naming the member, and nothing escapes."""
     entries = [*MODEL, (member, b"x")]
     payload = tar_gz(entries) if kind == "tar.gz" else zip_bytes(entries)
     archive = _write(tmp_path, f"m.{kind}", payload)
@@ -67,12 +71,14 @@ def test_unsafe_members_are_named(
 
 @pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE])
 def test_tar_links_and_devices_are_refused(tmp_path: Path, tar_gz: Callable[..., bytes], kind: bytes) -> None:
+    """Symlinks, hardlinks, devices and FIFOs in a tar are refused."""
     archive = _write(tmp_path, "m.tgz", tar_gz(MODEL, links={"vocab.txt": (kind, "/etc/passwd")}))
     with pytest.raises(ArchiveError, match=r"vocab\.txt"):
         check_archive(archive, "m.tgz", LIMIT)
 
 
 def test_zip_symlinks_are_refused(tmp_path: Path, zip_bytes: Callable[..., bytes]) -> None:
+    """A zip member whose Unix mode is a symlink is refused."""
     archive = _write(tmp_path, "m.zip", zip_bytes(MODEL, symlinks={"vocab.txt": "/etc/passwd"}))
     with pytest.raises(ArchiveError, match=r"vocab\.txt: links"):
         check_archive(archive, "m.zip", LIMIT)
@@ -82,6 +88,7 @@ def test_a_zip_bomb_over_the_unpacked_limit_is_refused(
     tmp_path: Path, zip_bytes: Callable[..., bytes]
 ) -> None:
     # 8 MiB of zeros deflates to a few KiB: small upload, big unpack.
+    """A small zip that unpacks past the limit is refused by the check and by extraction."""
     archive = _write(tmp_path, "m.zip", zip_bytes([*MODEL, ("model-2.safetensors", b"\x00" * (8 * LIMIT))]))
     assert archive.stat().st_size < 64 * 1024
     with pytest.raises(ArchiveError, match="unpacked size exceeds"):
@@ -97,12 +104,14 @@ def test_a_zip_bomb_over_the_unpacked_limit_is_refused(
 def test_a_model_needs_config_and_safetensors(
     tmp_path: Path, tar_gz: Callable[..., bytes], entries: list[tuple[str, bytes]], message: str
 ) -> None:
+    """Without config.json or a .safetensors file the archive is not a model."""
     archive = _write(tmp_path, "m.tar.gz", tar_gz(entries))
     with pytest.raises(ArchiveError, match=message):
         check_archive(archive, "m.tar.gz", LIMIT)
 
 
 def test_garbage_and_wrong_suffixes_are_refused(tmp_path: Path) -> None:
+    """Unreadable archives and unsupported suffixes are refused with a reason."""
     archive = _write(tmp_path, "m.tar.gz", b"not an archive at all")
     with pytest.raises(ArchiveError, match="not a readable tar archive"):
         check_archive(archive, "m.tar.gz", LIMIT)
@@ -113,6 +122,7 @@ def test_garbage_and_wrong_suffixes_are_refused(tmp_path: Path) -> None:
 def test_extract_needs_config_at_the_top_or_in_one_folder(
     tmp_path: Path, tar_gz: Callable[..., bytes]
 ) -> None:
+    """A model spread over two folders has no single model directory."""
     entries = [("a/config.json", b"{}"), ("b/model.safetensors", b"\x00")]
     archive = _write(tmp_path, "m.tar.gz", tar_gz(entries))
     with pytest.raises(ArchiveError, match="single top-level folder"):

@@ -18,10 +18,12 @@ CSV = b"sentence,label\nnice film,1\nbad film,0\n"
 
 
 def _blobs(tmp_path: Path) -> list[Path]:
+    """Every stored blob under the test's storage root."""
     return [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
 
 
 def test_upload_a_dataset(upload: Upload, caller: Any, storage: Storage) -> None:
+    """A CSV upload is stored and described with its size, sha256 and UTC time."""
     response = upload(caller.headers, "dataset", "train.csv", CSV)
     assert response.status_code == 201, response.text
     body = response.json()
@@ -33,6 +35,7 @@ def test_upload_a_dataset(upload: Upload, caller: Any, storage: Storage) -> None
 
 
 def test_upload_a_model_archive(upload: Upload, caller: Any, model_tar: bytes) -> None:
+    """A valid model archive is accepted."""
     response = upload(caller.headers, "model", "tiny.tar.gz", model_tar)
     assert response.status_code == 201, response.text
     assert response.json()["bytes"] == len(model_tar)
@@ -54,6 +57,7 @@ def test_a_malicious_archive_is_a_400_naming_the_member(
     entries: list[tuple[str, bytes]],
     member: str,
 ) -> None:
+    """Unsafe archives are a 400 naming the member, and their blob is deleted."""
     payload = tar_gz([("config.json", b"{}"), ("model.safetensors", b"\x00"), *entries])
     response = upload(caller.headers, "model", "evil.tar.gz", payload)
     assert response.status_code == 400, response.text
@@ -70,6 +74,7 @@ def test_a_symlink_and_a_zip_bomb_are_400(
     zip_bytes: Callable[..., bytes],
     settings: Settings,
 ) -> None:
+    """Links and zip bombs are refused at upload."""
     import tarfile
 
     linked = tar_gz(
@@ -86,6 +91,7 @@ def test_a_symlink_and_a_zip_bomb_are_400(
 def test_an_oversized_upload_is_413_and_nothing_is_kept(
     upload: Upload, caller: Any, settings: Settings, tmp_path: Path
 ) -> None:
+    """Past the purpose's limit the upload is a 413 and no blob remains."""
     settings.max_dataset_upload_bytes = 1000
     response = upload(caller.headers, "dataset", "big.csv", b"a,b\n" + b"x,1\n" * 1000)
     assert response.status_code == 413
@@ -96,6 +102,7 @@ def test_an_oversized_upload_is_413_and_nothing_is_kept(
 def test_an_upload_declared_over_every_limit_is_refused_before_parsing(
     client: TestClient, caller: Any, settings: Settings
 ) -> None:
+    """A Content-Length over every limit is refused before the body is read."""
     settings.max_model_upload_bytes = settings.max_dataset_upload_bytes = 10
     headers = {**caller.headers, "Content-Type": "multipart/form-data; boundary=x"}
     response = client.post("/v1/files", headers=headers, content=b"-" * (200 * 1024))
@@ -116,18 +123,21 @@ def test_an_upload_declared_over_every_limit_is_refused_before_parsing(
 def test_bad_uploads_say_what_is_wrong(
     upload: Upload, caller: Any, purpose: str, filename: str, content: bytes, status: int, needle: str
 ) -> None:
+    """Wrong suffixes, empty or non-UTF-8 datasets and unknown purposes say what is wrong."""
     response = upload(caller.headers, purpose, filename, content)
     assert response.status_code == status, response.text
     assert needle in response.json()["detail"]
 
 
 def test_missing_file_field_is_422(client: TestClient, caller: Any) -> None:
+    """A form without `file` is a 422 naming it."""
     response = client.post("/v1/files", headers=caller.headers, data={"purpose": "dataset"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "file"
 
 
 def test_list_pages_newest_first(upload: Upload, caller: Any, other_caller: Any, client: TestClient) -> None:
+    """Files list newest first, page with `after`, and show only the caller's."""
     ids = [upload(caller.headers, "dataset", f"d{i}.csv", CSV).json()["id"] for i in range(3)]
     upload(other_caller.headers, "dataset", "theirs.csv", CSV)
     first = client.get("/v1/files?limit=2", headers=caller.headers).json()
@@ -139,6 +149,7 @@ def test_list_pages_newest_first(upload: Upload, caller: Any, other_caller: Any,
 
 
 def test_get_and_delete(client: TestClient, caller: Any, dataset_id: str, storage: Storage) -> None:
+    """A file can be read, then deleted with its blob, after which it is 404."""
     assert client.get(f"/v1/files/{dataset_id}", headers=caller.headers).json()["id"] == dataset_id
     response = client.delete(f"/v1/files/{dataset_id}", headers=caller.headers)
     assert response.status_code == 200 and response.json() == {
@@ -152,6 +163,7 @@ def test_get_and_delete(client: TestClient, caller: Any, dataset_id: str, storag
 
 
 def test_another_keys_file_is_404(client: TestClient, other_caller: Any, dataset_id: str) -> None:
+    """Another key's file is 404 for GET and DELETE."""
     for method in ("GET", "DELETE"):
         response = client.request(method, f"/v1/files/{dataset_id}", headers=other_caller.headers)
         assert response.status_code == 404 and dataset_id not in response.json().get("filename", "")
@@ -160,6 +172,7 @@ def test_another_keys_file_is_404(client: TestClient, other_caller: Any, dataset
 def test_a_file_used_by_an_unfinished_job_cannot_be_deleted(
     client: TestClient, caller: Any, dataset_id: str, make_job: Callable[..., Any], db_session: Session
 ) -> None:
+    """Deleting a file an unfinished job uses is a 409; once the job ends it works."""
     task = {"type": "classification", "train_file": dataset_id, "validation_file": dataset_id}
     job = make_job(caller.id, task=task, status="running")
     response = client.delete(f"/v1/files/{dataset_id}", headers=caller.headers)

@@ -28,12 +28,14 @@ def s3(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Storage]:
 
 
 def _keys(storage: S3Storage) -> list[str]:
+    """Every object key in the bucket."""
     return [item["Key"] for item in storage.client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
 def test_model_upload_to_s3(
     s3: S3Storage, upload: Callable[..., httpx.Response], caller: Any, model_tar: bytes
 ) -> None:
+    """A model archive is checked from a fetched copy and kept in the bucket."""
     response = upload(caller.headers, "model", "tiny.tar.gz", model_tar)
     assert response.status_code == 201, response.text
     assert _keys(s3) == [f"secateur/files/{response.json()['id']}.tar.gz"]
@@ -42,6 +44,7 @@ def test_model_upload_to_s3(
 def test_refused_archive_is_deleted_from_s3(
     s3: S3Storage, upload: Callable[..., httpx.Response], caller: Any, tar_gz: Callable[..., bytes]
 ) -> None:
+    """A refused archive is removed from the bucket."""
     payload = tar_gz([("config.json", b"{}"), ("model.safetensors", b"\x00"), ("../x.json", b"{}")])
     response = upload(caller.headers, "model", "evil.tar.gz", payload)
     assert response.status_code == 400 and response.json()["errors"][0]["member"] == "../x.json"

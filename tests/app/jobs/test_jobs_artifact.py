@@ -32,6 +32,7 @@ def succeeded(caller: Any, make_job: MakeJob, storage: Storage) -> Any:
 
 @pytest.mark.parametrize("status", ["queued", "running", "cancelling", "failed", "cancelled"])
 def test_409_until_succeeded(client: TestClient, caller: Any, make_job: MakeJob, status: str) -> None:
+    """Every non-succeeded status answers 409 for the artifact."""
     job = make_job(caller.id, status=status)
     response = client.get(f"/v1/jobs/{job.id}/artifact", headers=caller.headers)
     assert response.status_code == 409
@@ -39,6 +40,7 @@ def test_409_until_succeeded(client: TestClient, caller: Any, make_job: MakeJob,
 
 
 def test_download_with_a_strong_etag(client: TestClient, caller: Any, succeeded: Any) -> None:
+    """The artifact downloads whole with its sha256 as a strong ETag; HEAD gives the headers only."""
     response = client.get(f"/v1/jobs/{succeeded.id}/artifact", headers=caller.headers)
     assert response.status_code == 200 and response.content == BLOB
     assert response.headers["etag"] == f'"{hashlib.sha256(BLOB).hexdigest()}"'
@@ -51,6 +53,7 @@ def test_download_with_a_strong_etag(client: TestClient, caller: Any, succeeded:
 
 
 def test_if_none_match_gives_304(client: TestClient, caller: Any, succeeded: Any) -> None:
+    """A matching If-None-Match (listed, weak or *) is a 304; a stale one downloads."""
     etag = f'"{succeeded.artifact_sha256}"'
     for header in (etag, f'"other", {etag}', f"W/{etag}", "*"):
         response = client.get(
@@ -62,6 +65,7 @@ def test_if_none_match_gives_304(client: TestClient, caller: Any, succeeded: Any
 
 
 def test_range_requests(client: TestClient, caller: Any, succeeded: Any) -> None:
+    """Byte ranges give 206 with Content-Range; If-Range honours only the current ETag."""
     url = f"/v1/jobs/{succeeded.id}/artifact"
     part = client.get(url, headers={**caller.headers, "Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == BLOB[100:200]
@@ -77,6 +81,7 @@ def test_range_requests(client: TestClient, caller: Any, succeeded: Any) -> None
 
 
 def test_bad_ranges_are_problems(client: TestClient, caller: Any, succeeded: Any) -> None:
+    """Unsatisfiable and malformed ranges are 416/400 problems."""
     url = f"/v1/jobs/{succeeded.id}/artifact"
     beyond = client.get(url, headers={**caller.headers, "Range": f"bytes={len(BLOB) + 5}-"})
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(BLOB)}"
@@ -86,6 +91,7 @@ def test_bad_ranges_are_problems(client: TestClient, caller: Any, succeeded: Any
 
 
 def test_a_missing_blob_is_a_problem(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+    """A succeeded job whose blob is gone answers a 404 problem."""
     job = make_job(
         caller.id, status="succeeded", artifact_key="artifacts/gone.tar.gz", artifact_sha256="0" * 64
     )
@@ -96,6 +102,7 @@ def test_a_missing_blob_is_a_problem(client: TestClient, caller: Any, make_job: 
 def test_s3_storage_redirects_to_a_presigned_url(
     app: FastAPI, client: TestClient, caller: Any, succeeded: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With S3 storage the artifact is a 307 to a presigned URL."""
     moto = pytest.importorskip("moto")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")

@@ -14,12 +14,14 @@ MakeJob = Callable[..., Any]
 
 
 def _events(db_session: Session, job_id: str) -> list[str]:
+    """The job's event types, oldest first."""
     return list(db_session.scalars(select(Event.type).where(Event.job_id == job_id).order_by(Event.id)))
 
 
 def test_a_queued_job_is_cancelled_at_once(
     client: TestClient, caller: Any, make_job: MakeJob, db_session: Session
 ) -> None:
+    """A queued job goes straight to cancelled with a finish time and an event."""
     job = make_job(caller.id)
     response = client.post(f"/v1/jobs/{job.id}/cancel", headers=caller.headers)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
@@ -30,6 +32,7 @@ def test_a_queued_job_is_cancelled_at_once(
 def test_a_running_job_is_asked_to_stop(
     client: TestClient, caller: Any, make_job: MakeJob, db_session: Session
 ) -> None:
+    """A running job becomes cancelling (202) with cancel_requested_at set; repeating is harmless."""
     job = make_job(caller.id, status="running")
     response = client.post(f"/v1/jobs/{job.id}/cancel", headers=caller.headers)
     assert response.status_code == 202 and response.json()["status"] == "cancelling"
@@ -42,6 +45,7 @@ def test_a_running_job_is_asked_to_stop(
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
 def test_a_finished_job_is_409(client: TestClient, caller: Any, make_job: MakeJob, status: str) -> None:
+    """Cancelling a finished job is a 409."""
     job = make_job(caller.id, status=status)
     response = client.post(f"/v1/jobs/{job.id}/cancel", headers=caller.headers)
     assert response.status_code == 409

@@ -16,10 +16,12 @@ Body = Callable[..., dict[str, Any]]
 
 
 def _post(client: TestClient, caller: Any, body: Any, **headers: str) -> Any:
+    """POST /v1/jobs as `caller` with extra headers."""
     return client.post("/v1/jobs", headers={**caller.headers, **headers}, json=body)
 
 
 def test_create_returns_the_job_object(client: TestClient, caller: Any, job_body: Body) -> None:
+    """A new job is queued and shown with defaults, empty progress, urls and a created event."""
     response = _post(client, caller, job_body(metadata={"team": "nlp"}))
     assert response.status_code == 201, response.text
     job = response.json()
@@ -42,6 +44,7 @@ def test_create_returns_the_job_object(client: TestClient, caller: Any, job_body
 
 
 def test_task_aliases_are_canonicalised(client: TestClient, caller: Any, job_body: Body) -> None:
+    """Task aliases are stored under their canonical name."""
     response = _post(client, caller, job_body(task={"name": "SST-2"}, strategy="glp"))
     assert response.status_code == 201 and response.json()["task"] == {"name": "sst2"}
 
@@ -49,6 +52,7 @@ def test_task_aliases_are_canonicalised(client: TestClient, caller: Any, job_bod
 def test_custom_task_with_uploaded_files(
     client: TestClient, caller: Any, job_body: Body, dataset_id: str
 ) -> None:
+    """A custom task over the caller's uploaded datasets is accepted as sent."""
     task = {
         "type": "classification",
         "train_file": dataset_id,
@@ -86,6 +90,7 @@ def test_custom_task_with_uploaded_files(
 def test_invalid_fields_are_422_naming_the_field(
     client: TestClient, caller: Any, job_body: Body, change: dict[str, Any], field: str
 ) -> None:
+    """Each out-of-range or unknown field is a 422 naming it."""
     response = _post(client, caller, job_body(**change))
     assert response.status_code == 422, response.text
     problem = response.json()
@@ -95,6 +100,7 @@ def test_invalid_fields_are_422_naming_the_field(
 
 @pytest.mark.parametrize("missing", ["model", "task", "retention"])
 def test_missing_fields_are_422(client: TestClient, caller: Any, job_body: Body, missing: str) -> None:
+    """Each required field, when missing, is a 422 naming it."""
     body = job_body()
     del body[missing]
     response = _post(client, caller, body)
@@ -103,12 +109,14 @@ def test_missing_fields_are_422(client: TestClient, caller: Any, job_body: Body,
 
 
 def test_a_non_object_body_is_422(client: TestClient, caller: Any) -> None:
+    """A JSON array instead of an object is a 422."""
     assert _post(client, caller, [1, 2]).status_code == 422
 
 
 def test_unknown_file_ids_are_422_naming_the_field(
     client: TestClient, caller: Any, other_caller: Any, job_body: Body, dataset_id: str
 ) -> None:
+    """Unknown and foreign file ids are 422s naming the task field."""
     task = {"type": "classification", "train_file": "file_missing", "validation_file": dataset_id}
     response = _post(client, caller, job_body(task=task))
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "task.train_file"
@@ -126,6 +134,7 @@ def test_file_purposes_must_match(
     upload: Callable[..., Any],
     model_tar: bytes,
 ) -> None:
+    """A dataset cannot be the model and a model cannot be a dataset."""
     response = _post(client, caller, job_body(model=dataset_id))
     assert response.status_code == 422 and "purpose 'dataset'" in response.json()["detail"]
     model_id = upload(caller.headers, "model", "m.tar.gz", model_tar).json()["id"]
@@ -138,6 +147,7 @@ def test_file_purposes_must_match(
 def test_idempotency_key_replays_the_same_job(
     client: TestClient, caller: Any, other_caller: Any, job_body: Body, db_session: Session
 ) -> None:
+    """Same key and body replay (200), another body is a 422, keys are per API key."""
     first = _post(client, caller, job_body(), **{"Idempotency-Key": "abc"})
     again = _post(client, caller, job_body(), **{"Idempotency-Key": "abc"})
     assert (first.status_code, again.status_code) == (201, 200)
@@ -155,6 +165,7 @@ def test_idempotency_key_replays_the_same_job(
 def test_a_down_broker_still_creates_the_job(
     client: TestClient, caller: Any, job_body: Body, settings: Settings, db_session: Session
 ) -> None:
+    """With the broker down the job is still created, queued and not marked enqueued."""
     settings.queue, settings.broker_url = "celery", "redis://127.0.0.1:1/0"
     response = _post(client, caller, job_body())
     assert response.status_code == 201
@@ -170,10 +181,12 @@ def test_enqueue_happens_after_commit(
     monkeypatch: pytest.MonkeyPatch,
     db_session: Session,
 ) -> None:
+    """The job is sent only after its row commits, and enqueued_at is recorded after."""
     order: list[str] = []
     event.listen(session_factory, "after_commit", lambda _session: order.append("commit"))
 
     def fake_enqueue(job_id: str, _settings: Settings | None = None) -> bool:
+        """Record the call and report success."""
         order.append(f"enqueue {job_id}")
         return True
 

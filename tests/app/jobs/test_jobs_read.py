@@ -14,6 +14,7 @@ MakeJob = Callable[..., Any]
 def test_get_a_job_and_another_keys_job_is_404(
     client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob
 ) -> None:
+    """The owner reads the job; another key gets 404 on every job route."""
     job = make_job(caller.id)
     assert client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()["id"] == job.id
     for path in ("", "/rounds", "/events", "/artifact"):
@@ -26,6 +27,7 @@ def test_get_a_job_and_another_keys_job_is_404(
 def test_list_pages_newest_first(
     client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob
 ) -> None:
+    """Paging with `after` walks the caller's jobs newest first, each once."""
     ids = [make_job(caller.id).id for _ in range(5)]
     make_job(other_caller.id)
     seen: list[str] = []
@@ -45,6 +47,7 @@ def test_list_pages_newest_first(
 def test_a_succeeded_job_shows_progress_and_result(
     client: TestClient, caller: Any, make_job: MakeJob
 ) -> None:
+    """A succeeded job shows progress and its result, with the artifact columns authoritative."""
     result = {
         "layers_removed": 2,
         "removed_layers": [3, 5],
@@ -81,6 +84,7 @@ def test_a_succeeded_job_shows_progress_and_result(
 
 
 def test_a_failed_job_shows_its_error(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+    """A failed job shows its error code and message and no result."""
     job = make_job(
         caller.id, status="failed", error_code="invalid_dataset", error_message="no column 'label'"
     )
@@ -92,6 +96,7 @@ def test_a_failed_job_shows_its_error(client: TestClient, caller: Any, make_job:
 def test_rounds_join_candidate_scores(
     client: TestClient, caller: Any, make_job: MakeJob, db_session: Session
 ) -> None:
+    """Rounds list their candidates sorted by layer; unfinished rounds are left out."""
     job = make_job(caller.id, status="running")
     for number, removed in ((1, 5), (2, 0)):
         db_session.add(
@@ -126,6 +131,7 @@ def test_rounds_join_candidate_scores(
 
 
 def test_events_page_by_id(client: TestClient, caller: Any, make_job: MakeJob, db_session: Session) -> None:
+    """Events come oldest first and page by integer id."""
     job = make_job(caller.id)
     for i in range(5):
         db_session.add(Event(job_id=job.id, type="candidate.scored", message=f"c{i}", data={"layer": i}))

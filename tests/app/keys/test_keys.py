@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_only_the_hash_is_stored(db_session: Session) -> None:
+    """The secret is never stored, and authenticates by its hash."""
     row, secret = create_key(db_session, "carol")
     assert secret.startswith(KEY_PREFIX) and len(secret) > 40
     assert row.key_hash == hash_key(secret) and secret not in (row.key_hash, row.prefix)
@@ -29,6 +30,7 @@ def test_only_the_hash_is_stored(db_session: Session) -> None:
 
 
 def test_a_revoked_key_is_refused(client: TestClient, caller: Any, db_session: Session) -> None:
+    """A revoked key stops working."""
     assert client.get("/v1/jobs", headers=caller.headers).status_code == 200
     db_session.get_one(ApiKey, caller.id).revoked_at = utcnow()
     db_session.commit()
@@ -36,6 +38,7 @@ def test_a_revoked_key_is_refused(client: TestClient, caller: Any, db_session: S
 
 
 def test_ensure_bootstrap_key_is_idempotent(db_session: Session) -> None:
+    """Ensuring the bootstrap key twice keeps one row; too-short keys are refused."""
     first = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
     second = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
     assert first.id == second.id
@@ -44,6 +47,7 @@ def test_ensure_bootstrap_key_is_idempotent(db_session: Session) -> None:
 
 
 def test_bootstrap_key_is_ensured_at_start_up(app: FastAPI, settings: Settings) -> None:
+    """SECATEUR_BOOTSTRAP_API_KEY works as soon as the app has started."""
     settings.bootstrap_api_key = "sk-sec-bootstrap-at-start-up"
     headers = {"Authorization": f"Bearer {settings.bootstrap_api_key}"}
     with TestClient(app) as started:
@@ -51,6 +55,7 @@ def test_bootstrap_key_is_ensured_at_start_up(app: FastAPI, settings: Settings) 
 
 
 def test_cli_creates_a_key_and_prints_it_once(tmp_path: Path) -> None:
+    """`keys create` prints a key whose hash is in the database."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     upgrade_to_head(url)
     env = {**os.environ, "SECATEUR_DATABASE_URL": url, "SECATEUR_DATA_DIR": str(tmp_path)}
