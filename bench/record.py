@@ -37,6 +37,7 @@ class BenchObserver:
     def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
         """Keep each candidate's fine-tune-and-score time: the unit cost the lead plans with."""
         self.candidates.append({"round": round, "layer": layer, "score": score, "seconds": seconds})
+        self._snapshot()
 
     def on_round(self, record: RoundRecord) -> None:
         """Keep the round and write a snapshot, so a watcher sees progress before the run ends."""

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bench.plan import REPO, STRATEGIES, TASKS
+from bench.plan import REPO, STRATEGIES, TASKS, default_model
 from bench.plots import plot_task
 
 Run = dict[str, Any]
@@ -186,6 +186,31 @@ def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
     return lines
 
 
+def commands(runs: list[Run]) -> list[str]:
+    """The `bench.reproduce` command that reruns each (model, budget) group of the finished runs."""
+    groups: dict[tuple[str, str, float], list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[(run["model"], run["budget"]["tag"], run["retention"])].append(run)
+    lines = []
+    for (model, _, retention), members in sorted(groups.items()):
+        budget = members[0]["budget"]
+        tasks = [t for t in TASKS if any(r["task"] == t for r in members)]
+        seeds = {t: sorted({r["seed"] for r in members if r["task"] == t}) for t in tasks}
+        common = sorted(set.intersection(*(set(v) for v in seeds.values())))
+        extra = [f"--extra-seeds {t}={','.join(map(str, v))}" for t, v in seeds.items() if v != common]
+        flag = "" if model == default_model() else f" --model {model}"
+        extras = " ".join(extra) or "--extra-seeds ''"  # empty: no task gets more seeds than --seeds
+        lines.append(
+            f"`python -m bench.reproduce{flag} --tasks {','.join(tasks)} "
+            f"--strategies {','.join(sorted({r['strategy'] for r in members}))} "
+            f"--seeds {','.join(map(str, common)) or '0'} {extras} "
+            f"--train-examples {budget['train_examples']} --max-length {budget['max_length']} "
+            f"--epochs {budget['epochs']} --learning-rate {budget['learning_rate']:g} "
+            f"--batch-size {budget['batch_size']} --retention {retention:g}`"
+        )
+    return lines
+
+
 def render(results_dir: Path, docs_dir: Path) -> Path:
     """Write docs/results.md and docs/curve-*.png from the JSON records; returns the markdown's path."""
     runs = load_runs(results_dir)
@@ -213,6 +238,8 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
         out += [
             f"- Runs: {len(runs)} finished, {dates[0]} to {dates[-1]} (UTC).",
             f"- Model(s): {', '.join(f'`{m}`' for m in models)}.",
+            "- Rerun the finished runs (results resume; existing JSON files are skipped): "
+            + "; ".join(commands(runs)),
             f"- Machine(s): {'; '.join(machines)}.",
             f"- Retention threshold: {sorted({r['retention'] for r in runs})}, on the selection half of "
             "dev; report scores are on the other half.",

@@ -43,7 +43,14 @@ def fake_record(
         "model": "m",
         "model_slug": "m",
         "retention": 0.95,
-        "budget": {"train_examples": 1000, "epochs": 1, "max_length": 128, "tag": "n1000"},
+        "budget": {
+            "train_examples": 1000,
+            "epochs": 1,
+            "max_length": 128,
+            "learning_rate": 2e-5,
+            "batch_size": 16,
+            "tag": "n1000",
+        },
         "date": f"2026-01-0{seed + 1}T00:00:00+00:00",
         "chance_margin": 0.05,
         "machine": {"cpu": "Test CPU", "cores": 2, "train_device": "cpu"},
@@ -74,6 +81,7 @@ def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Pat
     assert "| rte | accuracy | 1000 ex x 1 ep, len 128 | 0 | 0.500 | 0.500 | 0.500 | **NO** |" in markdown
     assert "- mrpc: AGLP removed 3.0 layers, GLP 1.0; AGLP/GLP = 3.00x." in markdown
     assert "rte: AGLP removed 3.0 layers, GLP 3.0; AGLP/GLP = 1.00x. The full model did not" in markdown
+    assert "--model m --tasks mrpc,rte --strategies aglp,glp --seeds 0 --extra-seeds mrpc=0,1 " in markdown
     assert "Test CPU, 2 cores" in markdown and "2026-01-01" in markdown and "2026-01-02" in markdown
     assert (tmp_path / "docs" / "curve-mrpc.png").is_file() and (
         tmp_path / "docs" / "curve-rte.png"
