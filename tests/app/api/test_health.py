@@ -3,8 +3,12 @@
 import os
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
+from app.api.deps import get_session_factory
 from app.core.config import Settings
 from app.queue import broker_reachable
 
@@ -41,3 +45,14 @@ def test_readyz_with_a_live_broker(client: TestClient, settings: Settings) -> No
     if not broker_reachable(settings):
         pytest.skip(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
     assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_the_database_is_down(app: FastAPI, client: TestClient) -> None:
+    """An unreachable database makes readiness a 503 problem, without leaking the driver's error."""
+    nowhere = "postgresql+psycopg://postgres@127.0.0.1:1/none"  # nothing listens on port 1
+    dead = create_engine(nowhere, connect_args={"connect_timeout": 2})
+    app.dependency_overrides[get_session_factory] = lambda: sessionmaker(dead)
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["detail"] == "The database is unreachable."
+    assert client.get("/healthz").status_code == 200
+    dead.dispose()
