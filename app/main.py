@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_session_factory
@@ -26,8 +27,15 @@ def _bootstrap(app: FastAPI) -> None:
         return
     factory = app.dependency_overrides.get(get_session_factory, get_session_factory)()
     with factory() as session:
-        ensure_bootstrap_key(session, settings.bootstrap_api_key)
-        session.commit()
+        try:
+            ensure_bootstrap_key(session, settings.bootstrap_api_key)
+            session.commit()
+        except (OperationalError, ProgrammingError) as exc:
+            # The usual cause on a first run: the prestart step (migrations) has not been run.
+            raise RuntimeError(
+                "cannot ensure SECATEUR_BOOTSTRAP_API_KEY: is the database migrated? "
+                "Run `alembic upgrade head` (or app.core.migrate.upgrade_to_head()) first."
+            ) from exc
     logger.info("bootstrap API key ensured")
 
 

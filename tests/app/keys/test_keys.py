@@ -10,9 +10,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.deps import get_session_factory
 from app.core.config import Settings
+from app.core.db import make_engine
 from app.core.migrate import upgrade_to_head
 from app.keys.service import KEY_PREFIX, authenticate, create_key, ensure_bootstrap_key, hash_key
 from app.models import ApiKey, utcnow
@@ -70,10 +72,20 @@ def test_cli_creates_a_key_and_prints_it_once(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
     secret = done.stdout.strip().splitlines()[-1]
     assert secret.startswith(KEY_PREFIX)
-    from app.core.db import make_engine
-
     engine = make_engine(url)
     with Session(engine) as session:
         row = session.scalars(select(ApiKey).where(ApiKey.name == "dave")).one()
         assert row.key_hash == hash_key(secret)
+    engine.dispose()
+
+
+def test_start_up_on_an_unmigrated_database_says_what_to_do(
+    app: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    """Without migrations, start-up fails with a message that points at the migration step."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
+    app.dependency_overrides[get_session_factory] = lambda: sessionmaker(engine)
+    settings.bootstrap_api_key = "sk-sec-bootstrap-at-start-up"
+    with pytest.raises(RuntimeError, match="alembic upgrade head"), TestClient(app):
+        pass
     engine.dispose()
