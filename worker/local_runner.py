@@ -60,6 +60,7 @@ class LocalRunner:
     def run_forever(self) -> None:
         """Poll the database until stopped."""
         log.info("local runner %s started", self.name)
+        self._requeue_orphans()
         while not self._stop.is_set():
             try:
                 self._maybe_reconcile()
@@ -73,6 +74,24 @@ class LocalRunner:
                 log.exception("local runner pass failed")
                 self._stop.wait(self.poll_s)
         log.info("local runner %s stopped", self.name)
+
+    def _requeue_orphans(self) -> None:
+        """Requeue at once the jobs whose process on this host is gone (`serve` was killed).
+
+        Without this they would wait `stale_after_s` for the reconciler; the job process's pid is in
+        the job's `worker` field (host:pid).
+        """
+        host = socket.gethostname()
+        with session_scope() as session:
+            rows = session.execute(
+                select(Job.id, Job.attempts, Job.worker).where(
+                    Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)), Job.worker.like(f"{host}:%")
+                )
+            ).all()
+        for job_id, attempt, worker in rows:
+            pid = (worker or "").rsplit(":", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                requeue_or_fail(job_id, attempt, "its process is gone", self.settings, Summary())
 
     def _maybe_reconcile(self) -> None:
         """Requeue jobs left running by a runner that died (e.g. a killed `secateur serve`)."""
@@ -103,7 +122,8 @@ class LocalRunner:
             if killed_for == "cancel grace period over":
                 force_cancel(job_id, self.settings, summary)
             else:
-                requeue_or_fail(job_id, attempt, reason, self.settings, summary)
+                stopped = killed_for == "the local runner stopped"
+                requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
             log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
 
     def _cancel_overdue(self, job_id: str) -> bool:
@@ -128,3 +148,14 @@ class LocalRunner:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True

@@ -31,11 +31,14 @@ class Summary:
         return asdict(self)
 
 
-def requeue_or_fail(job_id: str, attempt: int, reason: str, settings: Settings, summary: Summary) -> None:
+def requeue_or_fail(
+    job_id: str, attempt: int, reason: str, settings: Settings, summary: Summary, may_fail: bool = True
+) -> None:
     """Give a job whose attempt died another go, or fail it `worker_lost` once its attempts are spent.
 
     The update is guarded by the attempt number, so a worker that is merely slow and still writing
     cannot be overtaken twice, and a cancel requested meanwhile ends the job `cancelled` instead.
+    `may_fail=False` is for an orderly shutdown, which is no fault of the job.
     """
     now = utcnow()
     owned = and_(Job.id == job_id, Job.attempts == attempt)
@@ -50,7 +53,7 @@ def requeue_or_fail(job_id: str, attempt: int, reason: str, settings: Settings, 
             add_event(session, job_id, "job.cancelled", f"cancelled; its worker stopped ({reason})")
             summary.cancelled.append(job_id)
             return
-        if attempt >= settings.max_attempts:
+        if may_fail and attempt >= settings.max_attempts:
             message = f"the worker was lost {attempt} times ({reason}); giving up after {attempt} attempts"
             values: dict[str, object] = {
                 "status": JobStatus.FAILED,

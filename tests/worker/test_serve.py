@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 from worker_env import OFFLINE
-from worker_helpers import check_artifact, submit, upload, wait_for
+from worker_helpers import check_artifact, check_resumed, submit, upload, wait_for, wait_for_round_checkpoint
 
 
 def free_port() -> int:
@@ -43,48 +43,78 @@ def read_key(process: subprocess.Popen[str], lines: list[str], timeout_s: float)
     return found[0]
 
 
-def test_serve_runs_a_job_on_sqlite_with_the_local_runner(
+class Serve:
+    """`secateur serve` in a subprocess, through the console script's own entry point."""
+
+    def __init__(self, cwd: Path, data_dir: Path) -> None:
+        self.cwd, self.port, self.lines = cwd, free_port(), list[str]()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SECATEUR_")}
+        self.env.update(OFFLINE, SECATEUR_DATA_DIR=str(data_dir), SECATEUR_DEVICE="cpu", OMP_NUM_THREADS="1")
+
+    def __enter__(self) -> httpx.Client:
+        """Start it, read the printed key and wait until the API answers; returns an authorised client."""
+        command = [
+            sys.executable,
+            "-c",
+            "from app.cli import main; main()",
+            "serve",
+            "--port",
+            str(self.port),
+        ]
+        self.process = subprocess.Popen(
+            command, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.key = read_key(self.process, self.lines, timeout_s=90)
+        api = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {self.key}"}
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if api.get("/healthz").status_code == 200:
+                    return api
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "".join(self.lines)
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Ctrl-C: it must shut down cleanly and exit 0."""
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(30) == 0, "".join(self.lines)
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
     tmp_path: Path, model_archive: Path, dataset_files: tuple[Path, Path]
 ) -> None:
-    """No Redis, no PostgreSQL: migrations, a printed key, a job through the API, and a clean stop."""
-    data_dir, port = tmp_path / "data", free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECATEUR_")}
-    env.update(OFFLINE, SECATEUR_DATA_DIR=str(data_dir), SECATEUR_DEVICE="cpu", OMP_NUM_THREADS="1")
-    # `secateur serve`, through the console script's own entry point.
-    command = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    lines: list[str] = []
-    try:
-        key = read_key(process, lines, timeout_s=90)
-        assert (data_dir / "api-key").read_text().strip() == key
+    """No Redis, no PostgreSQL: a job end to end; Ctrl-C mid-job requeues it and the next start resumes it."""
+    data_dir = tmp_path / "data"
+    serve = Serve(tmp_path, data_dir)
+    with serve as api:
+        assert (data_dir / "api-key").read_text().strip() == serve.key
         assert (data_dir / "api-key").stat().st_mode & 0o777 == 0o600
         assert (data_dir / "secateur.db").is_file()
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
-        ) as api:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if api.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "".join(lines)
-                    time.sleep(0.2)
-            train, validation = dataset_files
-            job_id = submit(
-                api,
-                upload(api, model_archive, "model"),
-                upload(api, train, "dataset"),
-                upload(api, validation, "dataset"),
-            )
-            job = wait_for(api, job_id, ("succeeded",), timeout_s=180)
-            assert job["result"]["layers_removed"] == 3
-            check_artifact(api, job, tmp_path / "pruned")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0, "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        train, validation = dataset_files
+        files = [
+            upload(api, model_archive, "model"),
+            upload(api, train, "dataset"),
+            upload(api, validation, "dataset"),
+        ]
+        job = wait_for(api, submit(api, *files), ("succeeded",), timeout_s=180)
+        assert job["result"]["layers_removed"] == 3
+        check_artifact(api, job, tmp_path / "pruned")
+
+        slow = submit(api, *files, candidate_epochs=6)
+        wait_for_round_checkpoint(api, slow, timeout_s=120)
+        serve.stop()
+
+    restarted = Serve(tmp_path, data_dir)
+    with restarted as api:
+        assert restarted.key == serve.key  # the generated key is kept and reused
+        assert wait_for(api, slow, ("succeeded",), timeout_s=180)["result"]["layers_removed"] == 3
+        check_resumed(api, slow)
+        restarted.stop()

@@ -104,3 +104,24 @@ def check_artifact(client: Api, job: dict[str, Any], dest: Path) -> Any:
     model = AutoModelForSequenceClassification.from_pretrained(dest)
     assert model.config.num_hidden_layers == len(job["result"]["kept_layers"])
     return model
+
+
+def wait_for_round_checkpoint(client: Api, job_id: str, timeout_s: float) -> None:
+    """Wait until round 1 is recorded and checkpointed (the baseline's checkpoint comes first)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        types = [e["type"] for e in events(client, job_id)]
+        if "round.finished" in types and types.count("job.checkpointed") >= 2:
+            return
+        assert time.monotonic() < deadline and "job.succeeded" not in types, get_job(client, job_id)
+        time.sleep(0.1)
+
+
+def check_resumed(client: Api, job_id: str) -> None:
+    """The job was started twice, every round is recorded once, and round 1 was not computed again."""
+    assert [r["round"] for r in rounds(client, job_id)] == [1, 2, 3]
+    log = events(client, job_id)
+    types = [e["type"] for e in log]
+    assert types.count("job.started") == 2 and "job.requeued" in types, types
+    resumed_at = max(i for i, e in enumerate(log) if e["type"] == "job.started")
+    assert not [e for e in log[resumed_at:] if e["data"].get("round") == 1], log[resumed_at:]
