@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select, update
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
 from app.models import Job, JobStatus, utcnow
-from app.queue import enqueue, revoke
+from app.queue import QUEUE_NAME, enqueue, revoke
 from worker.progress import add_event
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,27 @@ def send(job_id: str, settings: Settings, summary: Summary, count: bool = True) 
         summary.resent.append(job_id)
 
 
+def gpu_backlog(settings: Settings) -> int | None:
+    """How many messages wait in the GPU queue; None when the broker cannot tell (or is not used)."""
+    if settings.queue != "celery":
+        return None
+    from amqp.exceptions import ChannelError
+    from kombu import Connection
+
+    try:
+        with Connection(settings.broker_url, connect_timeout=2) as connection:
+            declared = connection.default_channel.queue_declare(queue=QUEUE_NAME, passive=True)
+            return int(declared.message_count)
+    except ChannelError as exc:
+        if str(exc.reply_code) == "404":  # kombu passes the code as a string
+            return 0  # nothing was ever sent to it
+        log.warning("could not read the length of queue %s: %s", QUEUE_NAME, exc)
+        return None
+    except Exception:
+        log.warning("could not read the length of queue %s", QUEUE_NAME, exc_info=True)
+        return None
+
+
 def reconcile(now: datetime | None = None, settings: Settings | None = None) -> Summary:
     """One pass over the jobs table; safe to run from several places at once."""
     settings = settings or get_settings()
@@ -102,8 +123,8 @@ def reconcile(now: datetime | None = None, settings: Settings | None = None) -> 
             )
         ).all()
         lost_cutoff = now - timedelta(seconds=settings.lost_queued_after_s)
-        unsent = session.scalars(
-            select(Job.id).where(
+        unsent = session.execute(
+            select(Job.id, Job.enqueued_at).where(
                 Job.status == JobStatus.QUEUED,
                 or_(Job.enqueued_at.is_(None), Job.enqueued_at < lost_cutoff),
             )
@@ -115,8 +136,11 @@ def reconcile(now: datetime | None = None, settings: Settings | None = None) -> 
     for job_id, attempt in stale:
         silent = f"no heartbeat for more than {settings.stale_after_s:g} s"
         requeue_or_fail(job_id, attempt, silent, settings, summary)
-    for job_id in unsent:
-        send(job_id, settings, summary)
+    # A job sent long ago may just be waiting behind others: only an empty queue proves its message lost.
+    backlog = gpu_backlog(settings) if any(sent for _, sent in unsent) else 0
+    for job_id, sent in unsent:
+        if sent is None or backlog == 0:
+            send(job_id, settings, summary)
     for job_id in overdue:
         if job_id not in summary.cancelled:
             force_cancel(job_id, settings, summary)

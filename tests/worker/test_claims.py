@@ -19,7 +19,7 @@ from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
 from worker.jobs import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord
-from worker.reconciler import reconcile
+from worker.reconciler import gpu_backlog, reconcile
 
 
 @pytest.fixture
@@ -167,3 +167,18 @@ def test_rounds_are_recorded_once_and_a_lost_claim_stops_the_engine(local_db: Se
     observer.on_round(record(2))
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Round).where(Round.job_id == job_id)) == 1
+
+
+@pytest.mark.redis
+def test_lost_messages_are_sent_again_but_waiting_ones_are_not(local_db: Settings, broker_url: str) -> None:
+    """A queued job whose message is gone is resent; behind a backlog, an old message may just be waiting."""
+    settings = Settings(queue="celery", broker_url=broker_url, lost_queued_after_s=60)
+    old = utcnow() - timedelta(seconds=120)
+    never_sent, lost = make_job(), make_job(enqueued_at=old)
+    assert sorted(reconcile(settings=settings).resent) == sorted([never_sent, lost])
+    assert (job(lost).enqueued_at or old) > old
+    assert gpu_backlog(settings) == 2  # no worker here: both messages wait in the queue
+
+    waiting = make_job(enqueued_at=old)
+    assert reconcile(settings=settings).resent == []
+    assert job(waiting).enqueued_at == old
