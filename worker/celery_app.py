@@ -48,7 +48,6 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": _settings.task_time_limit_s + 3600},
     # Retry the broker connection at startup so workers survive Redis starting after them.
     broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
     # A pass that no maintenance worker picked up in time is dropped rather than left to pile up.
     beat_schedule={
         "reconcile": {

@@ -139,6 +139,7 @@ def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
 
     directory = work / "checkpoint"
     if storage.exists(checkpoint_key(job_id)):
+        work.mkdir(parents=True, exist_ok=True)
         tarball = work / "checkpoint.tar"
         storage.fetch(checkpoint_key(job_id), tarball)
         unpack(tarball, directory)
