@@ -71,7 +71,7 @@ def test_errors_become_codes_that_say_what_to_fix() -> None:
     import torch
     from celery.exceptions import SoftTimeLimitExceeded
 
-    settings = Settings(_env_file=None, task_time_limit_s=3600)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, task_time_limit_s=3600)
     assert classify(TaskError("train.csv: no column 'text'"), settings) == (
         "invalid_dataset",
         "train.csv: no column 'text'",
