@@ -13,6 +13,7 @@ from typing import Any
 from worker.pruning.types import PruneResult, RoundRecord
 
 SCHEMA = 1
+CHANCE_MARGIN = 0.05  # the full model must beat chance by this much on both dev halves to count
 
 
 class BenchObserver:

@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from bench.plan import REPO, STRATEGIES, TASKS, default_model
 from bench.plots import plot_task
-
-Run = dict[str, Any]
-Group = tuple[str, str, str]  # model slug, task, budget tag
+from bench.record import CHANCE_MARGIN
+from bench.tables import Group, Run, baseline_rows, cost_rows, label, probe_rows, strategy_rows, table
 
 app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def load_probes(results_dir: Path) -> list[Run]:
+    """The full-model budget probes written by `bench.probe`, in task order."""
+    probes = [json.loads(path.read_text()) for path in sorted((results_dir / "probes").glob("*.json"))]
+    order = {task: i for i, task in enumerate(TASKS)}
+    return sorted(probes, key=lambda p: (order.get(p["task"], 99), p["date"]))
 
 
 def load_runs(results_dir: Path) -> list[Run]:
@@ -40,128 +45,6 @@ def group_runs(runs: list[Run]) -> dict[Group, dict[str, list[Run]]]:
         groups[(run["model_slug"], run["task"], run["budget"]["tag"])][run["strategy"]].append(run)
     order = {task: i for i, task in enumerate(TASKS)}
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][2])))
-
-
-def stat(values: list[float | None], fmt: Callable[[float], str]) -> str:
-    """`mean ± sd` over seeds (sample standard deviation), the value alone for one seed, `n/a` for none."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return "n/a"
-    if len(present) == 1:
-        return fmt(present[0])
-    return f"{fmt(statistics.fmean(present))} ± {fmt(statistics.stdev(present))}"
-
-
-def figures(runs: list[Run], key: str, fmt: Callable[[float], str]) -> str:
-    """One summary field over a strategy's seeds."""
-    return stat([r["summary"][key] for r in runs], fmt)
-
-
-def score(x: float) -> str:
-    """A metric value."""
-    return f"{x:.3f}"
-
-
-def count(x: float) -> str:
-    """A count that may be a mean."""
-    return f"{x:.1f}" if x != int(x) else f"{int(x)}"
-
-
-def minutes(x: float) -> str:
-    """Seconds shown as minutes."""
-    return f"{x / 60:.1f}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A GitHub markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def label(group: Group, all_groups: list[Group]) -> str:
-    """The task name, with model and budget added only where they are needed to tell rows apart."""
-    model, task, tag = group
-    if sum(1 for g in all_groups if g[1] == task) == 1:
-        return task
-    return f"{task} ({tag})" if len({g[0] for g in all_groups}) == 1 else f"{task} ({model}, {tag})"
-
-
-def per_seed(runs: list[Run], key: str) -> list[float]:
-    """A summary field averaged per seed: every strategy of a seed shares one baseline, so count it once."""
-    values: dict[int, list[float]] = defaultdict(list)
-    for run in runs:
-        values[run["seed"]].append(run["summary"][key])
-    return [statistics.fmean(v) for _, v in sorted(values.items())]
-
-
-def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
-    """Per task: metric, budget, seeds, baseline scores next to chance, and whether the model learned."""
-    rows = []
-    for group, by_strategy in groups.items():
-        runs = [r for rs in by_strategy.values() for r in rs]
-        seeds = sorted({r["seed"] for r in runs})
-        budget = runs[0]["budget"]
-        learned = {r["summary"]["learned"] for r in runs}
-        flag = "yes" if learned == {True} else "**NO**" if learned == {False} else "mixed"
-        rows.append(
-            [
-                label(group, list(groups)),
-                runs[0]["summary"]["metric"],
-                f"{budget['train_examples']} ex x {budget['epochs']} ep, len {budget['max_length']}",
-                ",".join(map(str, seeds)),
-                stat(list(per_seed(runs, "baseline_score")), score),
-                stat(list(per_seed(runs, "baseline_report_score")), score),
-                stat(list(per_seed(runs, "chance_score")), score),
-                flag,
-            ]
-        )
-    return rows
-
-
-def strategy_rows(groups: dict[Group, dict[str, list[Run]]], strategies: Sequence[str]) -> list[list[str]]:
-    """Per task, a column group per strategy: layers removed, scores, retention, cost and speed-up."""
-    rows = []
-    for group, by_strategy in groups.items():
-        row = [label(group, list(groups))]
-        for strategy in strategies:
-            runs = by_strategy.get(strategy, [])
-            if not runs:
-                row += ["n/a"] * 6
-                continue
-            row += [
-                f"{figures(runs, 'layers_removed', count)} of {runs[0]['summary']['layers_total']}",
-                f"{figures(runs, 'score', score)} / {figures(runs, 'report_score', score)}",
-                figures(runs, "retained_fraction", score),
-                figures(runs, "fine_tunes", count),
-                figures(runs, "seconds", minutes),
-                figures(runs, "speedup", lambda x: f"{x:.2f}x"),
-            ]
-        rows.append(row)
-    return rows
-
-
-def cost_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
-    """Per task and strategy: the unit costs a planner needs (baseline and per-candidate seconds)."""
-    rows = []
-    for group, by_strategy in groups.items():
-        for strategy, runs in sorted(by_strategy.items()):
-            timing = [r["timing"] for r in runs]
-            latency = [r["latency"] for r in runs if r.get("latency")]
-            rows.append(
-                [
-                    label(group, list(groups)),
-                    strategy,
-                    str(len(runs)),
-                    stat([t["baseline_seconds"] for t in timing], lambda x: f"{x:.0f}"),
-                    stat([t["candidate_seconds_median"] for t in timing], lambda x: f"{x:.0f}"),
-                    figures(runs, "train_examples", count),
-                    stat([lat["full_ms"] for lat in latency], lambda x: f"{x:.0f}"),
-                    stat([lat["pruned_ms"] for lat in latency], lambda x: f"{x:.0f}"),
-                    stat([lat["pruned_examples_per_s"] for lat in latency], lambda x: f"{x:.0f}"),
-                    figures(runs, "parameters_after", lambda x: f"{x / 1e6:.2f}M"),
-                ]
-            )
-    return rows
 
 
 def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
@@ -308,6 +191,32 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             slug = name.replace(" ", "").replace("(", "-").replace(")", "").replace(",", "-")
             png = plot_task(f"{name}: score vs layers removed", by_strategy, docs_dir / f"curve-{slug}.png")
             out += [f"![{name}]({png.name})", ""]
+    probes = load_probes(results_dir)
+    if probes:
+        out += [
+            "",
+            "## Budget probes (full model only)",
+            "",
+            "`python -m bench.probe` fine-tunes only the full model, to find a budget at which it beats "
+            f"chance (by {CHANCE_MARGIN} on both halves) before any pruning run is spent on it. Loss: mean "
+            "cross-entropy on the selection half (ln 2 = 0.693 for two classes means nothing was learned); "
+            "top share: the fraction of selection inputs given the most frequent prediction (1.00 = one class for all).",
+            "",
+        ]
+        out += table(
+            [
+                "task",
+                "budget",
+                "seed",
+                "selection / report",
+                "chance",
+                "loss",
+                "top share",
+                "learned",
+                "train ex/s",
+            ],
+            probe_rows(probes, CHANCE_MARGIN),
+        )
     path = docs_dir / "results.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out).rstrip() + "\n")

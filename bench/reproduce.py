@@ -114,7 +114,9 @@ def main(
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")
     ] = None,
     retention: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
-    chance_margin: Annotated[float, typer.Option(help="baseline must beat chance by this to count")] = 0.05,
+    chance_margin: Annotated[
+        float, typer.Option(help="baseline must beat chance by this to count")
+    ] = record.CHANCE_MARGIN,
     data_dir: Annotated[Path | None, typer.Option(help="default: SECATEUR_SHARED_DIR/data")] = None,
     results_dir: Annotated[Path, typer.Option()] = REPO / "bench" / "results",
     work_dir: Annotated[Path, typer.Option(help="engine checkpoints and models")] = REPO / "bench" / "work",

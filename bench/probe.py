@@ -1,0 +1,102 @@
+"""`python -m bench.probe`: fine-tune only the full model at a budget, to check it beats chance first.
+
+A pruning comparison means nothing when the full model never learned; one fine-tune is the cheapest
+way to find a budget that works before spending the dozens a pruning run needs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+import typer
+from scipy.special import log_softmax
+from transformers import AutoTokenizer
+from transformers.utils import logging as transformers_logging
+
+from bench import machine
+from bench.plan import REPO, TASKS, Budget, default_model, model_slug
+from bench.record import write_json
+from bench.reproduce import default_data_dir
+from worker.pruning.data import load_task
+from worker.pruning.metrics import IGNORE_INDEX
+from worker.pruning.surgery import load_model
+from worker.pruning.train import derive_seed, fine_tune, predict
+from worker.pruning.types import TaskSpec
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def diagnostics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Mean cross-entropy and the share of the most predicted class: ln(classes) and 1.0 mean no learning."""
+    if logits.ndim == 3:  # token task: keep labelled positions only
+        mask = labels != IGNORE_INDEX
+        logits, labels = logits[mask], labels[mask]
+    labels = labels.astype(int)
+    loss = -log_softmax(logits, axis=-1)[np.arange(len(labels)), labels].mean()
+    counts = np.bincount(logits.argmax(-1), minlength=logits.shape[-1])
+    return {"loss": float(loss), "top_prediction_share": float(counts.max() / counts.sum())}
+
+
+@app.command()
+def main(
+    task: Annotated[str, typer.Option(help=f"one of {', '.join(TASKS)}")],
+    model: Annotated[str, typer.Option(help="default: the installed MiniLM-L6")] = "",
+    train_examples: Annotated[int, typer.Option(min=1)] = 1000,
+    max_length: Annotated[int, typer.Option(min=8)] = 128,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="default: SECATEUR_SHARED_DIR/data")] = None,
+    results_dir: Annotated[Path, typer.Option()] = REPO / "bench" / "results" / "probes",
+    device: Annotated[str, typer.Option()] = "cpu",
+) -> None:
+    """Fine-tune the full model once and write its scores next to chance, with loss and class collapse."""
+    if task not in TASKS:
+        raise typer.BadParameter(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    transformers_logging.disable_progress_bar()
+    model = model or default_model()
+    budget = Budget(train_examples, epochs, max_length, learning_rate, batch_size)
+    hp = budget.hyperparameters(seed)
+    started = time.monotonic()
+    data = load_task(
+        TaskSpec(name=task, data_dir=data_dir or default_data_dir()), AutoTokenizer.from_pretrained(model), hp
+    )
+    net = load_model(model, data.type, data.num_labels, data.label_names, seed)
+    # The same seed derivation as the engine's baseline, so the probe reproduces a run's full model.
+    trained_at = time.monotonic()
+    examples = fine_tune(net, data, hp, epochs, derive_seed(seed, 0, 0, 0), torch.device(device))
+    train_seconds = time.monotonic() - trained_at
+    halves = {}
+    for name, split in (("selection", data.selection), ("report", data.report)):
+        logits, labels = predict(net, split, data, hp, torch.device(device))
+        halves[name] = {"score": data.score(logits, labels), **diagnostics(logits, labels)}
+    payload = {
+        "task": task,
+        "model": model,
+        "seed": seed,
+        "budget": {**budget.__dict__, "tag": budget.tag},
+        "metric": data.metric,
+        "chance_score": data.chance_score,
+        **halves,
+        "train_examples": examples,
+        "train_seconds": train_seconds,
+        "train_examples_per_s": examples / train_seconds,
+        "seconds": time.monotonic() - started,
+        "machine": machine.describe(device),
+        "date": machine.now(),
+    }
+    path = results_dir / f"{model_slug(model)}__{task}__seed{seed}__{budget.tag}.json"
+    write_json(path, payload)
+    typer.echo(
+        f"{task} {budget.tag}: selection {halves['selection']} report {halves['report']} "
+        f"chance {data.chance_score:.3f}; {examples / train_seconds:.1f} ex/s; wrote {path}"
+    )
+
+
+if __name__ == "__main__":
+    app()
