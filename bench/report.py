@@ -200,7 +200,8 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             "`python -m bench.probe` fine-tunes only the full model, to find a budget at which it beats "
             f"chance (by {CHANCE_MARGIN} on both halves) before any pruning run is spent on it. Loss: mean "
             "cross-entropy on the selection half (ln 2 = 0.693 for two classes means nothing was learned); "
-            "top share: the fraction of selection inputs given the most frequent prediction (1.00 = one class for all).",
+            "top share: the fraction of selection inputs given the most frequent prediction "
+            "(1.00 = one class for all).",
             "",
         ]
         out += table(
