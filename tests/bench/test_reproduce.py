@@ -148,3 +148,37 @@ def test_bad_task_is_rejected_by_name(tmp_path: Path) -> None:
     """An unknown task stops the CLI before any work, naming the task."""
     result = CliRunner().invoke(app, ["--tasks", "qnli", "--data-dir", str(tmp_path), "--model", "x"])
     assert result.exit_code != 0 and "qnli" in result.output
+
+
+def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) -> None:
+    """The probe fine-tunes the full model once and records scores, chance, loss and class collapse."""
+    from bench.probe import app as probe_app
+    from bench.report import render
+
+    results = tmp_path / "results"
+    args = [
+        "--task",
+        "sst2",
+        "--model",
+        str(tiny_model(tmp_path)),
+        "--train-examples",
+        "16",
+        "--max-length",
+        "32",
+        "--batch-size",
+        "8",
+        "--data-dir",
+        str(sst2_like(tmp_path / "data")),
+        "--results-dir",
+        str(results / "probes"),
+    ]
+    outcome = CliRunner().invoke(probe_app, args)
+    assert outcome.exit_code == 0, outcome.output + repr(outcome.exception)
+    (path,) = (results / "probes").glob("*.json")
+    probe = json.loads(path.read_text())
+    assert probe["train_examples"] == 16 and probe["budget"]["learning_rate"] == 2e-5
+    for half in ("selection", "report"):
+        assert 0.0 <= probe[half]["score"] <= 1.0 and probe[half]["loss"] > 0
+        assert 0.5 <= probe[half]["top_prediction_share"] <= 1.0
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "No run has finished yet." in markdown and "| sst2 | 16 ex x 1 ep, lr 2e-05 | 0 |" in markdown
