@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tarfile
 from dataclasses import dataclass
@@ -113,24 +112,3 @@ def hyperparameters(values: dict[str, Any]) -> Hyperparameters:
         from worker.pruning.errors import ConfigError
 
         raise ConfigError(f"bad hyperparameters: {exc}") from exc
-
-
-def pack(directory: Path, target: Path, compress: bool) -> tuple[int, str]:
-    """Tar `directory`'s contents into `target`; returns its (bytes, sha256)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(target, "w:gz" if compress else "w") as tar:
-        for child in sorted(directory.iterdir()):
-            tar.add(child, arcname=child.name)
-    digest = hashlib.sha256()
-    with target.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return target.stat().st_size, digest.hexdigest()
-
-
-def unpack(archive: Path, directory: Path) -> None:
-    """Unpack one of our own checkpoint tarballs (written by `pack`, so trusted) into `directory`."""
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(directory, filter="data")

@@ -5,7 +5,6 @@ Both the Celery task and the local runner call this, so the two paths behave the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -21,8 +20,9 @@ from app.core.config import Settings, get_settings
 from app.core.db import session_scope
 from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
-from worker.inputs import build_task, hyperparameters, load_inputs, materialise_model, pack, unpack
-from worker.progress import DbObserver, add_event, forget_after
+from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
+from worker.inputs import build_task, hyperparameters, load_inputs, materialise_model
+from worker.progress import ACTIVE, DbObserver, add_event, forget_after
 from worker.pruning.errors import PruningError
 from worker.pruning.types import Cancelled, PruneRequest, PruneResult
 
@@ -69,7 +69,8 @@ def adopt(job_id: str, attempt: int, worker: str) -> bool:
     with session_scope() as session:
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.attempts == attempt, Job.status == JobStatus.RUNNING)
+            # A cancel may have come in meanwhile: the job then starts and stops at its first check.
+            .where(Job.id == job_id, Job.attempts == attempt, Job.status.in_(ACTIVE))
             .values(worker=worker, heartbeat_at=utcnow())
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ def finish(job_id: str, attempt: int, status: str, event: str, message: str, **v
             .where(
                 Job.id == job_id,
                 Job.attempts == attempt,
-                Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)),
+                Job.status.in_(ACTIVE),
             )
             .values(status=status, finished_at=utcnow(), **values)
         )
@@ -124,40 +125,6 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
     return "internal_error", f"the worker failed unexpectedly ({type(exc).__name__}); see the worker log"
 
 
-def checkpoint_key(job_id: str) -> str:
-    """Where a job's latest checkpoint tarball lives in storage."""
-    return f"checkpoints/{job_id}.tar"
-
-
-def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
-    """Refresh `work/checkpoint` from storage; returns how many rounds the checkpoint has finished.
-
-    The stored tarball wins over a local directory: it is the latest finished round, whichever
-    machine ran it, and it is replaced atomically, unlike a directory a killed process was writing.
-    """
-    from worker.pruning import checkpoint  # imports torch: only in the job's process
-
-    directory = work / "checkpoint"
-    if storage.exists(checkpoint_key(job_id)):
-        work.mkdir(parents=True, exist_ok=True)
-        tarball = work / "checkpoint.tar"
-        storage.fetch(checkpoint_key(job_id), tarball)
-        unpack(tarball, directory)
-        tarball.unlink()
-    steps = sorted(directory.glob(f"{checkpoint.STEP_PREFIX}*/{checkpoint.STATE_FILE}"))
-    if not steps:
-        return 0
-    return len(json.loads(steps[-1].read_text())["rounds"])
-
-
-def upload_checkpoint(storage: Storage, job_id: str, work: Path) -> None:
-    """Copy the engine's fresh checkpoint (the whole dir, which holds only the latest step) to storage."""
-    tarball = work / "checkpoint.tar"
-    pack(work / "checkpoint", tarball, compress=False)
-    storage.put_file(checkpoint_key(job_id), tarball)
-    tarball.unlink()
-
-
 def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[str, Any]:
     """The job's `result` field."""
     return {
@@ -177,10 +144,12 @@ def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[s
     }
 
 
-def cleanup(storage: Storage, job_id: str, work: Path) -> None:
-    """Drop the job's work dir and checkpoint blob once it reached a terminal state."""
-    shutil.rmtree(work, ignore_errors=True)
-    storage.delete(checkpoint_key(job_id))
+def _abandon(job_id: str, storage: Storage, work: Path) -> None:
+    """After losing the job, tidy up only if it has ended: a new attempt may be using the files."""
+    with session_scope() as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+    if status in JobStatus.TERMINAL:
+        cleanup(storage, job_id, work)
 
 
 def run_job(job_id: str, attempt: int | None = None) -> None:
@@ -211,6 +180,7 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     except Cancelled:
         if observer.lost:
             log.warning("job %s was taken from attempt %d; leaving it to its new owner", job_id, attempt)
+            _abandon(job_id, storage, work)
             return
         finish(job_id, attempt, JobStatus.CANCELLED, "job.cancelled", "cancelled on request")
         cleanup(storage, job_id, work)
@@ -218,6 +188,7 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     except Exception as exc:
         if observer.lost:
             log.warning("job %s: attempt %d lost its claim and then failed: %r", job_id, attempt, exc)
+            _abandon(job_id, storage, work)
             return
         code, message = classify(exc, settings)
         # Users know their uploads by file id, not by this worker's directories.

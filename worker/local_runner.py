@@ -116,14 +116,16 @@ class LocalRunner:
                 break
         if killed_for:
             self._kill(process)
-        if process.returncode != 0 or killed_for:
-            reason = killed_for or f"its process exited with code {process.returncode}"
-            summary = Summary()
-            if killed_for == "cancel grace period over":
-                force_cancel(job_id, self.settings, summary)
-            else:
-                stopped = killed_for == "the local runner stopped"
-                requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
+        # Both are no-ops for a job its process finished; anything else (a crash, a kill) is handled now
+        # rather than after `stale_after_s`.
+        reason = killed_for or f"its process exited with code {process.returncode}"
+        summary = Summary()
+        if killed_for == "cancel grace period over":
+            force_cancel(job_id, self.settings, summary)
+        else:
+            stopped = killed_for == "the local runner stopped"
+            requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
+        if any(summary.as_dict().values()):
             log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
 
     def _cancel_overdue(self, job_id: str) -> bool:

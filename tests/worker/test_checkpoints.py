@@ -10,7 +10,8 @@ import pytest
 
 from app.core.config import Settings
 from app.core.storage import S3Storage, Storage
-from worker.jobs import checkpoint_key, classify, restore_checkpoint, upload_checkpoint
+from worker.blobs import checkpoint_key, restore_checkpoint, upload_checkpoint
+from worker.jobs import classify
 from worker.pruning.errors import TaskError
 
 

@@ -1,0 +1,72 @@
+"""The job's files in storage: tarballs, the checkpoint that lets another machine resume, cleanup."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+from app.core.storage import Storage
+
+
+def pack(directory: Path, target: Path, compress: bool) -> tuple[int, str]:
+    """Tar `directory`'s contents into `target`; returns its (bytes, sha256)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz" if compress else "w") as tar:
+        for child in sorted(directory.iterdir()):
+            tar.add(child, arcname=child.name)
+    digest = hashlib.sha256()
+    with target.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return target.stat().st_size, digest.hexdigest()
+
+
+def unpack(archive: Path, directory: Path) -> None:
+    """Unpack one of our own checkpoint tarballs (written by `pack`, so trusted) into `directory`."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(directory, filter="data")
+
+
+def checkpoint_key(job_id: str) -> str:
+    """Where a job's latest checkpoint tarball lives in storage."""
+    return f"checkpoints/{job_id}.tar"
+
+
+def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
+    """Refresh `work/checkpoint` from storage; returns how many rounds the checkpoint has finished.
+
+    The stored tarball wins over a local directory: it is the latest finished round, whichever
+    machine ran it, and it is replaced atomically, unlike a directory a killed process was writing.
+    """
+    from worker.pruning import checkpoint  # imports torch: only in the job's process
+
+    directory = work / "checkpoint"
+    if storage.exists(checkpoint_key(job_id)):
+        work.mkdir(parents=True, exist_ok=True)
+        tarball = work / "checkpoint.tar"
+        storage.fetch(checkpoint_key(job_id), tarball)
+        unpack(tarball, directory)
+        tarball.unlink()
+    steps = sorted(directory.glob(f"{checkpoint.STEP_PREFIX}*/{checkpoint.STATE_FILE}"))
+    if not steps:
+        return 0
+    return len(json.loads(steps[-1].read_text())["rounds"])
+
+
+def upload_checkpoint(storage: Storage, job_id: str, work: Path) -> None:
+    """Copy the engine's fresh checkpoint (the whole dir, which holds only the latest step) to storage."""
+    tarball = work / "checkpoint.tar"
+    pack(work / "checkpoint", tarball, compress=False)
+    storage.put_file(checkpoint_key(job_id), tarball)
+    tarball.unlink()
+
+
+def cleanup(storage: Storage, job_id: str, work: Path) -> None:
+    """Drop the job's work dir and checkpoint blob once it reached a terminal state."""
+    shutil.rmtree(work, ignore_errors=True)
+    storage.delete(checkpoint_key(job_id))
