@@ -33,6 +33,8 @@ def ensure_api_key(settings: Settings) -> tuple[str, str]:
         path = settings.data_dir / KEY_FILE
         if path.is_file():
             key = path.read_text().strip()
+            if len(key) < 16:
+                raise SystemExit(f"{path} does not hold an API key; delete it and a new one is made")
         else:
             key = generate_key()
             path.parent.mkdir(parents=True, exist_ok=True)
