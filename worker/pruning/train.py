@@ -143,10 +143,10 @@ def fine_tune(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     loader = _loader(model, data.train, data.collator, hp.batch_size, generator)
+    model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
     total_steps = max(1, epochs * len(loader))
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
-    model.to(device)
     model.train()
     examples = 0
     step = 0
