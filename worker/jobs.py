@@ -122,7 +122,7 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
             f"the job ran past the worker's time limit ({settings.task_time_limit_s} s): "
             "lower hyperparameters.max_train_examples or the epochs"
         )
-    return "internal_error", f"the worker failed unexpectedly ({type(exc).__name__}); see the worker log"
+    return "internal_error", f"the worker failed unexpectedly ({type(exc).__name__}); details in its log"
 
 
 def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[str, Any]:
