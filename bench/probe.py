@@ -48,7 +48,7 @@ def main(
     train_examples: Annotated[int, typer.Option(min=1)] = 1000,
     max_length: Annotated[int, typer.Option(min=8)] = 128,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="default: see Budget")] = Budget.learning_rate,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="default: SECATEUR_SHARED_DIR/data")] = None,

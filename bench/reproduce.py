@@ -108,7 +108,7 @@ def main(
     train_examples: Annotated[int, typer.Option(min=1, help="train subset per fine-tune")] = 1000,
     max_length: Annotated[int, typer.Option(min=8)] = 128,
     epochs: Annotated[int, typer.Option(min=1, help="epochs of every fine-tune")] = 1,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="default: see Budget")] = Budget.learning_rate,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     task_budget: Annotated[
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")

@@ -176,9 +176,9 @@ def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) ->
     assert outcome.exit_code == 0, outcome.output + repr(outcome.exception)
     (path,) = (results / "probes").glob("*.json")
     probe = json.loads(path.read_text())
-    assert probe["train_examples"] == 16 and probe["budget"]["learning_rate"] == 2e-5
+    assert probe["train_examples"] == 16 and probe["budget"]["learning_rate"] == 1e-4
     for half in ("selection", "report"):
         assert 0.0 <= probe[half]["score"] <= 1.0 and probe[half]["loss"] > 0
         assert 0.5 <= probe[half]["top_prediction_share"] <= 1.0
     markdown = render(results, tmp_path / "docs").read_text()
-    assert "No run has finished yet." in markdown and "| sst2 | 16 ex x 1 ep, lr 2e-05 | 0 |" in markdown
+    assert "No run has finished yet." in markdown and "| sst2 | 16 ex x 1 ep, lr 0.0001 | 0 |" in markdown
