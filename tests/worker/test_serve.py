@@ -2,90 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
-import httpx
-from worker_env import OFFLINE
+from serve_process import Serve
 from worker_helpers import check_artifact, check_resumed, submit, upload, wait_for, wait_for_round_checkpoint
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def read_key(process: subprocess.Popen[str], lines: list[str], timeout_s: float) -> str:
-    """The API key `serve` prints at start-up; the rest of its output is collected in `lines`."""
-    found: list[str] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("API key (") and not found:
-                found.append(line.rsplit(": ", 1)[1].strip())
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    while not found:
-        assert process.poll() is None, "".join(lines)
-        assert time.monotonic() < deadline, "".join(lines)
-        time.sleep(0.2)
-    return found[0]
-
-
-class Serve:
-    """`secateur serve` in a subprocess, through the console script's own entry point."""
-
-    def __init__(self, cwd: Path, data_dir: Path) -> None:
-        self.cwd, self.port, self.lines = cwd, free_port(), list[str]()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SECATEUR_")}
-        self.env.update(OFFLINE, SECATEUR_DATA_DIR=str(data_dir), SECATEUR_DEVICE="cpu", OMP_NUM_THREADS="1")
-
-    def __enter__(self) -> httpx.Client:
-        """Start it, read the printed key and wait until the API answers; returns an authorised client."""
-        command = [
-            sys.executable,
-            "-c",
-            "from app.cli import main; main()",
-            "serve",
-            "--port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(
-            command, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.key = read_key(self.process, self.lines, timeout_s=90)
-        api = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {self.key}"}
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if api.get("/healthz").status_code == 200:
-                    return api
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "".join(self.lines)
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        """Ctrl-C: it must shut down cleanly and exit 0."""
-        self.process.send_signal(signal.SIGINT)
-        assert self.process.wait(30) == 0, "".join(self.lines)
-
-    def __exit__(self, *_: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
