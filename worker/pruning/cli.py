@@ -52,10 +52,11 @@ class ProgressObserver:
         self.progress.update(self.task, description="round 1: scoring candidates")
 
     def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
-        """Show the last candidate scored."""
-        self.progress.update(
-            self.task, description=f"round {round}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
-        )
+        """Show the last candidate scored; logged as a line too when output is not a terminal."""
+        line = f"round {round}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
+        if not self.progress.console.is_terminal:
+            self.progress.console.print(line)
+        self.progress.update(self.task, description=line)
 
     def on_round(self, record: RoundRecord) -> None:
         """Print the round's outcome."""
