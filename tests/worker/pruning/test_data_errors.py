@@ -179,7 +179,9 @@ def test_malformed_rows(tmp_path: Path, bert: PreTrainedTokenizerBase) -> None:
         r"train\.jsonl is not valid JSON Lines",
     )
     mixed = '{"text": "a", "label": 1}\n{"text": "b", "label": [1]}\n'
-    raises(sentence_spec(files(tmp_path, mixed, suffix=".jsonl")), bert, r"train\.jsonl: a column mixes kinds")
+    raises(
+        sentence_spec(files(tmp_path, mixed, suffix=".jsonl")), bert, r"train\.jsonl: a column mixes kinds"
+    )
     raises(
         token_spec(files(tmp_path, "the DT O\ncat O\n", suffix=".txt"), label_field="ner"),
         bert,
