@@ -4,6 +4,7 @@ import typer
 from rich.console import Console
 
 from app.core.db import session_scope
+from app.core.migrate import upgrade_to_head
 from app.keys.service import create_key
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -20,6 +21,8 @@ def create(
     name: str = typer.Option(..., "--name", help="A label for the key, e.g. the user's name."),
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
+    # A first `keys create` may come before the first `serve`: bring the schema up to date first.
+    upgrade_to_head()
     try:
         with session_scope() as session:
             row, secret = create_key(session, name)
