@@ -124,8 +124,8 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             "- Rerun the finished runs (results resume; existing JSON files are skipped): "
             + "; ".join(commands(runs)),
             f"- Machine(s): {'; '.join(machines)}.",
-            f"- Retention threshold: {sorted({r['retention'] for r in runs})}, on the selection half of "
-            "dev; report scores are on the other half.",
+            f"- Retention threshold: {', '.join(f'{x:g}' for x in sorted({r['retention'] for r in runs}))}, "
+            "on the selection half of dev; report scores are on the other half.",
             f"- Learned: the full model beats chance by at least {runs[0]['chance_margin']} on both halves.",
             "- `a ± b`: mean and sample standard deviation over seeds.",
             "",
@@ -194,7 +194,6 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
     probes = load_probes(results_dir)
     if probes:
         out += [
-            "",
             "## Budget probes (full model only)",
             "",
             "`python -m bench.probe` fine-tunes only the full model, to find a budget at which it beats "

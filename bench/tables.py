@@ -76,7 +76,8 @@ def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
             [
                 label(group, list(groups)),
                 runs[0]["summary"]["metric"],
-                f"{budget['train_examples']} ex x {budget['epochs']} ep, len {budget['max_length']}",
+                f"{budget['train_examples']} ex x {budget['epochs']} ep, lr {budget['learning_rate']:g}, "
+                f"batch {budget['batch_size']}, len {budget['max_length']}",
                 ",".join(map(str, seeds)),
                 stat(list(per_seed(runs, "baseline_score")), score),
                 stat(list(per_seed(runs, "baseline_report_score")), score),

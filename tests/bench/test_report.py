@@ -78,7 +78,10 @@ def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Pat
     (results / "ignored.partial.json").write_text("{}")
     markdown = render(results, tmp_path / "docs").read_text()
     assert "| mrpc | 3 ± 1.4 of 6 |" in markdown  # layers removed by AGLP over seeds 0 and 1: 2 and 4
-    assert "| rte | accuracy | 1000 ex x 1 ep, len 128 | 0 | 0.500 | 0.500 | 0.500 | **NO** |" in markdown
+    assert (
+        "| rte | accuracy | 1000 ex x 1 ep, lr 2e-05, batch 16, len 128 | 0 | 0.500 | 0.500 | 0.500 "
+        "| **NO** |" in markdown
+    )
     assert "- mrpc: AGLP removed 3.0 layers, GLP 1.0; AGLP/GLP = 3.00x." in markdown
     assert "rte: AGLP removed 3.0 layers, GLP 3.0; AGLP/GLP = 1.00x. The full model did not" in markdown
     assert "--model m --tasks mrpc,rte --strategies aglp,glp --seeds 0 --extra-seeds mrpc=0,1 " in markdown

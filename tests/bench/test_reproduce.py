@@ -135,7 +135,7 @@ def test_run_writes_record_report_and_plot_then_skips(tmp_path: Path) -> None:
     assert not list(results.glob("*.partial.json")) and not (work / record["run_id"]).exists()
 
     markdown = (docs / "results.md").read_text()
-    assert "| sst2 | accuracy | 32 ex x 1 ep, len 32 | 0 |" in markdown
+    assert "| sst2 | accuracy | 32 ex x 1 ep, lr 0.0001, batch 8, len 32 | 0 |" in markdown
     assert (docs / "curve-sst2.png").read_bytes()[:4] == b"\x89PNG"
 
     stamp = path.stat().st_mtime_ns
