@@ -73,7 +73,7 @@ format: $(STAMP_DEV) ## Fix what ruff can fix and format the code
 	$(BIN)/ruff format .
 
 bench: $(STAMP_BENCH) ## Reproduce the published pruning results (bench/reproduce.py)
-	$(PY) bench/reproduce.py $(BENCH_ARGS)
+	$(PY) -m bench.reproduce $(BENCH_ARGS)
 
 compose-check: $(PY) ## Validate docker-compose.yml (docker compose config; no engine needed)
 	scripts/compose.sh config -q

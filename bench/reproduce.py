@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, cast
-
-if not __package__:  # `python bench/reproduce.py` (the Makefile) puts bench/, not the repo, on the path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import typer
 from rich.console import Console
