@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     # Worker.
     device: str | None = None  # "cuda", "cpu", ...; None picks CUDA when present
     shared_dir: Path = Path("../shared")  # real GLUE/CoNLL data for tests and benchmarks
-    hf_offline: bool = False
     task_data_dir: Path | None = None  # local copies of the built-in tasks' data; None: the hub
 
     @property
