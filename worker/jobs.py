@@ -111,10 +111,6 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
         return "out_of_memory", "the GPU ran out of memory: lower hyperparameters.batch_size or max_length"
-    safetensors = sys.modules.get("safetensors")
-    # Not an OSError, so the engine's loader lets it through; it always means unreadable weights.
-    if safetensors is not None and isinstance(exc, safetensors.SafetensorError):
-        return "invalid_model", f"the model's .safetensors weights cannot be read: {exc}"
     from celery.exceptions import SoftTimeLimitExceeded
 
     if isinstance(exc, SoftTimeLimitExceeded):

@@ -142,8 +142,12 @@ def load_model(
     # The head's initialisation draws from the global generator: seeding here makes it reproducible,
     # which is what lets a resumed run rebuild the same pristine model.
     torch.manual_seed(seed)
+    from safetensors import SafetensorError
+
     try:
         model = _auto_class(task_type).from_pretrained(path, **kwargs)
+    except SafetensorError as exc:
+        raise ModelError(f"the model's .safetensors weights cannot be read: {exc}") from exc
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load model {path}: {exc}") from exc
     find_layer_list(model)  # fail early on architectures we cannot prune

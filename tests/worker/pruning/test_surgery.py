@@ -95,3 +95,11 @@ def test_model_without_layer_list_is_refused() -> None:
 
     with pytest.raises(ModelError, match="ModuleList"):
         find_layer_list(Flat())
+
+
+def test_unreadable_safetensors_weights_are_a_model_error(tmp_path: Path) -> None:
+    """A `.safetensors` file that is not one raises ModelError, not the library's own error."""
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "num_hidden_layers": 2}')
+    (tmp_path / "model.safetensors").write_bytes(b"this is not a safetensors file")
+    with pytest.raises(ModelError, match="safetensors weights cannot be read"):
+        load_model(str(tmp_path), "classification", num_labels=2)
