@@ -86,6 +86,12 @@ class HyperparametersIn(_Strict):
     max_length: int = Field(default=256, ge=8, le=4096)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     max_train_examples: int | None = Field(default=None, ge=1)
+    candidate_train_examples: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds); "
+        "null: the whole train set, as in the paper.",
+    )
 
 
 class JobCreate(_Strict):

@@ -115,6 +115,9 @@ def prune(
     max_length: int = typer.Option(256, help="Maximum tokens per example."),
     seed: int = typer.Option(0, help="Random seed."),
     max_train_examples: int | None = typer.Option(None, help="Use at most this many training examples."),
+    candidate_train_examples: int | None = typer.Option(
+        None, help="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds)."
+    ),
     min_layers: int = typer.Option(1, help="Never prune below this many layers."),
     run_to_end: bool = typer.Option(False, help="Keep pruning past the threshold (for curves)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1...; default CUDA when present."),
@@ -162,6 +165,7 @@ def prune(
                 max_length=max_length,
                 seed=seed,
                 max_train_examples=max_train_examples,
+                candidate_train_examples=candidate_train_examples,
             ),
         )
         from transformers.utils import logging as hf_logging

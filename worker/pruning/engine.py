@@ -43,6 +43,7 @@ from worker.pruning.types import (
 )
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
 STRATEGIES = ("aglp", "glp", "top")
@@ -71,12 +72,10 @@ def validate(request: PruneRequest) -> None:
         value = getattr(hp, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < floor:
             raise ConfigError(f"hyperparameter {name} must be an integer >= {floor}, got {value!r}")
-    if hp.max_train_examples is not None and (
-        not isinstance(hp.max_train_examples, int) or hp.max_train_examples < 1
-    ):
-        raise ConfigError(
-            f"hyperparameter max_train_examples must be >= 1 or unset, got {hp.max_train_examples!r}"
-        )
+    for name in ("max_train_examples", "candidate_train_examples"):
+        value = getattr(hp, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"hyperparameter {name} must be an integer >= 1 or unset, got {value!r}")
     for name in ("learning_rate", "weight_decay"):
         value = getattr(hp, name)
         if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
@@ -113,6 +112,15 @@ def _load_tokenizer(model: str) -> PreTrainedTokenizerBase:
         return AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load a tokenizer from {model}: {exc}") from exc
+
+
+def _candidate_sample(data: TaskDataLike, hp: Hyperparameters) -> Dataset | None:
+    """The fixed training sample every candidate fine-tunes on, or None for the whole train set."""
+    limit = hp.candidate_train_examples
+    if limit is None or limit >= len(data.train):
+        return None
+    # One sample for all candidates of all rounds, so their scores differ by the layer removed only.
+    return data.train.shuffle(seed=hp.seed).select(range(limit))
 
 
 def _baseline(ctx: Context, data: TaskDataLike, full: Any) -> RunState:
@@ -168,6 +176,7 @@ def prune(
         checkpoint_dir=checkpoint_dir,
         started=started,
         seconds_before=0.0,
+        candidate_train=_candidate_sample(data, hp),
     )
     state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     if state is None:

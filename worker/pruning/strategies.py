@@ -27,6 +27,7 @@ from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import CandidateScore, Observer, PruneRequest, RoundRecord
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedModel
 
 # Seed stages: each kind of fine-tune draws from its own stream.
@@ -47,6 +48,7 @@ class Context:
     checkpoint_dir: Path | None
     started: float  # time.monotonic() when this process started the run
     seconds_before: float  # time spent by earlier processes on this run
+    candidate_train: Dataset | None = None  # the candidates' training sample (None: all of train)
 
 
 @dataclass
@@ -64,7 +66,10 @@ class Outcome:
 def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: int, layer: int) -> int:
     """Fine-tune with the seed of (stage, round, layer); returns training examples processed."""
     seed = derive_seed(ctx.request.hyperparameters.seed, stage, rnd, layer)
-    return fine_tune(model, ctx.data, ctx.request.hyperparameters, epochs, seed, ctx.device, ctx.observer)
+    train = ctx.candidate_train if stage == CANDIDATE else None
+    return fine_tune(
+        model, ctx.data, ctx.request.hyperparameters, epochs, seed, ctx.device, ctx.observer, train=train
+    )
 
 
 def _score(ctx: Context, model: PreTrainedModel, split: str = "selection") -> float:
@@ -130,7 +135,7 @@ def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     state.order.append(winner)
     hp = ctx.request.hyperparameters
     # With equal budgets the winning candidate already is "pretrained minus the first k, fine-tuned".
-    if hp.epochs != hp.candidate_epochs:
+    if hp.epochs != hp.candidate_epochs or ctx.candidate_train is not None:
         model = without_layers(pristine, state.order)
         examples += _train(ctx, model, hp.epochs, FINAL, rnd, 0)
         score = _score(ctx, model)

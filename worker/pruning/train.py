@@ -129,8 +129,9 @@ def fine_tune(
     seed: int,
     device: torch.device,
     observer: Observer | None = None,
+    train: Dataset | None = None,
 ) -> int:
-    """Fine-tune `model` in place for `epochs`; returns the number of training examples processed.
+    """Fine-tune `model` in place on `train` (default `data.train`); returns training examples processed.
 
     Optimizer and linear schedule (no warm-up) are built fresh here for every fine-tune, and the
     data order and dropout come from `seed`, so a fine-tune is reproducible on its own.
@@ -142,7 +143,7 @@ def fine_tune(
         return 0
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    loader = _loader(model, data.train, data.collator, hp.batch_size, generator)
+    loader = _loader(model, data.train if train is None else train, data.collator, hp.batch_size, generator)
     model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
     total_steps = max(1, epochs * len(loader))

@@ -24,6 +24,9 @@ class Hyperparameters:
     seed: int = 0
     max_train_examples: int | None = None
     eval_batch_size: int = 64
+    # Candidates only rank layers: fine-tune each on a fixed sample of this many training examples
+    # (None: the whole train set, as in the paper). The baseline and repurposing use the whole set.
+    candidate_train_examples: int | None = None
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def test_custom_task_with_uploaded_files(
         ({"hyperparameters": {"max_length": 4}}, "hyperparameters.max_length"),
         ({"hyperparameters": {"seed": -1}}, "hyperparameters.seed"),
         ({"hyperparameters": {"max_train_examples": 0}}, "hyperparameters.max_train_examples"),
+        ({"hyperparameters": {"candidate_train_examples": 0}}, "hyperparameters.candidate_train_examples"),
         ({"hyperparameters": {"epoch": 3}}, "hyperparameters.epoch"),
         ({"metadata": {"k": 1}}, "metadata.k"),
     ],

@@ -231,6 +231,10 @@ def test_interrupted_run_resumes_to_the_same_result(
         ({"hyperparameters": dataclasses.replace(HP, batch_size=0)}, "batch_size"),
         ({"hyperparameters": dataclasses.replace(HP, learning_rate=-1.0)}, "learning_rate"),
         ({"hyperparameters": dataclasses.replace(HP, repurpose_epochs=-1)}, "repurpose_epochs"),
+        (
+            {"hyperparameters": dataclasses.replace(HP, candidate_train_examples=0)},
+            "candidate_train_examples",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(
@@ -246,3 +250,16 @@ def test_min_layers_must_leave_something_to_prune(bert_dir: Path, task_specs: di
     """A floor at or above the model's depth is refused."""
     with pytest.raises(ConfigError, match="min_layers"):
         prune(_request(bert_dir, task_specs["classification"], min_layers=4))
+
+
+def test_candidates_fine_tune_on_their_sample_and_repurposing_on_all_of_train(
+    bert_dir: Path, task_specs: dict[str, Any]
+) -> None:
+    """With candidate_train_examples, each candidate trains on that many examples; repurposing on all 240."""
+    hp = dataclasses.replace(HP, candidate_train_examples=48)
+    result = prune(_request(bert_dir, task_specs["classification"], retention=0.01, hyperparameters=hp))
+    _check_consistent(result, 0.01)
+    assert len(result.rounds) == 3
+    for r in result.rounds:
+        assert r.train_examples == len(r.candidates) * 48 + 240
+    assert result.train_examples == 3 * 240 + sum(r.train_examples for r in result.rounds)
