@@ -106,7 +106,7 @@ def test_aglp_stops_at_the_threshold(
 
     for module in (engine, strategies):
         monkeypatch.setattr(module, "evaluate", fake_evaluate)
-        monkeypatch.setattr(module, "fine_tune", lambda *args: 0)
+        monkeypatch.setattr(module, "fine_tune", lambda *args, **kwargs: 0)
     spec = task_specs["classification"]
     result = prune(_request(bert_dir, spec, retention=0.95))  # threshold 0.855
     assert [r.accepted for r in result.rounds] == [True, False]
