@@ -8,48 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from synthetic import KEYWORD, WORDS, make_model_dir
 from typer.testing import CliRunner
 
 from bench.reproduce import app
-
-WORDS = [f"w{i}" for i in range(20)] + ["good"]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def tiny_model(root: Path) -> Path:
-    """A 2-layer, hidden-32 BERT with a word-level tokenizer, saved like a pretrained model."""
-    vocab = {token: i for i, token in enumerate(SPECIALS + WORDS)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=32,
-    )
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=40,
-    )
-    path = root / "tiny-bert"
-    BertModel(config).save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def sst2_like(root: Path) -> Path:
@@ -60,9 +22,9 @@ def sst2_like(root: Path) -> Path:
     for name, n in (("train.tsv", 48), ("dev.tsv", 40)):
         lines = ["sentence\tlabel"]
         for i in range(n):
-            words = [rng.choice(WORDS[:-1]) for _ in range(rng.randint(3, 8))]
+            words = [rng.choice(WORDS) for _ in range(rng.randint(3, 8))]
             if i % 2:
-                words[rng.randrange(len(words))] = "good"
+                words[rng.randrange(len(words))] = KEYWORD
             lines.append(f"{' '.join(words)}\t{i % 2}")
         (folder / name).write_text("\n".join(lines) + "\n")
     return root
@@ -79,7 +41,7 @@ def test_run_writes_record_report_and_plot_then_skips(tmp_path: Path) -> None:
     results, docs, work = tmp_path / "results", tmp_path / "docs", tmp_path / "work"
     args = [
         "--model",
-        str(tiny_model(tmp_path)),
+        str(make_model_dir(tmp_path, "bert", layers=2)),
         "--tasks",
         "sst2",
         "--strategies",
@@ -160,7 +122,7 @@ def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) ->
         "--task",
         "sst2",
         "--model",
-        str(tiny_model(tmp_path)),
+        str(make_model_dir(tmp_path, "bert", layers=2)),
         "--train-examples",
         "16",
         "--max-length",

@@ -61,13 +61,13 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def make_model_dir(root: Path, model_type: str = "bert", seed: int = 0) -> Path:
+def make_model_dir(root: Path, model_type: str = "bert", seed: int = 0, layers: int = 4) -> Path:
     """Save a randomly initialised tiny encoder (safetensors) and the tokenizer as a 'pretrained' dir."""
     import torch
 
     torch.manual_seed(seed)
     path = root / f"tiny-{model_type}"
-    AutoModel.from_config(tiny_config(model_type)).save_pretrained(path, safe_serialization=True)
+    AutoModel.from_config(tiny_config(model_type, layers)).save_pretrained(path, safe_serialization=True)
     tiny_tokenizer().save_pretrained(path)
     return path
 
