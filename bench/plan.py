@@ -13,12 +13,20 @@ from worker.pruning.types import Hyperparameters, PruneRequest, Strategy, TaskSp
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "mrpc", "cola", "conll2003-ner", "conll2003-pos", "rte")
 STRATEGIES: tuple[Strategy, ...] = ("aglp", "glp", "top")
-BUDGET_KEYS = ("train_examples", "epochs", "max_length", "learning_rate", "batch_size")
+BUDGET_KEYS = (
+    "train_examples",
+    "epochs",
+    "max_length",
+    "learning_rate",
+    "batch_size",
+    "baseline_epochs",
+    "candidate_train_examples",
+)
 
 
 @dataclass(frozen=True)
 class Budget:
-    """The fine-tuning budget shared by every fine-tune of a run (baseline, candidates, repurposing)."""
+    """The fine-tuning budget of a run: one for every fine-tune unless the baseline or candidates differ."""
 
     train_examples: int = 1000
     epochs: int = 1
@@ -27,17 +35,26 @@ class Budget:
     # and learned at 1e-4 (bench/results/probes/).
     learning_rate: float = 1e-4
     batch_size: int = 16
+    # A task that needs more epochs to learn at all gets them for the full model only (None: `epochs`).
+    baseline_epochs: int | None = None
+    # Candidates only rank layers, so they may fine-tune on a fixed sample (None: all train_examples).
+    candidate_train_examples: int | None = None
 
     @property
     def tag(self) -> str:
         """A short file-name-safe label, so runs at different budgets never overwrite each other."""
         lr = f"{self.learning_rate:g}".replace("-", "m")
-        return f"n{self.train_examples}-e{self.epochs}-len{self.max_length}-lr{lr}-bs{self.batch_size}"
+        tag = f"n{self.train_examples}-e{self.epochs}-len{self.max_length}-lr{lr}-bs{self.batch_size}"
+        if self.baseline_epochs is not None:
+            tag += f"-be{self.baseline_epochs}"
+        if self.candidate_train_examples is not None:
+            tag += f"-c{self.candidate_train_examples}"
+        return tag
 
     def hyperparameters(self, seed: int) -> Hyperparameters:
         """The engine's hyperparameters for this budget: every fine-tune gets the same epochs."""
         return Hyperparameters(
-            epochs=self.epochs,
+            epochs=self.baseline_epochs or self.epochs,
             candidate_epochs=self.epochs,
             repurpose_epochs=self.epochs,
             learning_rate=self.learning_rate,
@@ -45,6 +62,7 @@ class Budget:
             max_length=self.max_length,
             seed=seed,
             max_train_examples=self.train_examples,
+            candidate_train_examples=self.candidate_train_examples,
         )
 
     def with_overrides(self, overrides: dict[str, str]) -> Budget:

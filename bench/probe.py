@@ -18,9 +18,10 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from bench import machine
-from bench.plan import REPO, TASKS, Budget, default_model, model_slug
+from bench.plan import REPO, TASKS, Budget, RunSpec, default_model, model_slug
 from bench.record import write_json
-from bench.reproduce import default_data_dir
+from bench.reproduce import baseline_dir, default_data_dir
+from worker.pruning import baseline_cache
 from worker.pruning.data import load_task
 from worker.pruning.metrics import IGNORE_INDEX
 from worker.pruning.surgery import load_model
@@ -54,6 +55,9 @@ def main(
     data_dir: Annotated[Path | None, typer.Option(help="default: SECATEUR_SHARED_DIR/data")] = None,
     results_dir: Annotated[Path, typer.Option()] = REPO / "bench" / "results" / "probes",
     device: Annotated[str, typer.Option()] = "cpu",
+    work_dir: Annotated[
+        Path, typer.Option(help="the probe's model joins bench.reproduce's baseline cache here")
+    ] = REPO / "bench" / "work",
 ) -> None:
     """Fine-tune the full model once and write its scores next to chance, with loss and class collapse."""
     if task not in TASKS:
@@ -63,9 +67,8 @@ def main(
     budget = Budget(train_examples, epochs, max_length, learning_rate, batch_size)
     hp = budget.hyperparameters(seed)
     started = time.monotonic()
-    data = load_task(
-        TaskSpec(name=task, data_dir=data_dir or default_data_dir()), AutoTokenizer.from_pretrained(model), hp
-    )
+    data_dir = data_dir or default_data_dir()
+    data = load_task(TaskSpec(name=task, data_dir=data_dir), AutoTokenizer.from_pretrained(model), hp)
     net = load_model(model, data.type, data.num_labels, data.label_names, seed)
     # The same seed derivation as the engine's baseline, so the probe reproduces a run's full model.
     trained_at = time.monotonic()
@@ -90,6 +93,12 @@ def main(
         "machine": machine.describe(device),
         "date": machine.now(),
     }
+    # A pruning run whose baseline budget matches (e.g. --baseline-epochs there = --epochs here) reuses it.
+    request = RunSpec(model, task, "aglp", seed, budget, 0.95, data_dir).request()
+    fine_tuned = baseline_cache.Baseline(
+        net, halves["selection"]["score"], halves["report"]["score"], examples, time.monotonic() - trained_at
+    )
+    baseline_cache.save(baseline_dir(work_dir), request, fine_tuned)
     path = results_dir / f"{model_slug(model)}__{task}__seed{seed}__{budget.tag}.json"
     write_json(path, payload)
     typer.echo(

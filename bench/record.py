@@ -125,6 +125,7 @@ def build(
     chance_margin: float,
     harness_seconds: float,
     resumed: bool,
+    baseline_reused: bool = False,
 ) -> dict[str, Any]:
     """The run's full record, with a flat `summary` of the figures the report tabulates."""
     candidate_seconds = [c["seconds"] for c in observer.candidates]
@@ -157,6 +158,8 @@ def build(
         "timing": {
             "harness_seconds": harness_seconds,
             "resumed_from_checkpoint": resumed,
+            # A reused baseline's seconds are still in summary.seconds, so strategies compare fairly.
+            "baseline_reused": baseline_reused,
             "baseline_seconds": observer.baseline_seconds,
             "candidate_seconds_median": statistics.median(candidate_seconds) if candidate_seconds else None,
             "candidates": observer.candidates,

@@ -6,7 +6,7 @@ import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,6 +69,12 @@ def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
     return lines
 
 
+def optional_flags(budget: dict[str, Any]) -> str:
+    """The budget flags that were set away from their defaults (older records lack them)."""
+    flags = {"baseline_epochs": "--baseline-epochs", "candidate_train_examples": "--candidate-train-examples"}
+    return "".join(f" {flag} {budget[key]}" for key, flag in flags.items() if budget.get(key) is not None)
+
+
 def commands(runs: list[Run]) -> list[str]:
     """The `bench.reproduce` command that reruns each (model, budget) group of the finished runs."""
     groups: dict[tuple[str, str, float], list[Run]] = defaultdict(list)
@@ -89,7 +95,7 @@ def commands(runs: list[Run]) -> list[str]:
             f"--seeds {','.join(map(str, common)) or '0'} {extras} "
             f"--train-examples {budget['train_examples']} --max-length {budget['max_length']} "
             f"--epochs {budget['epochs']} --learning-rate {budget['learning_rate']:g} "
-            f"--batch-size {budget['batch_size']} --retention {retention:g}`"
+            f"--batch-size {budget['batch_size']}{optional_flags(budget)} --retention {retention:g}`"
         )
     return lines
 

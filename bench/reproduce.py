@@ -39,6 +39,11 @@ def default_data_dir() -> Path:
     return (shared if shared.is_absolute() else REPO / shared).resolve() / "data"
 
 
+def baseline_dir(work_dir: Path) -> Path:
+    """The fine-tuned full models that every strategy (and `bench.probe`) of a task, seed and budget share."""
+    return work_dir / "baselines"
+
+
 def run_one(
     spec: RunSpec,
     results_dir: Path,
@@ -48,8 +53,12 @@ def run_one(
     keep_models: bool,
 ) -> Path:
     """Prune, time the pruned model against the full one, and write the run's JSON; returns its path."""
-    from worker.pruning.engine import prune  # heavy: only imported once there is work to do
+    # Heavy (torch): only imported once there is work to do.
+    from worker.pruning import baseline_cache
+    from worker.pruning.engine import prune
 
+    baselines = baseline_dir(work_dir)
+    baseline_reused = baseline_cache.entry_dir(baselines, spec.request()).is_dir()
     final = results_dir / f"{spec.run_id}.json"
     run_dir = work_dir / spec.run_id
     checkpoint_dir, out_dir = run_dir / "checkpoint", run_dir / "model"
@@ -57,7 +66,9 @@ def run_one(
     header = spec.describe()
     observer = record.BenchObserver(results_dir / f"{spec.run_id}.partial.json", header)
     started = time.monotonic()
-    result = prune(spec.request(), observer, out_dir=out_dir, checkpoint_dir=checkpoint_dir)
+    result = prune(
+        spec.request(), observer, out_dir=out_dir, checkpoint_dir=checkpoint_dir, baseline_cache_dir=baselines
+    )
     task_type, batch = selection_batch(spec.request(), latency_opts["batch_size"])
     latency = compare(
         out_dir,
@@ -78,6 +89,7 @@ def run_one(
         chance_margin,
         harness_seconds=time.monotonic() - started,
         resumed=resumed,
+        baseline_reused=baseline_reused,
     )
     record.write_json(final, payload)
     observer.partial_path.unlink(missing_ok=True)
@@ -106,6 +118,12 @@ def main(
     epochs: Annotated[int, typer.Option(min=1, help="epochs of every fine-tune")] = 1,
     learning_rate: Annotated[float, typer.Option(min=0.0, help="default: see Budget")] = Budget.learning_rate,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    baseline_epochs: Annotated[
+        int | None, typer.Option(min=1, help="epochs of the full model's fine-tune; default --epochs")
+    ] = None,
+    candidate_train_examples: Annotated[
+        int | None, typer.Option(min=1, help="fixed train sample per candidate; default all")
+    ] = None,
     task_budget: Annotated[
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")
     ] = None,
@@ -139,7 +157,15 @@ def main(
     if not data_dir.is_dir():
         raise typer.BadParameter(f"data dir {data_dir} is missing: pass --data-dir or SECATEUR_SHARED_DIR")
     try:
-        budget = Budget(train_examples, epochs, max_length, learning_rate, batch_size)
+        budget = Budget(
+            train_examples,
+            epochs,
+            max_length,
+            learning_rate,
+            batch_size,
+            baseline_epochs=baseline_epochs,
+            candidate_train_examples=candidate_train_examples,
+        )
         runs = plan_runs(
             model,
             task_list,

@@ -41,6 +41,16 @@ def minutes(x: float) -> str:
     return f"{x / 60:.1f}"
 
 
+def budget_label(budget: dict[str, Any]) -> str:
+    """Examples x epochs and learning rate, plus the full model's epochs and the candidates' sample if set."""
+    text = f"{budget['train_examples']} ex x {budget['epochs']} ep, lr {budget['learning_rate']:g}"
+    if budget.get("baseline_epochs") is not None:
+        text += f", full model {budget['baseline_epochs']} ep"
+    if budget.get("candidate_train_examples") is not None:
+        text += f", candidates {budget['candidate_train_examples']} ex"
+    return text
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A GitHub markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -76,8 +86,7 @@ def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
             [
                 label(group, list(groups)),
                 runs[0]["summary"]["metric"],
-                f"{budget['train_examples']} ex x {budget['epochs']} ep, lr {budget['learning_rate']:g}, "
-                f"batch {budget['batch_size']}, len {budget['max_length']}",
+                f"{budget_label(budget)}, batch {budget['batch_size']}, len {budget['max_length']}",
                 ",".join(map(str, seeds)),
                 stat(list(per_seed(runs, "baseline_score")), score),
                 stat(list(per_seed(runs, "baseline_report_score")), score),
@@ -143,7 +152,7 @@ def probe_rows(probes: list[Run], margin: float) -> list[list[str]]:
         rows.append(
             [
                 probe["task"],
-                f"{budget['train_examples']} ex x {budget['epochs']} ep, lr {budget['learning_rate']:g}",
+                budget_label(budget),
                 str(probe["seed"]),
                 f"{score(sel['score'])} / {score(rep['score'])}",
                 score(probe["chance_score"]),

@@ -66,3 +66,13 @@ def test_names_and_lists() -> None:
     assert split_list(["a,b", " c "]) == ["a", "b", "c"]
     assert parse_seed_overrides([""]) == {}
     assert Budget(learning_rate=3e-5).tag == "n1000-e1-len128-lr3em05-bs16"
+
+
+def test_full_model_epochs_and_candidate_sample_reach_the_engine_and_the_tag() -> None:
+    """--baseline-epochs sets the full model's epochs; --candidate-train-examples the candidates' sample."""
+    budget = Budget(baseline_epochs=3, candidate_train_examples=250)
+    hp = budget.hyperparameters(seed=2)
+    assert (hp.epochs, hp.candidate_epochs, hp.repurpose_epochs) == (3, 1, 1)
+    assert (hp.max_train_examples, hp.candidate_train_examples, hp.seed) == (1000, 250, 2)
+    assert budget.tag == "n1000-e1-len128-lr0.0001-bs16-be3-c250"
+    assert Budget().with_overrides({"baseline_epochs": "2"}).baseline_epochs == 2

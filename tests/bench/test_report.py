@@ -61,6 +61,18 @@ def fake_record(
     }
 
 
+def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) -> None:
+    """A record with the full model's epochs and a candidate sample names both, and reruns with both."""
+    results = tmp_path / "results"
+    results.mkdir()
+    record = fake_record("cola", "aglp", 0, 2, 0.30, 0.0)
+    record["budget"].update(baseline_epochs=3, candidate_train_examples=250)
+    (results / "r.json").write_text(json.dumps(record))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "1000 ex x 1 ep, lr 2e-05, full model 3 ep, candidates 250 ex, batch 16, len 128" in markdown
+    assert "--batch-size 16 --baseline-epochs 3 --candidate-train-examples 250 --retention 0.95`" in markdown
+
+
 def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Path) -> None:
     """Two seeds give mean ± sd; a task at chance is flagged NO; the AGLP/GLP ratio is computed."""
     results = tmp_path / "results"

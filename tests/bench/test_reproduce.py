@@ -104,6 +104,15 @@ def test_run_writes_record_report_and_plot_then_skips(tmp_path: Path) -> None:
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "done, skipped" in second.output and path.stat().st_mtime_ns == stamp
+    assert record["timing"]["baseline_reused"] is False
+
+    # Another strategy at the same budget starts from the cached fine-tuned full model.
+    third = CliRunner().invoke(app, [*args[:5], "glp", *args[6:]])
+    assert third.exit_code == 0, third.output + repr(third.exception)
+    glp = json.loads(next(results.glob("*__glp__*.json")).read_text())
+    assert glp["timing"]["baseline_reused"] is True
+    assert glp["summary"]["baseline_score"] == summary["baseline_score"]
+    assert glp["summary"]["baseline_report_score"] == summary["baseline_report_score"]
 
 
 def test_bad_task_is_rejected_by_name(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
-from worker.pruning import checkpoint
+from worker.pruning import baseline_cache, checkpoint
 from worker.pruning.checkpoint import RunState, Slot
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.report import build_report, write_report
@@ -123,18 +123,34 @@ def _candidate_sample(data: TaskDataLike, hp: Hyperparameters) -> Dataset | None
     return data.train.shuffle(seed=hp.seed).select(range(limit))
 
 
-def _baseline(ctx: Context, data: TaskDataLike, full: Any) -> RunState:
-    """Fine-tune the full model and make it both the current model and the result so far."""
+def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.Baseline:
+    """Fine-tune the full model and score it on both dev halves."""
     hp = ctx.request.hyperparameters
+    started = time.monotonic()
     model = copy.deepcopy(full) if ctx.pristine is not None else full
     examples = fine_tune(model, data, hp, hp.epochs, derive_seed(hp.seed, 0, 0, 0), ctx.device, ctx.observer)
     score = evaluate(model, data.selection, data, hp, ctx.device)
     report = evaluate(model, data.report, data, hp, ctx.device)
-    slot = Slot(model, list(range(ctx.layers_total)), score, report)
+    return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
+
+
+def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | None) -> RunState:
+    """The fine-tuned full model (from the cache when it holds it) as current model and result so far."""
+    task_type = cast(TaskType, data.type)
+    cached = baseline_cache.load(cache_dir, ctx.request, task_type) if cache_dir else None
+    if cached is None:
+        base = _fine_tune_full(ctx, data, full)
+        if cache_dir:
+            baseline_cache.save(cache_dir, ctx.request, base)
+    else:
+        base = cached
+        # A reused baseline still counts toward the run's cost, so runs compare as if each paid for it.
+        ctx.seconds_before += base.seconds
+    slot = Slot(base.model, list(range(ctx.layers_total)), base.score, base.report_score)
     # Only AGLP walks on from a current model; GLP and top restart from the pristine one each round.
     slots = {"current": slot, "result": slot} if ctx.pristine is None else {"result": slot}
-    state = RunState(score, report, slots, train_examples=examples)
-    ctx.observer.on_baseline(score, report, ctx.layers_total)
+    state = RunState(base.score, base.report_score, slots, train_examples=base.train_examples)
+    ctx.observer.on_baseline(base.score, base.report_score, ctx.layers_total)
     return state
 
 
@@ -143,8 +159,13 @@ def prune(
     observer: Observer | None = None,
     out_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
+    baseline_cache_dir: Path | None = None,
 ) -> PruneResult:
-    """Prune `request.model` on its task; optionally save the model and report, and checkpoint/resume."""
+    """Prune `request.model` on its task; optionally save the model and report, and checkpoint/resume.
+
+    With `baseline_cache_dir`, the fine-tuned full model is taken from (or stored in) that cache, so
+    runs that differ only in strategy, retention or candidate budget fine-tune it once.
+    """
     started = time.monotonic()
     observer = observer or NullObserver()
     validate(request)
@@ -180,7 +201,7 @@ def prune(
     )
     state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     if state is None:
-        state = _baseline(ctx, data, full)
+        state = _baseline(ctx, data, full, baseline_cache_dir)
         ctx.threshold = threshold_for(state.baseline_score, request.retention)
         save_checkpoint(ctx, state)
     else:
