@@ -142,6 +142,8 @@ def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) ->
         str(sst2_like(tmp_path / "data")),
         "--results-dir",
         str(results / "probes"),
+        "--work-dir",
+        str(tmp_path / "work"),
     ]
     outcome = CliRunner().invoke(probe_app, args)
     assert outcome.exit_code == 0, outcome.output + repr(outcome.exception)
@@ -151,5 +153,9 @@ def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) ->
     for half in ("selection", "report"):
         assert 0.0 <= probe[half]["score"] <= 1.0 and probe[half]["loss"] > 0
         assert 0.5 <= probe[half]["top_prediction_share"] <= 1.0
+    # The probe's model joins the baseline cache, so a pruning run at this budget starts from it.
+    (entry,) = (tmp_path / "work" / "baselines").iterdir()
+    cached = json.loads((entry / "baseline.json").read_text())
+    assert (cached["score"], cached["report_score"]) == (probe["selection"]["score"], probe["report"]["score"])
     markdown = render(results, tmp_path / "docs").read_text()
     assert "No run has finished yet." in markdown and "| sst2 | 16 ex x 1 ep, lr 0.0001 | 0 |" in markdown
