@@ -128,9 +128,6 @@ def main(
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")
     ] = None,
     retention: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
-    chance_margin: Annotated[
-        float, typer.Option(help="baseline must beat chance by this to count")
-    ] = record.CHANCE_MARGIN,
     data_dir: Annotated[Path | None, typer.Option(help="default: SECATEUR_SHARED_DIR/data")] = None,
     results_dir: Annotated[Path, typer.Option()] = REPO / "bench" / "results",
     work_dir: Annotated[Path, typer.Option(help="engine checkpoints and models")] = REPO / "bench" / "work",
@@ -194,7 +191,7 @@ def main(
         if done or dry_run:
             continue
         started = time.monotonic()
-        path = run_one(spec, results_dir, work_dir, latency_opts, chance_margin, keep_models)
+        path = run_one(spec, results_dir, work_dir, latency_opts, record.CHANCE_MARGIN, keep_models)
         console.print(f"  wrote {path} in {time.monotonic() - started:.0f} s")
     if not dry_run:
         from bench.report import render

@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bench import record
+
 Run = dict[str, Any]
 Group = tuple[str, str, str]  # model slug, task, budget tag
 
@@ -39,6 +41,12 @@ def count(x: float) -> str:
 def minutes(x: float) -> str:
     """Seconds shown as minutes."""
     return f"{x / 60:.1f}"
+
+
+def learned_run(run: Run) -> bool:
+    """Whether a run's full model learned, by the current rule (older records stored an older rule's flag)."""
+    s = run["summary"]
+    return record.learned(s["baseline_score"], s["baseline_report_score"], s["chance_score"])
 
 
 def budget_label(budget: dict[str, Any]) -> str:
@@ -80,7 +88,7 @@ def baseline_rows(groups: dict[Group, dict[str, list[Run]]]) -> list[list[str]]:
         runs = [r for rs in by_strategy.values() for r in rs]
         seeds = sorted({r["seed"] for r in runs})
         budget = runs[0]["budget"]
-        learned = {r["summary"]["learned"] for r in runs}
+        learned = {learned_run(r) for r in runs}
         flag = "yes" if learned == {True} else "**NO**" if learned == {False} else "mixed"
         rows.append(
             [
@@ -148,7 +156,7 @@ def probe_rows(probes: list[Run], margin: float) -> list[list[str]]:
     rows = []
     for probe in probes:
         budget, sel, rep = probe["budget"], probe["selection"], probe["report"]
-        learned = min(sel["score"], rep["score"]) >= probe["chance_score"] + margin
+        learned = record.learned(sel["score"], rep["score"], probe["chance_score"], margin)
         rows.append(
             [
                 probe["task"],

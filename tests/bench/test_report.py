@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.record import learned
 from bench.report import render
 
 
@@ -13,7 +14,7 @@ def fake_record(
     task: str, strategy: str, seed: int, removed: int, baseline: float, chance: float
 ) -> dict[str, Any]:
     """A minimal record shaped like bench.record.build's output (a fixture, not a measured result)."""
-    learned = baseline >= chance + 0.05
+    learned = baseline >= chance + 0.05  # an older rule's flag: the report must recompute it
     summary = {
         "metric": "accuracy",
         "baseline_score": baseline,
@@ -59,6 +60,20 @@ def fake_record(
         "timing": {"baseline_seconds": 50.0, "candidate_seconds_median": 40.0},
         "latency": {"full_ms": 100.0, "pruned_ms": 66.0, "pruned_examples_per_s": 480.0},
     }
+
+
+def test_learned_means_closing_a_tenth_of_the_gap_from_chance_to_perfect(tmp_path: Path) -> None:
+    """The bar scales with the headroom above chance; the report recomputes stored flags by this rule."""
+    assert learned(0.555, 0.556, 0.5) and not learned(0.56, 0.549, 0.5)  # bar 0.55
+    assert learned(0.85, 0.839, 0.81) and not learned(0.841, 0.828, 0.81)  # MRPC F1: bar 0.829
+    assert not learned(0.09, 0.2, 0.0)  # Matthews or seqeval F1 from 0: bar 0.1
+    results = tmp_path / "results"
+    results.mkdir()
+    stale = fake_record("cola", "aglp", 0, 2, 0.07, 0.0)
+    assert stale["summary"]["learned"] is True  # written under the older fixed +0.05 rule
+    (results / "r.json").write_text(json.dumps(stale))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "| 0.070 | 0.070 | 0.000 | **NO** |" in markdown
 
 
 def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) -> None:

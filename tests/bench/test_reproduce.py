@@ -82,9 +82,9 @@ def test_run_writes_record_report_and_plot_then_skips(tmp_path: Path) -> None:
     assert record["task"] == "sst2" and record["strategy"] == "top" and record["seed"] == 0
     assert record["budget"]["train_examples"] == 32 and record["machine"]["cpu"]
     assert summary["layers_total"] == 2 and summary["metric"] == "accuracy"
-    assert summary["learned"] == (
-        min(summary["baseline_score"], summary["baseline_report_score"]) >= summary["chance_score"] + 0.05
-    )
+    chance = summary["chance_score"]
+    bar = chance + 0.1 * (1 - chance)  # closes a tenth of the gap from chance to a perfect score
+    assert summary["learned"] == (min(summary["baseline_score"], summary["baseline_report_score"]) >= bar)
     # run_to_end: the curve goes from the full model down to one layer, whatever retention allowed.
     assert [p["layers_removed"] for p in record["curve"]] == [0, 1]
     assert summary["train_examples"] == 64 and summary["fine_tunes"] == 2
@@ -156,6 +156,7 @@ def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) ->
     # The probe's model joins the baseline cache, so a pruning run at this budget starts from it.
     (entry,) = (tmp_path / "work" / "baselines").iterdir()
     cached = json.loads((entry / "baseline.json").read_text())
-    assert (cached["score"], cached["report_score"]) == (probe["selection"]["score"], probe["report"]["score"])
+    assert cached["score"] == probe["selection"]["score"]
+    assert cached["report_score"] == probe["report"]["score"]
     markdown = render(results, tmp_path / "docs").read_text()
     assert "No run has finished yet." in markdown and "| sst2 | 16 ex x 1 ep, lr 0.0001 | 0 |" in markdown
