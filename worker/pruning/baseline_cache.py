@@ -51,9 +51,14 @@ class Baseline:
 def key(request: PruneRequest) -> dict[str, Any]:
     """The request fields the baseline depends on, as JSON-safe values."""
     hp = request.hyperparameters
+    task = {
+        name: str(value.resolve()) if isinstance(value, Path) else value  # the same files from any cwd
+        for name, value in asdict(request.task).items()
+    }
+    model = Path(request.model)
     raw = {
-        "model": request.model,
-        "task": asdict(request.task),
+        "model": str(model.resolve()) if model.exists() else request.model,  # a local dir, or a hub id
+        "task": task,
         "hyperparameters": {name: getattr(hp, name) for name in BASELINE_FIELDS},
     }
     return json.loads(json.dumps(raw, default=str))

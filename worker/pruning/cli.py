@@ -122,6 +122,9 @@ def prune(
     run_to_end: bool = typer.Option(False, help="Keep pruning past the threshold (for curves)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1...; default CUDA when present."),
     checkpoint_dir: Path | None = typer.Option(None, help="Checkpoint here and resume from it."),
+    baseline_cache: Path | None = typer.Option(
+        None, help="Reuse or store the fine-tuned full model here, shared by runs differing only in strategy."
+    ),
     train_file: Path | None = typer.Option(None, help="Custom task: training file (CSV, TSV, JSONL, CoNLL)."),
     validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
     text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
@@ -180,7 +183,11 @@ def prune(
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             result = run_prune(
-                request, ProgressObserver(progress), out_dir=out, checkpoint_dir=checkpoint_dir
+                request,
+                ProgressObserver(progress),
+                out_dir=out,
+                checkpoint_dir=checkpoint_dir,
+                baseline_cache_dir=baseline_cache,
             )
     except PruningError as exc:
         console.print(f"[red]error ({exc.code}):[/red] {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ def test_the_cache_key_is_what_the_baseline_depends_on(bert_dir: Path, spec: Any
         dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, candidate_train_examples=8)),
         dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, repurpose_epochs=0)),
         dataclasses.replace(base, device="cuda"),
+        dataclasses.replace(base, model=os.path.relpath(bert_dir)),  # the same files from another cwd
     ]
     other = [
         dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, epochs=2)),

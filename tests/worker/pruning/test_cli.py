@@ -61,6 +61,8 @@ def test_cli_prunes_and_saves(bert_dir: Path, tmp_path: Path) -> None:
         "3",
         "--device",
         "cpu",
+        "--baseline-cache",
+        str(tmp_path / "baselines"),
         *_custom_args(spec),
     ]
     result = runner.invoke(prune_app, args)
@@ -69,6 +71,8 @@ def test_cli_prunes_and_saves(bert_dir: Path, tmp_path: Path) -> None:
     report = json.loads((out / "pruning_report.json").read_text())
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert layer_count(model.config) == len(report["kept_layers"])
+    (entry,) = (tmp_path / "baselines").iterdir()
+    assert json.loads((entry / "baseline.json").read_text())["score"] == report["baseline_score"]
 
 
 @pytest.mark.parametrize(
