@@ -66,17 +66,44 @@ def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
         }
         name = label(group, list(groups))
         learned = all(learned_run(r) for rs in by_strategy.values() for r in rs)
+        if not learned:
+            lines.append(
+                f"- {name}: the full model did not clearly beat chance at this budget: no comparison."
+            )
+            continue
         if "aglp" not in means or "glp" not in means:
             lines.append(f"- {name}: AGLP and GLP have not both finished yet.")
             continue
         ratio = f"{means['aglp'] / means['glp']:.2f}x" if means["glp"] else "undefined (GLP removed 0)"
-        verdict = "" if learned else " The full model did not clearly beat chance: no comparison."
         top = f", top-layer dropping {means['top']:.1f}" if "top" in means else ""
         lines.append(
             f"- {name}: AGLP removed {means['aglp']:.1f} layers, GLP {means['glp']:.1f}{top}; "
-            f"AGLP/GLP = {ratio}.{verdict}"
+            f"AGLP/GLP = {ratio}.{undertrained_note(by_strategy)}"
         )
     return lines
+
+
+def undertrained_note(by_strategy: dict[str, list[Run]]) -> str:
+    """A warning when pruned models beat the full model by more than retention allows it to lose.
+
+    Then the full model was undertrained at this budget: every later fine-tune (candidates, repurposing)
+    adds training, and the retention rule rewards the strategy that trains most as much as good pruning.
+    """
+    worst = ""
+    best_gain = 0.0
+    for strategy, runs in by_strategy.items():
+        for run in runs:
+            baseline, retention = run["summary"]["baseline_score"], run["retention"]
+            margin = (1 - retention) * abs(baseline)
+            gain = max(p["score"] for p in run["curve"]) - baseline
+            if gain > margin and gain > best_gain:
+                best_gain, worst = gain, strategy
+    if not worst:
+        return ""
+    return (
+        f" Pruned models beat the full model by up to {best_gain:.3f} ({worst.upper()}): the full model "
+        "is undertrained at this budget, so extra training counts as much as the choice of layers."
+    )
 
 
 def optional_flags(budget: dict[str, Any]) -> str:

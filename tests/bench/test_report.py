@@ -76,6 +76,23 @@ def test_learned_means_closing_a_tenth_of_the_gap_from_chance_to_perfect(tmp_pat
     assert "| 0.070 | 0.070 | 0.000 | **NO** |" in markdown
 
 
+def test_pruned_models_beating_the_full_model_flag_an_undertrained_baseline(tmp_path: Path) -> None:
+    """A curve that rises above the baseline by more than retention's margin earns a warning."""
+    results = tmp_path / "results"
+    results.mkdir()
+    aglp, glp = (
+        fake_record("conll2003-pos", "aglp", 0, 5, 0.6, 0.1),
+        fake_record("conll2003-pos", "glp", 0, 1, 0.6, 0.1),
+    )
+    aglp["curve"][2]["score"] = 0.70  # +0.10 against a 0.03 margin
+    for i, rec in enumerate((aglp, glp)):
+        (results / f"r{i}.json").write_text(json.dumps(rec))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "AGLP/GLP = 5.00x. Pruned models beat the full model by up to 0.100 (AGLP)" in markdown
+    (results / "r0.json").write_text(json.dumps(fake_record("conll2003-pos", "aglp", 0, 5, 0.6, 0.1)))
+    assert "Pruned models beat" not in render(results, tmp_path / "docs").read_text()
+
+
 def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) -> None:
     """A record with the full model's epochs and a candidate sample names both, and reruns with both."""
     results = tmp_path / "results"
@@ -110,7 +127,7 @@ def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Pat
         "| **NO** |" in markdown
     )
     assert "- mrpc: AGLP removed 3.0 layers, GLP 1.0; AGLP/GLP = 3.00x." in markdown
-    assert "rte: AGLP removed 3.0 layers, GLP 3.0; AGLP/GLP = 1.00x. The full model did not" in markdown
+    assert "- rte: the full model did not clearly beat chance at this budget: no comparison." in markdown
     assert "--model m --tasks mrpc,rte --strategies aglp,glp --seeds 0 --extra-seeds mrpc=0,1 " in markdown
     assert "Test CPU, 2 cores" in markdown and "2026-01-01" in markdown and "2026-01-02" in markdown
     assert (tmp_path / "docs" / "curve-mrpc.png").is_file() and (
