@@ -57,7 +57,8 @@ def fake_record(
         "machine": {"cpu": "Test CPU", "cores": 2, "train_device": "cpu"},
         "summary": summary,
         "curve": curve,
-        "timing": {"baseline_seconds": 50.0, "candidate_seconds_median": 40.0},
+        "timing": {"candidate_seconds_median": 40.0},
+        "result": {"rounds": [{"seconds": 100.0}] * 5},  # 600 s in all: 100 s for the baseline
         "latency": {"full_ms": 100.0, "pruned_ms": 66.0, "pruned_examples_per_s": 480.0},
     }
 
@@ -127,6 +128,7 @@ def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Pat
         "| **NO** |" in markdown
     )
     assert "- mrpc: AGLP removed 3.0 layers, GLP 1.0; AGLP/GLP = 3.00x." in markdown
+    assert "| mrpc | aglp | 2 | 100 ± 0 | 40 ± 0 | 10000 ± 0 |" in markdown  # baseline s: all minus rounds
     assert "- rte: the full model did not clearly beat chance at this budget: no comparison." in markdown
     assert "--model m --tasks mrpc,rte --strategies aglp,glp --seeds 0 --extra-seeds mrpc=0,1 " in markdown
     assert "Test CPU, 2 cores" in markdown and "2026-01-01" in markdown and "2026-01-02" in markdown
