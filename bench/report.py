@@ -24,6 +24,7 @@ from bench.tables import (
     strategy_rows,
     table,
 )
+from worker.pruning.strategies import threshold_for
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -78,9 +79,23 @@ def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
         top = f", top-layer dropping {means['top']:.1f}" if "top" in means else ""
         lines.append(
             f"- {name}: AGLP removed {means['aglp']:.1f} layers, GLP {means['glp']:.1f}{top}; "
-            f"AGLP/GLP = {ratio}.{undertrained_note(by_strategy)}"
+            f"AGLP/GLP = {ratio}.{chance_note(by_strategy)}{undertrained_note(by_strategy)}"
         )
     return lines
+
+
+def chance_note(by_strategy: dict[str, list[Run]]) -> str:
+    """A warning when the retention threshold lies at or below chance, so a one-class model passes it."""
+    runs = [r for rs in by_strategy.values() for r in rs]
+    baseline = statistics.fmean(r["summary"]["baseline_score"] for r in runs)
+    chance = statistics.fmean(r["summary"]["chance_score"] for r in runs)
+    threshold = threshold_for(baseline, runs[0]["retention"])
+    if threshold > chance:
+        return ""
+    return (
+        f" The retention threshold ({threshold:.3f}) is at or below chance ({chance:.3f}): a model that "
+        "predicts the majority class passes it, so these layer counts say little."
+    )
 
 
 def undertrained_note(by_strategy: dict[str, list[Run]]) -> str:

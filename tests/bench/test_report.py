@@ -94,6 +94,16 @@ def test_pruned_models_beating_the_full_model_flag_an_undertrained_baseline(tmp_
     assert "Pruned models beat" not in render(results, tmp_path / "docs").read_text()
 
 
+def test_a_retention_threshold_below_chance_is_flagged(tmp_path: Path) -> None:
+    """MRPC-like: 95% of a 0.85 F1 is 0.8075, under the 0.81 F1 of calling every pair a paraphrase."""
+    results = tmp_path / "results"
+    results.mkdir()
+    for i, strategy in enumerate(("aglp", "glp")):
+        (results / f"r{i}.json").write_text(json.dumps(fake_record("mrpc", strategy, 0, 3, 0.85, 0.81)))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "The retention threshold (0.807) is at or below chance (0.810)" in markdown
+
+
 def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) -> None:
     """A record with the full model's epochs and a candidate sample names both, and reruns with both."""
     results = tmp_path / "results"
