@@ -245,11 +245,17 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             cost_rows(groups),
         )
         out += ["", "## Curves", ""]
+        drawn = set()
         for group, by_strategy in groups.items():
             name = label(group, list(groups))
             slug = name.replace(" ", "").replace("(", "-").replace(")", "").replace(",", "-")
             png = plot_task(f"{name}: score vs layers removed", by_strategy, docs_dir / f"curve-{slug}.png")
+            drawn.add(png.name)
             out += [f"![{name}]({png.name})", ""]
+        # A task's plot is renamed once it has runs at a second budget: drop the old name's file.
+        for stale in docs_dir.glob("curve-*.png"):
+            if stale.name not in drawn:
+                stale.unlink()
     probes = load_probes(results_dir)
     if probes:
         out += [

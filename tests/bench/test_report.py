@@ -111,7 +111,10 @@ def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) ->
     record = fake_record("cola", "aglp", 0, 2, 0.30, 0.0)
     record["budget"].update(baseline_epochs=3, candidate_train_examples=250)
     (results / "r.json").write_text(json.dumps(record))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "curve-cola-n500.png").write_bytes(b"a plot from an earlier render")
     markdown = render(results, tmp_path / "docs").read_text()
+    assert [p.name for p in (tmp_path / "docs").glob("*.png")] == ["curve-cola.png"]
     assert "1000 ex x 1 ep, lr 2e-05, full model 3 ep, candidates 250 ex, batch 16, len 128" in markdown
     assert "--batch-size 16 --baseline-epochs 3 --candidate-train-examples 250 --retention 0.95`" in markdown
 
