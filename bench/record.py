@@ -129,7 +129,6 @@ def build(
     latency: dict[str, Any] | None,
     machine: dict[str, Any],
     date: str,
-    chance_margin: float,
     harness_seconds: float,
     resumed: bool,
     baseline_reused: bool = False,
@@ -141,9 +140,7 @@ def build(
         "baseline_score": result.baseline_score,
         "baseline_report_score": result.baseline_report_score,
         "chance_score": result.chance_score,
-        "learned": learned(
-            result.baseline_score, result.baseline_report_score, result.chance_score, chance_margin
-        ),
+        "learned": learned(result.baseline_score, result.baseline_report_score, result.chance_score),
         "layers_total": result.layers_total,
         "layers_removed": len(result.removed_layers),
         "score": result.score,
@@ -161,7 +158,7 @@ def build(
         **header,
         "date": date,
         "machine": machine,
-        "chance_margin": chance_margin,
+        "chance_margin": CHANCE_MARGIN,
         "summary": summary,
         "curve": curve(result),
         "timing": {

@@ -49,7 +49,6 @@ def run_one(
     results_dir: Path,
     work_dir: Path,
     latency_opts: dict[str, int],
-    chance_margin: float,
     keep_models: bool,
 ) -> Path:
     """Prune, time the pruned model against the full one, and write the run's JSON; returns its path."""
@@ -86,7 +85,6 @@ def run_one(
         latency,
         machine.describe(spec.device),
         machine.now(),
-        chance_margin,
         harness_seconds=time.monotonic() - started,
         resumed=resumed,
         baseline_reused=baseline_reused,
@@ -191,7 +189,7 @@ def main(
         if done or dry_run:
             continue
         started = time.monotonic()
-        path = run_one(spec, results_dir, work_dir, latency_opts, record.CHANCE_MARGIN, keep_models)
+        path = run_one(spec, results_dir, work_dir, latency_opts, keep_models)
         console.print(f"  wrote {path} in {time.monotonic() - started:.0f} s")
     if not dry_run:
         from bench.report import render

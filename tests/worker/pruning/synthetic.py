@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
+
+from worker.pruning.types import RoundRecord
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [f"w{i}" for i in range(24)]
@@ -216,3 +219,13 @@ def write_task_files(root: Path, kind: str = "classification", n_train: int = 24
         text_fields=text_fields,
         label_field=label_field,
     )
+
+
+def timeless(rounds: tuple[RoundRecord, ...]) -> list[RoundRecord]:
+    """Rounds with their timings zeroed, for comparing runs."""
+    return [
+        dataclasses.replace(
+            r, seconds=0.0, candidates=tuple(dataclasses.replace(c, seconds=0.0) for c in r.candidates)
+        )
+        for r in rounds
+    ]

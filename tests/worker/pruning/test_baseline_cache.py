@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
+from synthetic import timeless, write_task_files
 
 from worker.pruning import baseline_cache, engine
 from worker.pruning.engine import prune
-from worker.pruning.types import Hyperparameters, PruneRequest, RoundRecord
+from worker.pruning.types import Hyperparameters, PruneRequest
 
 HP = Hyperparameters(
     epochs=3, candidate_epochs=1, repurpose_epochs=1, learning_rate=5e-3, batch_size=16, max_length=32, seed=0
@@ -39,16 +39,6 @@ def fine_tunes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def _timeless(rounds: tuple[RoundRecord, ...]) -> list[RoundRecord]:
-    """Rounds with their timings zeroed, for comparing runs."""
-    return [
-        dataclasses.replace(
-            r, seconds=0.0, candidates=tuple(dataclasses.replace(c, seconds=0.0) for c in r.candidates)
-        )
-        for r in rounds
-    ]
-
-
 def test_strategies_share_one_baseline_and_get_the_same_results(
     bert_dir: Path, spec: Any, tmp_path: Path, fine_tunes: list[int]
 ) -> None:
@@ -72,7 +62,7 @@ def test_strategies_share_one_baseline_and_get_the_same_results(
             first.baseline_score,
             first.baseline_report_score,
         )
-        assert _timeless(cached.rounds) == _timeless(fresh.rounds)
+        assert timeless(cached.rounds) == timeless(fresh.rounds)
         # The reused baseline still counts toward the run's cost.
         assert cached.train_examples == fresh.train_examples
         assert cached.seconds >= first.seconds - sum(r.seconds for r in first.rounds)

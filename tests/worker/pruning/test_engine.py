@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from synthetic import tiny_tokenizer, write_task_files
+from synthetic import timeless, tiny_tokenizer, write_task_files
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from worker.pruning import engine, strategies
@@ -45,16 +45,6 @@ def _request(model_dir: Path, spec: Any, **kw: Any) -> PruneRequest:
     """A CPU request with the test budget."""
     kw.setdefault("hyperparameters", HP)
     return PruneRequest(model=str(model_dir), task=spec, device="cpu", **kw)
-
-
-def _timeless(rounds: tuple[RoundRecord, ...]) -> list[RoundRecord]:
-    """Rounds with their timings zeroed, for comparing runs."""
-    return [
-        dataclasses.replace(
-            r, seconds=0.0, candidates=tuple(dataclasses.replace(c, seconds=0.0) for c in r.candidates)
-        )
-        for r in rounds
-    ]
 
 
 def _check_consistent(result: PruneResult, retention: float) -> None:
@@ -169,7 +159,7 @@ def test_same_seed_gives_identical_rounds(bert_dir: Path, task_specs: dict[str, 
         hyperparameters=dataclasses.replace(HP, repurpose_epochs=0),
     )
     first, second = prune(request), prune(request)
-    assert _timeless(first.rounds) == _timeless(second.rounds)
+    assert timeless(first.rounds) == timeless(second.rounds)
     assert first.baseline_score == second.baseline_score
 
 
@@ -213,7 +203,7 @@ def test_interrupted_run_resumes_to_the_same_result(
     resumed = prune(request, second, checkpoint_dir=tmp_path / "ckpt")
     assert not any(name == "baseline" for name, _ in second.calls)
     assert [v for name, v in second.calls if name == "round"] == [2, 3]
-    assert _timeless(resumed.rounds) == _timeless(clean.rounds)
+    assert timeless(resumed.rounds) == timeless(clean.rounds)
     assert resumed.removed_layers == clean.removed_layers and resumed.score == clean.score
     other = dataclasses.replace(request, retention=0.5)
     with pytest.raises(ConfigError, match="different request"):
