@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bench.notes import chance_note, tie_note, undertrained_note
 from bench.plan import REPO, STRATEGIES, TASKS, default_model
 from bench.plots import plot_task
 from bench.record import CHANCE_MARGIN
@@ -24,7 +25,6 @@ from bench.tables import (
     strategy_rows,
     table,
 )
-from worker.pruning.strategies import threshold_for
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -80,45 +80,9 @@ def claim_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
         lines.append(
             f"- {name}: AGLP removed {means['aglp']:.1f} layers, GLP {means['glp']:.1f}{top}; "
             f"AGLP/GLP = {ratio}.{chance_note(by_strategy)}{undertrained_note(by_strategy)}"
+            f"{tie_note(by_strategy)}"
         )
     return lines
-
-
-def chance_note(by_strategy: dict[str, list[Run]]) -> str:
-    """A warning when the retention threshold lies at or below chance, so a one-class model passes it."""
-    runs = [r for rs in by_strategy.values() for r in rs]
-    baseline = statistics.fmean(r["summary"]["baseline_score"] for r in runs)
-    chance = statistics.fmean(r["summary"]["chance_score"] for r in runs)
-    threshold = threshold_for(baseline, runs[0]["retention"])
-    if threshold > chance:
-        return ""
-    return (
-        f" The retention threshold ({threshold:.3f}) is at or below chance ({chance:.3f}): a model that "
-        "predicts the majority class passes it, so these layer counts say little."
-    )
-
-
-def undertrained_note(by_strategy: dict[str, list[Run]]) -> str:
-    """A warning when pruned models beat the full model by more than retention allows it to lose.
-
-    Then the full model was undertrained at this budget: every later fine-tune (candidates, repurposing)
-    adds training, and the retention rule rewards the strategy that trains most as much as good pruning.
-    """
-    worst = ""
-    best_gain = 0.0
-    for strategy, runs in by_strategy.items():
-        for run in runs:
-            baseline, retention = run["summary"]["baseline_score"], run["retention"]
-            margin = (1 - retention) * abs(baseline)
-            gain = max(p["score"] for p in run["curve"]) - baseline
-            if gain > margin and gain > best_gain:
-                best_gain, worst = gain, strategy
-    if not worst:
-        return ""
-    return (
-        f" Pruned models beat the full model by up to {best_gain:.3f} ({worst.upper()}): the full model "
-        "is undertrained at this budget, so extra training counts as much as the choice of layers."
-    )
 
 
 def optional_flags(budget: dict[str, Any]) -> str:

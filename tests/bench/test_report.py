@@ -104,6 +104,27 @@ def test_a_retention_threshold_below_chance_is_flagged(tmp_path: Path) -> None:
     assert "The retention threshold (0.807) is at or below chance (0.810)" in markdown
 
 
+def test_strategies_whose_candidates_tie_in_most_rounds_are_flagged(tmp_path: Path) -> None:
+    """Candidates all at one score leave the lowest layer to win: the report says so, per strategy."""
+    results = tmp_path / "results"
+    results.mkdir()
+    aglp, glp = fake_record("cola", "aglp", 0, 3, 0.3, 0.0), fake_record("cola", "glp", 0, 0, 0.3, 0.0)
+    glp["timing"]["candidates"] = [
+        {"round": r, "layer": layer, "score": 0.0 if r < 3 else 0.1 * layer}
+        for r in (1, 2, 3)
+        for layer in range(6 - r)
+    ] + [{"round": 4, "layer": 5, "score": 0.2}]  # one candidate: nothing to rank, not counted
+    aglp["timing"]["candidates"] = [{"round": 1, "layer": layer, "score": 0.1 * layer} for layer in range(6)]
+    for i, rec in enumerate((aglp, glp)):
+        (results / f"r{i}.json").write_text(json.dumps(rec))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "GLP's candidates all scored alike in 2 of 3 rounds" in markdown
+    assert "AGLP's candidates" not in markdown
+    glp["timing"]["candidates"][0]["score"] = 0.5  # round 1 ranks now: 1 tie in 3 is no majority
+    (results / "r1.json").write_text(json.dumps(glp))
+    assert "scored alike" not in render(results, tmp_path / "docs").read_text()
+
+
 def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) -> None:
     """A record with the full model's epochs and a candidate sample names both, and reruns with both."""
     results = tmp_path / "results"
