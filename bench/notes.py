@@ -33,8 +33,8 @@ def undertrained_note(by_strategy: dict[str, list[Run]]) -> str:
     best_gain = 0.0
     for strategy, runs in by_strategy.items():
         for run in runs:
-            baseline, retention = run["summary"]["baseline_score"], run["retention"]
-            margin = (1 - retention) * abs(baseline)
+            baseline = run["summary"]["baseline_score"]
+            margin = baseline - threshold_for(baseline, run["retention"])
             gain = max(p["score"] for p in run["curve"]) - baseline
             if gain > margin and gain > best_gain:
                 best_gain, worst = gain, strategy

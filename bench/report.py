@@ -209,7 +209,7 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             cost_rows(groups),
         )
         out += ["", "## Curves", ""]
-        drawn = set()
+        drawn: set[str] = set()
         for group, by_strategy in groups.items():
             name = label(group, list(groups))
             slug = name.replace(" ", "").replace("(", "-").replace(")", "").replace(",", "-")
