@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Job
+from tiny_safetensors import model_files
 
-MODEL_FILES = [("config.json", b'{"model_type": "bert"}'), ("model.safetensors", b"\x00" * 64)]
+MODEL_FILES = model_files()
 
 
 def build_tar_gz(

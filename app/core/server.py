@@ -1,0 +1,20 @@
+"""The HTTP server's own limits, shared by `secateur serve` and documented for the compose file."""
+
+from typing import Any
+
+from app.core.config import Settings
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments that bound headers, idle connections and concurrency.
+
+    h11 is chosen over httptools because only h11 bounds the size of a request head: a 100 MB
+    header is answered 431 after `max_header_bytes` instead of being buffered while other
+    requests wait. The body read timeout is an ASGI middleware (app/core/http.py).
+    """
+    return {
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "limit_concurrency": settings.max_concurrent_connections,
+    }
