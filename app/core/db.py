@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import get_settings
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL and a busy timeout so the API and the runner can share it."""
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 5.0) -> Engine:
+    """An engine for `url` with a bounded pool; SQLite gets WAL and a busy timeout so the API and the
+    runner can share it. Past `pool_timeout_s` without a free connection, sqlalchemy raises TimeoutError
+    (the API answers 503)."""
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -24,7 +27,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 @lru_cache
@@ -33,7 +36,9 @@ def get_engine() -> Engine:
     settings = get_settings()
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.sqlalchemy_url)
+    return make_engine(
+        settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s
+    )
 
 
 @lru_cache
