@@ -46,7 +46,9 @@ def bert_shapes(config: dict[str, Any] = TINY_CONFIG, prefix: str = "") -> Shape
     return {prefix + name: shape for name, shape in shapes.items()}
 
 
-def model_files(config: dict[str, Any] | None = None, shapes: Shapes | None = None) -> list[tuple[str, bytes]]:
+def model_files(
+    config: dict[str, Any] | None = None, shapes: Shapes | None = None
+) -> list[tuple[str, bytes]]:
     """config.json and model.safetensors; by default a consistent tiny BERT."""
     config = config if config is not None else TINY_CONFIG
     weights = shapes if shapes is not None else bert_shapes(config)
