@@ -11,9 +11,9 @@ import httpx2 as httpx  # what starlette.testclient returns
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from tiny_safetensors import model_files
 
 from app.models import Job
-from tiny_safetensors import model_files
 
 MODEL_FILES = model_files()
 

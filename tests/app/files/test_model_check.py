@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 from safetensors.numpy import save
+from tiny_safetensors import TINY_CONFIG, bert_shapes, safetensors_bytes
 
 from app.core.config import Settings
 from app.files.model_check import ModelCheckError, check_model, read_header
-from tiny_safetensors import TINY_CONFIG, bert_shapes, safetensors_bytes
 
 SETTINGS = Settings(_env_file=None)
 
@@ -78,7 +78,7 @@ def test_sizes_over_their_bounds_are_refused(key: str, value: Any, message: str)
 def test_a_bare_config_with_one_tensor_names_the_first_missing_weight() -> None:
     """`{"model_type": "bert"}` means 12 layers of 768: the one tensor uploaded cannot supply them."""
     shapes = {"embeddings.word_embeddings.weight": (30522, 768)}
-    with pytest.raises(ModelCheckError, match="position_embeddings.weight: missing") as caught:
+    with pytest.raises(ModelCheckError, match=r"position_embeddings\.weight: missing") as caught:
         check_model({"model_type": "bert"}, shapes, SETTINGS)
     assert caught.value.tensor == "embeddings.position_embeddings.weight"
 
