@@ -18,3 +18,32 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "limit_concurrency": settings.max_concurrent_connections,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the API alone under uvicorn with these limits (the compose file's API command)."""
+    import argparse
+
+    import uvicorn
+
+    from app.core.config import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m app.core.server", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--forwarded-allow-ips", default="127.0.0.1", help="proxies whose X-Forwarded-For is trusted"
+    )
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        **server_options(get_settings()),
+    )
+
+
+if __name__ == "__main__":
+    main()
