@@ -13,7 +13,7 @@ from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, Ro
 from app.jobs.views import job_out, round_out
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-MAX_EVENT_ID = 2**63 - 1  # the largest 64-bit id; above it the database cannot compare
+MAX_EVENT_ID = 2**31 - 1  # the events table's id is an INTEGER: PostgreSQL cannot compare past it
 
 IdempotencyKey = Annotated[
     str | None,
