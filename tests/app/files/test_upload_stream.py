@@ -102,3 +102,19 @@ def test_a_stalled_body_is_answered_408(live_server: str, caller: Any, settings:
 def _auth(caller: Any) -> str:
     """The Authorization header line of `caller`."""
     return f"Authorization: {caller.headers['Authorization']}\r\n"
+
+
+def test_a_declared_huge_body_is_refused_and_the_connection_closed(live_server: str, caller: Any) -> None:
+    """Content-Length: 4 GiB gets 413 at once, and the server closes instead of waiting for the body."""
+    host, port = live_server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"POST /v1/files HTTP/1.1\r\nHost: x\r\n{_auth(caller)}"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {4 * 1024**3}\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        answer = b""
+        while chunk := sock.recv(65536):  # ends only when the server closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"connection: close" in answer.lower()  # closed now, not after a keep-alive timeout
