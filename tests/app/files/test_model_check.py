@@ -100,7 +100,6 @@ def test_unknown_model_types_are_refused() -> None:
         check_model({"model_type": "gpt2"}, {}, SETTINGS)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("model_type", ["bert", "roberta", "electra", "mpnet", "deberta-v2", "distilbert"])
 def test_every_supported_family_matches_what_transformers_saves(tmp_path: Path, model_type: str) -> None:
     """A tiny model of each family, saved by transformers, passes; the check agrees with the real names."""
