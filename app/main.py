@@ -16,6 +16,7 @@ from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
 from app.keys.service import ensure_bootstrap_key
+from app.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger("secateur.api")
 
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(webhooks_router)
     return app
 
 
