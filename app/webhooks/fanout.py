@@ -41,9 +41,9 @@ def queue_for_event(session: Session, row: Event) -> None:
     if not endpoints:
         return
     body = payload(job, row)
-    ids = [repository.add_delivery(session, e.id, job.id, row.id, row.type, body).id for e in endpoints]
-    session.flush()
-    _send_after_commit(session, ids)
+    rows = [repository.add_delivery(session, e.id, job.id, row.id, row.type, body) for e in endpoints]
+    session.flush()  # assigns the ids
+    _send_after_commit(session, [delivery.id for delivery in rows])
 
 
 def _send_after_commit(session: Session, delivery_ids: list[str]) -> None:

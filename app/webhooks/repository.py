@@ -176,10 +176,17 @@ def count_failure(session: Session, endpoint_id: str) -> int:
 
 
 def disable(session: Session, endpoint_id: str, reason: str, now: datetime) -> bool:
-    """Disable an enabled endpoint; True only for the call that did it (so one event says so)."""
+    """Disable an enabled endpoint and fail its pending deliveries; True only for the call that did it."""
     result = session.execute(
         update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled)
         .values(enabled=False, disabled_reason=reason, disabled_at=now)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.FAILED, finished_at=now, next_attempt_at=None)
+    )
+    return True
