@@ -16,6 +16,8 @@ from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
 from app.keys.service import ensure_bootstrap_key
+from app.ui.endpoints import router as ui_router
+from app.ui.endpoints import static as ui_static
 from app.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger("secateur.api")
@@ -61,6 +63,8 @@ def create_app() -> FastAPI:
     app.include_router(files_router)
     app.include_router(jobs_router)
     app.include_router(webhooks_router)
+    app.include_router(ui_router)
+    app.mount("/ui/static", ui_static, name="ui-static")
     return app
 
 
