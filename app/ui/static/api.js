@@ -60,8 +60,9 @@ const Api = {
 };
 
 // Call onEvent for each of the job's events after `after`, live, until the job ends or `signal` aborts.
-// Asks for a server-sent event stream; a server that answers JSON instead is polled every POLL_MS.
-async function followEvents(jobId, after, onEvent, signal) {
+// Asks for a server-sent event stream; a server that answers JSON instead is polled every POLL_MS,
+// until a terminal event arrives or, once the log is read to its end, `isOver()` says the job ended.
+async function followEvents(jobId, after, onEvent, signal, isOver = () => false) {
   const path = (since) => `/v1/jobs/${encodeURIComponent(jobId)}/events?after=${since}&limit=1000`;
   let last = after;
   let ended = false;
@@ -84,6 +85,7 @@ async function followEvents(jobId, after, onEvent, signal) {
       const page = await response.json();
       page.data.forEach(take);
       if (page.has_more) continue;
+      if (isOver()) return;
     } catch (error) {
       if (signal.aborted) return;
       if (error instanceof ApiError && error.status < 500) throw error;

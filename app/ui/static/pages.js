@@ -130,7 +130,7 @@ async function jobPage(jobId) {
       addEvent(event);
       if (event.type === "baseline.scored") state.baselineReport = event.data.report_score ?? null;
       if (event.type !== "candidate.scored" || state.job.status !== "succeeded") soon();
-    }, controller.signal);
+    }, controller.signal, () => !ACTIVE.has(state.job.status));
   } catch (error) {
     showError("#job-error", error);
   }

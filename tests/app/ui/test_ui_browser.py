@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from app.models import Job
 from tests.app.ui.arrange import add_round, finish, real_run, running_job
 from tests.app.ui.conftest import Live
 
@@ -159,3 +160,20 @@ def test_the_page_reads_a_server_sent_event_stream(page: Any, live: Live) -> Non
     expect(page.locator("#job-live")).to_have_text("")
     page.wait_for_timeout(2500)  # longer than the polling interval: no second request follows
     assert len(accepts) == 1 and accepts[0].startswith("text/event-stream")
+
+
+def test_polling_stops_once_a_finished_jobs_log_is_read(page: Any, live: Live) -> None:
+    """A job that ended without a terminal event in its log (e.g. older rows) is not polled forever."""
+    with live.sessions() as session:
+        job = running_job(session, live.owner_id, rounds=1)
+        row = session.get_one(Job, job.id)
+        row.status = "failed"
+        session.commit()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/events" in request.url else None)
+    sign_in(page, live)
+    page.goto(f"{live.url}/ui/jobs/{job.id}")
+    expect(page.locator("#events li")).to_have_count(3)
+    expect(page.locator("#job-status")).to_have_text("failed")
+    page.wait_for_timeout(2500)  # longer than the polling interval
+    assert len(asked) == 1
