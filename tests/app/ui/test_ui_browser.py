@@ -177,3 +177,30 @@ def test_polling_stops_once_a_finished_jobs_log_is_read(page: Any, live: Live) -
     expect(page.locator("#job-status")).to_have_text("failed")
     page.wait_for_timeout(2500)  # longer than the polling interval
     assert len(asked) == 1
+
+
+def test_every_listed_depth_is_offered_for_download(page: Any, live: Live) -> None:
+    """Where the API lists the kept depths (`/artifacts`), each available one gets a row and a button."""
+    with live.sessions() as session:
+        job = running_job(session, live.owner_id, rounds=5)
+        finish(session, job.id)
+    depth = {"round": 1, "parameters": 1, "sha256": "0" * 64, "latency_ms": None, "device": None}
+    depths = [
+        {**depth, "layers": 5, "kept_layers": [0, 1, 2, 4, 5], "score": 0.8073, "report_score": 0.7775,
+         "bytes": 5 << 20, "available": True, "url": f"/v1/jobs/{job.id}/artifacts/5"},
+        {**depth, "layers": 4, "kept_layers": [0, 1, 2, 5], "score": 0.7775, "report_score": 0.7844,
+         "bytes": 4 << 20, "available": False, "url": None},
+        {**depth, "layers": 2, "kept_layers": [2, 5], "score": 0.7706, "report_score": 0.7729,
+         "bytes": 2 << 20, "available": True, "url": f"/v1/jobs/{job.id}/artifacts/2"},
+    ]  # fmt: skip
+    page.route(
+        "**/v1/jobs/*/artifacts",
+        lambda route: route.fulfill(status=200, json={"object": "list", "data": depths}),
+    )
+    sign_in(page, live)
+    page.goto(f"{live.url}/ui/jobs/{job.id}")
+    rows = page.locator("#downloads tbody tr")
+    expect(rows).to_have_count(2)  # the depth whose archive is no longer kept is left out
+    expect(rows.nth(0)).to_contain_text("0, 1, 2, 4, 5")
+    expect(rows.nth(0)).to_contain_text("5.0 MiB")
+    expect(rows.nth(1)).to_contain_text("2, 5")
