@@ -38,7 +38,7 @@ class DepthRecorder(NullObserver):
 @pytest.fixture(scope="module")
 def keyword(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The keyword classification task (labels no/yes)."""
-    return write_task_files(tmp_path_factory.mktemp("keyword"), n_train=160, n_eval=40)
+    return write_task_files(tmp_path_factory.mktemp("keyword"))
 
 
 def _request(model: Path, task: Any, **kw: Any) -> PruneRequest:
