@@ -94,7 +94,8 @@ def test_the_override_keeps_every_depth_reports_latency_and_warns(
     assert job["status"] == "succeeded", job
     result = job["result"]
     assert len(result["kept_layers"]) == 2 and 0 in result["kept_layers"]
-    assert "weak_baseline" in [w["code"] for w in result["warnings"]]
+    # Retention 0.01 puts the threshold far below chance (0.75): a warning, not a failure.
+    assert {"weak_baseline", "threshold_at_chance"} <= {w["code"] for w in result["warnings"]}
     assert "weak_baseline" in [w["code"] for w in job["warnings"]]
     assert any(e["type"] == "job.warning" for e in events(client, job["id"]))
     latency = result["latency"]
