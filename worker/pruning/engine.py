@@ -38,6 +38,7 @@ from worker.pruning.surgery import count_parameters, layer_count, load_model
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import (
     Hyperparameters,
+    Latency,
     NullObserver,
     Observer,
     PruneRequest,
@@ -161,7 +162,7 @@ def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | Non
         base = _score_as_is(ctx, data, full)
     elif cached is None:
         base = _fine_tune_full(ctx, data, full)
-        if cache_dir and not as_is:
+        if cache_dir:
             baseline_cache.save(cache_dir, ctx.request, base)
     else:
         base = cached
@@ -184,17 +185,14 @@ def _load_full(request: PruneRequest, data: TaskDataLike) -> tuple[Any, list[Run
     return load_model(request.model, task_type, data.num_labels, data.label_names, seed), []
 
 
-def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, model: Any) -> Any:
-    """The full architecture and the result timed on the job's batch size and max length (None: skipped)."""
+def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, model: Any) -> Latency | None:
+    """The full architecture and the result timed at the job's batch size and max length (None: skipped)."""
     if request.latency_runs == 0:
         return None
     hp = request.hyperparameters
     batch = timing_batch(data, hp.batch_size, hp.max_length)
-    twin = full_twin(model, request.model)
-    try:
-        return compare(twin, model, batch, device, request.latency_runs)
-    finally:
-        del twin
+    # Latency ignores weights, so the full model need not be kept in memory through the rounds.
+    return compare(full_twin(model, request.model), model, batch, device, request.latency_runs)
 
 
 def prune(
