@@ -23,6 +23,18 @@ def walkthrough() -> str:
     return match.group(1)
 
 
+def tiny_model_walkthrough() -> str:
+    """The walk-through with the baseline guard waived for the tiny test model.
+
+    A randomly initialised tiny BERT cannot learn at the budget written for the pretrained MiniLM, and
+    the guard would rightly stop the job; everything else runs as written.
+    """
+    script = walkthrough()
+    sent = '"retention": 0.90,'
+    assert sent in script, "the walk-through's job body changed; update this test"
+    return script.replace(sent, f'{sent} "allow_weak_baseline": true,')
+
+
 def sst2_like(source: Path, target: Path) -> None:
     """Rewrite a `text,label` CSV as a GLUE-style TSV with `sentence` and `label` columns."""
     with source.open() as handle, target.open("w") as out:
@@ -52,7 +64,7 @@ def test_readme_walkthrough_runs_end_to_end(
             "SST2": str(data),
         }
         done = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", walkthrough()],
+            ["bash", "-e", "-o", "pipefail", "-c", tiny_model_walkthrough()],
             cwd=tmp_path,
             env=env,
             capture_output=True,
