@@ -1,4 +1,4 @@
-"""Database tables: API keys, files, jobs, rounds, candidate layer scores, events, kept depths and webhooks."""
+"""Database tables: keys, files, jobs, rounds, candidate scores, events, kept depths and webhooks."""
 
 import uuid
 from datetime import UTC, datetime
@@ -265,6 +265,8 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class JobDepth(Base):
     """An accepted round's model kept for download; `storage_key` is None once dropped for space."""
 

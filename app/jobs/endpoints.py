@@ -124,7 +124,7 @@ router.add_api_route(
 )
 
 
-@router.get("/{job_id}/artifacts", response_model=DepthList)
+@router.get("/{job_id}/artifacts", response_model=DepthList, responses=problems(*AUTH_PROBLEMS, 404))
 def list_depths(job_id: str, key: CurrentKey, session: SessionDep) -> DepthList:
     """Every accepted depth kept so far (also while the job runs): layers, scores, size and latency."""
     job = service.get_job(session, key.id, job_id)
@@ -139,8 +139,7 @@ def list_depths(job_id: str, key: CurrentKey, session: SessionDep) -> DepthList:
         206: {"description": "The requested byte range."},
         304: {"description": "The client's copy (If-None-Match) is current."},
         307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
-        404: {"description": "No accepted depth with that many layers."},
-        410: {"description": "The depth was dropped to stay within the storage bound."},
+        **problems(*AUTH_PROBLEMS, 400, 404, 410, 416, 422),
     },
 )
 def download_depth(
