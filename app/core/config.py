@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     device: str | None = None  # "cuda", "cpu", ...; None picks CUDA when present
     shared_dir: Path = Path("../shared")  # real GLUE/CoNLL data for tests and benchmarks
     task_data_dir: Path | None = None  # local copies of the built-in tasks' data; None: the hub
+    # Hub ids a job may name: exact ids or `org/*`; empty allows any id the hub (or its cache) serves.
+    allowed_hub_models: list[str] = []
+    # Bounds on a model's config, checked before any weight is allocated.
+    model_max_vocab_size: int = 250_000
+    model_max_hidden_size: int = 4096
+    model_max_layers: int = 48
+    model_max_intermediate_size: int = 16384
+    model_max_position_embeddings: int = 8192
+    # A longer dataset row (a line, or a CoNLL sentence) fails the job before anything is tokenised.
+    max_dataset_row_bytes: int = 64 * 1024
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -47,9 +47,10 @@ class RunState:
 
 
 def fingerprint(request: PruneRequest) -> dict[str, Any]:
-    """The request as JSON, minus the device: a restarted worker may land on another device."""
+    """The request as JSON, minus the device and limits: a restarted worker may run elsewhere."""
     data = asdict(request)
     data.pop("device", None)
+    data.pop("limits", None)
     return json.loads(json.dumps(data, default=str))
 
 

@@ -50,6 +50,18 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class InputLimits:
+    """Bounds on untrusted inputs, checked before anything is allocated; None leaves one unbounded."""
+
+    max_vocab_size: int | None = None
+    max_hidden_size: int | None = None
+    max_layers: int | None = None
+    max_intermediate_size: int | None = None
+    max_position_embeddings: int | None = None
+    max_row_bytes: int | None = None  # a dataset line, or a CoNLL sentence
+
+
+@dataclass(frozen=True)
 class PruneRequest:
     """One pruning job for the engine: model, task, retention threshold, strategy and budget."""
 
@@ -61,6 +73,7 @@ class PruneRequest:
     device: str | None = None  # None: CUDA when present, else CPU
     min_layers: int = 1
     run_to_end: bool = False  # keep pruning past the threshold (for curves); the result still obeys it
+    limits: InputLimits = field(default_factory=InputLimits)  # the service sets them; `prune` runs unbounded
 
 
 @dataclass(frozen=True)
