@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -166,3 +167,15 @@ def test_sigterm_without_a_cancel_leaves_the_job_to_be_resumed(
     run_job(job_id)
     assert job(job_id).status == JobStatus.RUNNING
     assert files_left(local_db, job_id)
+
+
+def test_a_celery_job_process_detaches_from_the_workers_stdin() -> None:
+    """Billiard swaps sys.stdin only; after detach_stdin, fd 0 gives nothing either."""
+    script = (
+        "import os, sys; from worker.jobs import detach_stdin; detach_stdin(); "
+        "print(repr(os.read(0, 10)), repr(sys.stdin.read()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=b"y\n", capture_output=True, check=True, timeout=60
+    )
+    assert done.stdout.decode().split() == ["b''", "''"]
