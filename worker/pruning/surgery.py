@@ -190,8 +190,11 @@ def _check_weights_present(path: str, model_class: Any, config: PretrainedConfig
     directory = Path(path)
     if not directory.is_dir():
         return  # a hub id given to `secateur prune`: transformers downloads it; the load check still runs
-    with torch.device("meta"):
-        skeleton = model_class.from_config(config)
+    try:
+        with torch.device("meta"):
+            skeleton = model_class.from_config(config)
+    except (ValueError, KeyError) as exc:  # e.g. a hidden size the heads do not divide
+        raise ModelError(f"cannot build model {path} from its config: {exc}") from exc
     prefix = skeleton.base_model_prefix
     needed = sum(p.numel() for n, p in skeleton.named_parameters() if _must_be_loaded(n, prefix))
     stored = _stored_weights(directory)

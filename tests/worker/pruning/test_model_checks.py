@@ -140,3 +140,11 @@ def test_only_the_task_head_starts_from_random(tmp_path: Path) -> None:
     assert torch.equal(
         model.bert.encoder.layer[0].output.dense.weight, source.bert.encoder.layer[0].output.dense.weight
     )
+
+
+def test_a_config_that_cannot_be_built_is_a_model_error(tmp_path: Path) -> None:
+    """Sizing the encoder builds it (on the meta device), so a contradictory config fails there, clearly."""
+    model_dir = make_model_dir(tmp_path, "bert")
+    edit_json(model_dir / "config.json", num_attention_heads=33)
+    with pytest.raises(ModelError, match="cannot build model"):
+        load_model(str(model_dir), "classification", 2)
