@@ -179,6 +179,12 @@ def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[s
     }
 
 
+def _cancel_requested(job_id: str) -> bool:
+    """Whether someone asked to cancel the job (read now, not from the observer's throttled copy)."""
+    with session_scope() as session:
+        return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
+
+
 def run_job(job_id: str, attempt: int | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
@@ -208,7 +214,7 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
             result = _prune(job_id, settings, storage, work, observer)
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
-        if observer.should_stop() and not observer.lost:
+        if _cancel_requested(job_id):  # `finish` only acts while this attempt still owns the job
             finish(job_id, attempt, JobStatus.CANCELLED, "job.cancelled", "cancelled on request")
         log.warning("job %s: attempt %d stopped by SIGTERM", job_id, attempt)
         clean_if_ended(job_id, settings, storage)
