@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,11 +16,16 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.storage import Storage
+from app.jobs.schemas import HUB_ID
 from app.models import File, Job
 from worker.pruning.errors import ModelError, TaskError
-from worker.pruning.types import Hyperparameters, TaskSpec
+from worker.pruning.types import Hyperparameters, InputLimits, TaskSpec
 
 FILE_PREFIX = "file_"
+# What a job needs of a hub repo: configs, tokenizer files and safetensors weights, never pickles.
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
+# A zip or gzip stream whose size fields or data lie fails in these ways while it is unpacked.
+CORRUPT_ARCHIVE = (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,50 @@ def _fetch_file(storage: Storage, file_id: str, dest_dir: Path, what: str) -> Pa
     return target
 
 
-def materialise_model(storage: Storage, model: str, work_dir: Path) -> str:
-    """A local model directory for an uploaded archive; a hub id passes through unchanged."""
+def input_limits(settings: Settings) -> InputLimits:
+    """The engine's bounds on models and datasets, from the settings."""
+    return InputLimits(
+        max_vocab_size=settings.model_max_vocab_size,
+        max_hidden_size=settings.model_max_hidden_size,
+        max_layers=settings.model_max_layers,
+        max_intermediate_size=settings.model_max_intermediate_size,
+        max_position_embeddings=settings.model_max_position_embeddings,
+        max_row_bytes=settings.max_dataset_row_bytes,
+    )
+
+
+def hub_model_allowed(model: str, allowed: list[str]) -> bool:
+    """Whether `allowed` (exact ids or `org/*` patterns; empty allows all) lets a job use `model`."""
+    return not allowed or any(fnmatch.fnmatchcase(model, pattern) for pattern in allowed)
+
+
+def resolve_hub_model(settings: Settings, model: str) -> str:
+    """The local snapshot of a hub model, through the hub client and its cache (offline mode included).
+
+    The id is never looked up as a path: a folder of that name in the worker's directory is not used.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if ".." in model or not HUB_ID.fullmatch(model):
+        raise ModelError(f"model {model!r} is not a hub id such as 'org/name'")
+    if not hub_model_allowed(model, settings.allowed_hub_models):
+        allowed = ", ".join(settings.allowed_hub_models)
+        raise ModelError(f"model {model!r} is not allowed on this server; allowed hub models: {allowed}")
+    try:
+        return str(snapshot_download(model, allow_patterns=HUB_FILES))
+    except LocalEntryNotFoundError as exc:
+        raise ModelError(
+            f"model {model!r} is not in this worker's hub cache and cannot be downloaded"
+        ) from exc
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise ModelError(f"model {model!r} cannot be fetched from the hub: {exc}") from exc
+
+
+def materialise_model(storage: Storage, settings: Settings, model: str, work_dir: Path) -> str:
+    """A local model directory: an uploaded archive unpacked, or a hub model's cached snapshot."""
     if not model.startswith(FILE_PREFIX):
-        return model
+        return resolve_hub_model(settings, model)
     from app.files.archive import safe_extract
 
     try:
@@ -87,7 +135,7 @@ def materialise_model(storage: Storage, model: str, work_dir: Path) -> str:
     shutil.rmtree(target, ignore_errors=True)
     try:
         return str(safe_extract(archive, target))
-    except (ValueError, OSError, tarfile.TarError) as exc:
+    except CORRUPT_ARCHIVE as exc:
         # The archive module raises ValueError subclasses that already say what is wrong.
         raise ModelError(f"the model archive cannot be unpacked: {exc}") from exc
 

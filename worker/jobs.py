@@ -8,11 +8,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -22,13 +27,47 @@ from app.core.db import session_scope
 from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
-from worker.inputs import build_task, hyperparameters, load_inputs, materialise_model
+from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
 from worker.kept_depths import keep_depth
 from worker.progress import ACTIVE, DbObserver, add_event, forget_after
 from worker.pruning.errors import PruningError
 from worker.pruning.types import Cancelled, PruneRequest, PruneResult
+from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
 
 log = logging.getLogger(__name__)
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the job's process: a forced cancel, or a worker shutting down.
+
+    A BaseException, so no `except Exception` on the way up swallows it.
+    """
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception, so the job can tidy up on its way out."""
+    raise Terminated()
+
+
+@contextmanager
+def terminated_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises Terminated (main thread only: Python signals live there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def detach_stdin() -> None:
+    """Point fd 0 and sys.stdin at /dev/null, so nothing a job loads can prompt on the worker's terminal."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull)  # noqa: SIM115  # stays open for the process's life, like any stdin
 
 
 def worker_name() -> str:
@@ -146,12 +185,10 @@ def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[s
     }
 
 
-def _abandon(job_id: str, storage: Storage, work: Path) -> None:
-    """After losing the job, tidy up only if it has ended: a new attempt may be using the files."""
+def _cancel_requested(job_id: str) -> bool:
+    """Whether someone asked to cancel the job (read now, not from the observer's throttled copy)."""
     with session_scope() as session:
-        status = session.scalar(select(Job.status).where(Job.id == job_id))
-    if status in JobStatus.TERMINAL:
-        cleanup(storage, job_id, work)
+        return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
 
 
 def run_job(job_id: str, attempt: int | None = None) -> None:
@@ -167,8 +204,9 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     if attempt is None:
         log.info("job %s is not claimable (already running, cancelled or finished); skipping", job_id)
         return
-    # Absolute, because the engine fingerprints its checkpoint with the input paths.
-    work = settings.data_dir.resolve() / "work" / job_id
+    # Files of jobs killed on this machine (a forced cancel) go before this job adds its own.
+    sweep_work_dirs(settings, Summary(), storage)
+    work = work_dir(settings, job_id)
     work.mkdir(parents=True, exist_ok=True)
     observer = DbObserver(
         job_id,
@@ -178,11 +216,19 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     )
     log.info("job %s: attempt %d on %s", job_id, attempt, me)
     try:
-        result = _prune(job_id, settings, storage, work, observer)
+        with terminated_on_sigterm():
+            result = _prune(job_id, settings, storage, work, observer)
+    except Terminated:
+        # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
+        if _cancel_requested(job_id):  # `finish` only acts while this attempt still owns the job
+            finish(job_id, attempt, JobStatus.CANCELLED, "job.cancelled", "cancelled on request")
+        log.warning("job %s: attempt %d stopped by SIGTERM", job_id, attempt)
+        clean_if_ended(job_id, settings, storage)
+        return
     except Cancelled:
         if observer.lost:
             log.warning("job %s was taken from attempt %d; leaving it to its new owner", job_id, attempt)
-            _abandon(job_id, storage, work)
+            clean_if_ended(job_id, settings, storage)
             return
         finish(job_id, attempt, JobStatus.CANCELLED, "job.cancelled", "cancelled on request")
         cleanup(storage, job_id, work)
@@ -190,7 +236,7 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     except Exception as exc:
         if observer.lost:
             log.warning("job %s: attempt %d lost its claim and then failed: %r", job_id, attempt, exc)
-            _abandon(job_id, storage, work)
+            clean_if_ended(job_id, settings, storage)
             return
         code, message = classify(exc, settings)
         # Users know their uploads by file id, not by this worker's directories.
@@ -213,7 +259,7 @@ def _prune(
     inputs = load_inputs(job_id)
     device = pick_device(settings)
     request = PruneRequest(
-        model=materialise_model(storage, inputs.model, work),
+        model=materialise_model(storage, settings, inputs.model, work),
         task=build_task(storage, settings, inputs.task, work),
         retention=inputs.retention,
         strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
@@ -224,6 +270,7 @@ def _prune(
         protected_layers=inputs.protected_layers,
         target_layers=inputs.target_layers,
         latency_runs=settings.latency_runs,
+        limits=input_limits(settings),
     )
     if observer.should_stop():  # also beats: fetching inputs can take a while
         raise Cancelled()

@@ -21,9 +21,10 @@ from sqlalchemy import select
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.storage import get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.jobs import claim
-from worker.reconciler import Summary, force_cancel, reconcile, requeue_or_fail
+from worker.reconciler import Summary, clean_if_ended, force_cancel, reconcile, requeue_or_fail
 from worker.webhooks import DeliveryLoop
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,11 @@ def claim_next(worker: str, stale_after_s: float) -> tuple[str, int] | None:
 class LocalRunner:
     """One job at a time, each in its own `python -m worker.run_one` process; stops on `stop()`."""
 
-    def __init__(self, settings: Settings | None = None, poll_s: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings | None = None, poll_s: float = 1.0, kill_grace_s: float = 10.0
+    ) -> None:
         self.settings = settings or get_settings()
-        self.poll_s = poll_s
+        self.poll_s, self.kill_grace_s = poll_s, kill_grace_s
         self.name = f"local:{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._last_reconcile = 0.0
@@ -105,13 +108,19 @@ class LocalRunner:
             self._last_reconcile = time.monotonic()
             reconcile(settings=self.settings)
 
+    @staticmethod
+    def command(job_id: str, attempt: int) -> list[str]:
+        """The job process's command line."""
+        return [sys.executable, "-m", "worker.run_one", job_id, "--attempt", str(attempt)]
+
     def _run(self, job_id: str, attempt: int) -> None:
         """Run one claimed job in a fresh interpreter and deal with how it ended."""
-        command = [sys.executable, "-m", "worker.run_one", job_id, "--attempt", str(attempt)]
+        command = self.command(job_id, attempt)
         log.info("job %s: starting %s", job_id, " ".join(command))
         # Same cwd and env as the runner, so a relative SECATEUR_DATA_DIR means the same folder.
         # A new session keeps Ctrl-C in the terminal from reaching the job; the runner stops it itself.
-        process = subprocess.Popen(command, start_new_session=True)
+        # No stdin: nothing the job loads may prompt on (or read from) the terminal of `secateur serve`.
+        process = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL)
         killed_for = ""
         while process.poll() is None:
             if self._stop.wait(self.poll_s):
@@ -121,7 +130,7 @@ class LocalRunner:
                 killed_for = "cancel grace period over"
                 break
         if killed_for:
-            self._kill(process)
+            self._kill(process, self.kill_grace_s)
         # Both are no-ops for a job its process finished; anything else (a crash, a kill) is handled now
         # rather than after `stale_after_s`.
         reason = killed_for or f"its process exited with code {process.returncode}"
@@ -131,6 +140,8 @@ class LocalRunner:
         else:
             stopped = killed_for == "the local runner stopped"
             requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
+        # A killed or crashed process could not delete its files; a requeued job keeps them to resume.
+        clean_if_ended(job_id, self.settings, get_storage())
         if any(summary.as_dict().values()):
             log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
 

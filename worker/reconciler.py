@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
 from app.queue import QUEUE_NAME, enqueue, revoke
+from worker.blobs import cleanup
 from worker.progress import add_event
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ class Summary:
     failed: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)  # ended jobs whose leftover files were deleted
 
     def as_dict(self) -> dict[str, list[str]]:
         """The summary as JSON-friendly lists."""
@@ -109,6 +113,37 @@ def gpu_backlog(settings: Settings) -> int | None:
         return None
 
 
+def work_dir(settings: Settings, job_id: str) -> Path:
+    """The job's scratch directory on this machine (absolute: checkpoints fingerprint their inputs)."""
+    return settings.data_dir.resolve() / "work" / job_id
+
+
+def clean_if_ended(job_id: str, settings: Settings, storage: Storage) -> bool:
+    """Delete the job's work dir and checkpoint blob if it has ended; a live job's files are its resume."""
+    with session_scope() as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+    if status not in JobStatus.TERMINAL:
+        return False
+    cleanup(storage, job_id, work_dir(settings, job_id))
+    return True
+
+
+def sweep_work_dirs(settings: Settings, summary: Summary, storage: Storage | None = None) -> None:
+    """Delete the files left by jobs that ended while their process could not tidy up (a kill, a crash)."""
+    root = settings.data_dir.resolve() / "work"
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not names:
+        return
+    with session_scope() as session:
+        live = set(
+            session.scalars(select(Job.id).where(Job.id.in_(names), Job.status.not_in(JobStatus.TERMINAL)))
+        )
+    for name in names:
+        if name not in live:  # ended, or no such job
+            cleanup(storage or get_storage(), name, root / name)
+            summary.swept.append(name)
+
+
 def reconcile(now: datetime | None = None, settings: Settings | None = None) -> Summary:
     """One pass over the jobs table; safe to run from several places at once."""
     settings = settings or get_settings()
@@ -144,14 +179,18 @@ def reconcile(now: datetime | None = None, settings: Settings | None = None) -> 
     for job_id in overdue:
         if job_id not in summary.cancelled:
             force_cancel(job_id, settings, summary)
+    sweep_work_dirs(settings, summary)
     if any(asdict(summary).values()):
         log.info("reconciler: %s", summary.as_dict())
     return summary
 
 
 def force_cancel(job_id: str, settings: Settings, summary: Summary) -> None:
-    """A cancel the worker did not honour within the grace period: kill the task and mark it cancelled."""
-    revoke(job_id, terminate=True, settings=settings)
+    """A cancel the worker did not honour within the grace period: mark it cancelled and kill the task.
+
+    Marked first, so the killed process (which tidies up on SIGTERM) finds its job ended; the checkpoint
+    blob goes at once, and the work dir with the process or at the next sweep.
+    """
     with session_scope() as session:
         result = session.execute(
             update(Job)
@@ -166,3 +205,5 @@ def force_cancel(job_id: str, settings: Settings, summary: Summary) -> None:
                 f"cancelled: the worker did not stop within {settings.cancel_grace_s:g} s, so it was killed",
             )
             summary.cancelled.append(job_id)
+    revoke(job_id, terminate=True, settings=settings)
+    clean_if_ended(job_id, settings, get_storage())

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     upload_concurrency: int = 16  # uploads written to storage at once (their own threads)
     archive_check_concurrency: int = 2  # archive checks running at once in the API process
 
-    # Model uploads: bounds on what the config may ask the worker to allocate.
+    # Model bounds, checked at upload and again by the worker before it allocates anything.
     model_max_vocab_size: int = 250_000
     model_max_hidden_size: int = 4096
     model_max_layers: int = 48
@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     latency_runs: int = 5  # timed forward passes of the full and pruned model (median); 0 skips
     # Each job's kept depths may take this much storage; beyond it the oldest are dropped, never the last.
     max_depth_artifacts_bytes: int = 4 * 1024**3
+    # Hub ids a job may name: exact ids or `org/*`; empty allows any id the hub (or its cache) serves.
+    allowed_hub_models: list[str] = []
+    # A longer dataset row (a line, or a CoNLL sentence) fails the job before anything is tokenised.
+    max_dataset_row_bytes: int = 64 * 1024
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -14,6 +14,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.core.config import Settings
 from app.core.migrate import upgrade_to_head
 
 sys.path.insert(0, str(Path(__file__).parent / "pruning"))
@@ -123,3 +124,15 @@ def broker_url() -> Iterator[str]:
             unavailable(f"Redis is unreachable at {REDIS_URL} ({type(exc).__name__})")
         client.close()
     unavailable("every Redis database 8-15 is leased by another test run")
+
+
+@pytest.fixture
+def local_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A migrated SQLite database under tmp_path, as the process-wide database."""
+    monkeypatch.setenv("SECATEUR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SECATEUR_QUEUE", "local")
+    monkeypatch.delenv("SECATEUR_DATABASE_URL", raising=False)
+    reset_caches()
+    upgrade_to_head()
+    yield Settings(stale_after_s=60, max_attempts=2, cancel_grace_s=30)
+    reset_caches()

@@ -2,69 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from job_rows import event_types, job, make_job
 from sqlalchemy import func, select, update
-from worker_env import reset_caches
 
 from app.core.config import Settings
 from app.core.db import session_scope
-from app.core.migrate import upgrade_to_head
-from app.keys.service import create_key
-from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from app.models import CandidateScore, Job, JobStatus, Round, utcnow
 from worker.jobs import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord
 from worker.reconciler import gpu_backlog, reconcile
-
-
-@pytest.fixture
-def local_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A migrated SQLite database under tmp_path, as the process-wide database."""
-    monkeypatch.setenv("SECATEUR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SECATEUR_QUEUE", "local")
-    monkeypatch.delenv("SECATEUR_DATABASE_URL", raising=False)
-    reset_caches()
-    upgrade_to_head()
-    yield Settings(stale_after_s=60, max_attempts=2, cancel_grace_s=30)
-    reset_caches()
-
-
-def make_job(**values: Any) -> str:
-    """Insert a job with an owner; `values` override its columns."""
-    with session_scope() as session:
-        owner, _ = create_key(session, "tester")
-        job = Job(
-            owner_id=owner.id,
-            model="org/model",
-            task={"name": "sst2"},
-            strategy="aglp",
-            retention=0.9,
-            hyperparameters={},
-            metadata_={},
-            **values,
-        )
-        session.add(job)
-        session.flush()
-        return job.id
-
-
-def job(job_id: str) -> Job:
-    """The job row as it is now."""
-    with session_scope() as session:
-        row = session.get(Job, job_id)
-        assert row is not None
-        return row
-
-
-def event_types(job_id: str) -> list[str]:
-    """The job's event types, oldest first."""
-    with session_scope() as session:
-        return list(session.scalars(select(Event.type).where(Event.job_id == job_id).order_by(Event.id)))
 
 
 def test_a_job_is_claimed_once_until_its_heartbeat_goes_stale(local_db: Settings) -> None:

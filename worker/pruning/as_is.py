@@ -6,8 +6,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from worker.pruning.errors import ModelError
-from worker.pruning.surgery import auto_class, check_safetensors, find_layer_list
-from worker.pruning.types import RunWarning, TaskType
+from worker.pruning.surgery import auto_class, check_safetensors, find_layer_list, read_config
+from worker.pruning.types import InputLimits, RunWarning, TaskType
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -67,22 +67,18 @@ def check_labels(config: Any, task_type: TaskType, label_names: list[str] | None
 
 
 def load_as_is(
-    path: str, task_type: TaskType, label_names: list[str] | None
+    path: str, task_type: TaskType, label_names: list[str] | None, limits: InputLimits | None = None
 ) -> tuple[PreTrainedModel, list[RunWarning]]:
     """The uploaded fine-tuned model with its own head, after checking the head fits the task."""
     check_safetensors(path)
     from safetensors import SafetensorError
-    from transformers import AutoConfig
 
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"cannot load model {path}: {exc}") from exc
+    config = read_config(path, limits)  # refuses custom code and sizes beyond the limits
     _check_architecture(config, task_type)
     warnings = check_labels(config, task_type, label_names)
     try:
         model, info = auto_class(task_type).from_pretrained(
-            path, use_safetensors=True, output_loading_info=True
+            path, config=config, use_safetensors=True, trust_remote_code=False, output_loading_info=True
         )
     except SafetensorError as exc:
         raise ModelError(f"the model's .safetensors weights cannot be read: {exc}") from exc

@@ -54,15 +54,20 @@ class TaskData:
         return compute_metric(self.metric, predictions, labels, self.label_names)
 
 
-def load_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters) -> TaskData:
-    """Read, check, split and tokenize the task `spec` describes; the same inputs give the same datasets."""
+def load_task(
+    spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, max_row_bytes: int | None = None
+) -> TaskData:
+    """Read, check, split and tokenize the task `spec` describes; the same inputs give the same datasets.
+
+    With `max_row_bytes`, a longer row of a local file is refused while reading, before tokenizing.
+    """
     if hp.max_train_examples is not None and hp.max_train_examples < 1:
         raise ConfigError(f"max_train_examples must be at least 1, got {hp.max_train_examples}")
     if hp.max_length < 8:
         raise ConfigError(f"max_length must be at least 8, got {hp.max_length}")
     if tokenizer.pad_token is None:
         raise ModelError("the tokenizer has no padding token, so batches cannot be padded")
-    raw = resolve_source(spec)
+    raw = resolve_source(spec, max_row_bytes)
     encoded = encode_task(raw)
     train = _raw_dataset(encoded.train_texts, encoded.train_labels)
     validation = _raw_dataset(encoded.validation_texts, encoded.validation_labels)

@@ -9,6 +9,9 @@ Token tasks read JSON Lines (a list of words and a list of tags per line) or CoN
 `-DOCSTART-` lines skipped. The first column becomes `tokens`; the label field names the tag column:
 `ner`, `tags` or `label` is the last column, `pos` the 2nd, `chunk` the 3rd, and `colN` column N
 (0-based, so `col1` is the 2nd). The resulting dataset has the columns `tokens` and the label field.
+
+With `max_row_bytes`, a longer line, CSV row or CoNLL sentence is refused while the file is read, so a
+single huge row never reaches the parser or the tokenizer.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ _NAMED_COLUMNS = {"ner": -1, "tags": -1, "label": -1, "pos": 1, "chunk": 2}
 
 
 def read_task_file(
-    path: Path, task_type: TaskType, label_field: str, column_names: tuple[str, ...] | None = None
+    path: Path,
+    task_type: TaskType,
+    label_field: str,
+    column_names: tuple[str, ...] | None = None,
+    max_row_bytes: int | None = None,
 ) -> Dataset:
     """Read one local file of a task; `column_names` names the columns of a header-less table."""
     if not path.is_file():
@@ -44,18 +51,45 @@ def read_task_file(
         )
     if path.stat().st_size == 0:
         raise TaskError(f"{path} is empty")
+    if max_row_bytes is not None:
+        check_line_sizes(path, max_row_bytes)
     if suffix in (".jsonl", ".json"):
         frame = _read_json_lines(path)
     elif task_type == "token-classification":
-        return _read_conll(path, label_field)
+        return _read_conll(path, label_field, max_row_bytes)
     else:
         frame = _read_table(path, suffix, column_names)
     if frame.empty:
         raise TaskError(f"{path} has no examples")
+    if max_row_bytes is not None and suffix == ".csv":
+        _check_row_sizes(frame, path, max_row_bytes)  # a quoted CSV cell may span many short lines
     try:
         return Dataset.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise TaskError(f"{path}: a column mixes kinds of values (e.g. numbers and text): {exc}") from exc
+
+
+def _too_long(where: str, limit: int) -> TaskError:
+    """The error for a row over the size limit."""
+    return TaskError(f"{where} is longer than the limit of {limit} bytes per row; shorten or split it")
+
+
+def check_line_sizes(path: Path, max_row_bytes: int) -> None:
+    """Refuse a file with a line over `max_row_bytes`, never holding more than that much of it."""
+    with path.open("rb") as handle:
+        number = 0
+        while line := handle.readline(max_row_bytes + 2):
+            number += 1
+            if len(line.rstrip(b"\r\n")) > max_row_bytes:
+                raise _too_long(f"{path}, line {number}", max_row_bytes)
+
+
+def _check_row_sizes(frame: pd.DataFrame, path: Path, max_row_bytes: int) -> None:
+    """Refuse a table with a row whose cells add up to more than `max_row_bytes` (UTF-8)."""
+    sizes = sum(frame[column].str.encode("utf-8").str.len() for column in frame.columns)
+    over = sizes[sizes > max_row_bytes]
+    if len(over):
+        raise _too_long(f"{path}, row {int(over.index[0]) + 1}", max_row_bytes)
 
 
 def _read_table(path: Path, suffix: str, column_names: tuple[str, ...] | None) -> pd.DataFrame:
@@ -110,7 +144,7 @@ def conll_column(label_field: str) -> int:
     )
 
 
-def _read_conll(path: Path, label_field: str) -> Dataset:
+def _read_conll(path: Path, label_field: str, max_row_bytes: int | None = None) -> Dataset:
     """A CoNLL column file as sentences: `tokens` and the chosen tag column under `label_field`."""
     column = conll_column(label_field)
     sentences: list[list[str]] = []
@@ -118,6 +152,7 @@ def _read_conll(path: Path, label_field: str) -> Dataset:
     words: list[str] = []
     labels: list[str] = []
     width: int | None = None
+    start, size = 0, 0  # where the current sentence began, and its bytes so far
     with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
@@ -127,8 +162,11 @@ def _read_conll(path: Path, label_field: str) -> Dataset:
                 if words:
                     sentences.append(words)
                     tags.append(labels)
-                words, labels = [], []
+                words, labels, size = [], [], 0
                 continue
+            start, size = (start if words else number), size + len(line.encode("utf-8"))
+            if max_row_bytes is not None and size > max_row_bytes:
+                raise _too_long(f"{path}, the sentence starting at line {start}", max_row_bytes)
             width = width or len(fields)
             if len(fields) != width or len(fields) < 2:
                 raise TaskError(

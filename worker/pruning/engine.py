@@ -34,8 +34,8 @@ from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
 from worker.pruning.strategies import Context, play, retained_fraction, save_checkpoint, threshold_for
-from worker.pruning.surgery import count_parameters, layer_count, load_model
-from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
+from worker.pruning.surgery import count_parameters, layer_count, load_model, read_config
+from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune, stop_if_asked
 from worker.pruning.types import (
     Hyperparameters,
     Latency,
@@ -104,11 +104,13 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
-def _load_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters) -> TaskDataLike:
+def _load_task(
+    spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, max_row_bytes: int | None
+) -> TaskDataLike:
     """The data layer's loader (imported late so the engine imports without it)."""
     from worker.pruning.data import load_task
 
-    return load_task(spec, tokenizer, hp)
+    return load_task(spec, tokenizer, hp, max_row_bytes)
 
 
 def _load_tokenizer(model: str) -> PreTrainedTokenizerBase:
@@ -116,7 +118,7 @@ def _load_tokenizer(model: str) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(model)
+        return AutoTokenizer.from_pretrained(model, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load a tokenizer from {model}: {exc}") from exc
 
@@ -136,8 +138,8 @@ def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cac
     started = time.monotonic()
     model = copy.deepcopy(full) if ctx.pristine is not None else full
     examples = fine_tune(model, data, hp, hp.epochs, derive_seed(hp.seed, 0, 0, 0), ctx.device, ctx.observer)
-    score = evaluate(model, data.selection, data, hp, ctx.device)
-    report = evaluate(model, data.report, data, hp, ctx.device)
+    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer)
+    report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer)
     return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
 
 
@@ -180,9 +182,9 @@ def _load_full(request: PruneRequest, data: TaskDataLike) -> tuple[Any, list[Run
     """The full model: pretrained with a fresh seeded head, or (as-is) the uploaded one with its head."""
     task_type = cast(TaskType, data.type)
     if request.baseline == "as-is":
-        return load_as_is(request.model, task_type, data.label_names)
+        return load_as_is(request.model, task_type, data.label_names, request.limits)
     seed = request.hyperparameters.seed
-    return load_model(request.model, task_type, data.num_labels, data.label_names, seed), []
+    return load_model(request.model, task_type, data.num_labels, data.label_names, seed, request.limits), []
 
 
 def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, model: Any) -> Latency | None:
@@ -217,12 +219,17 @@ def prune(
     torch.manual_seed(hp.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    read_config(request.model, request.limits)  # refuse a model that is too large before anything else
+    # Loading checks for a cancel between stages, so one is seen within seconds, not at the first step.
     tokenizer = _load_tokenizer(request.model)
-    data = _load_task(request.task, tokenizer, hp)
+    stop_if_asked(observer, "after loading the tokenizer")
+    data = _load_task(request.task, tokenizer, hp, request.limits.max_row_bytes)
     if data.type not in ("classification", "regression", "token-classification"):
         raise ConfigError(f"unknown task type {data.type!r}")
     task_type = cast(TaskType, data.type)
+    stop_if_asked(observer, "after loading the data")
     full, warnings = _load_full(request, data)
+    stop_if_asked(observer, "after loading the model")
     layers_total = layer_count(full.config)
     check_depth(request, layers_total)
     parameters_before = count_parameters(full)

@@ -80,7 +80,7 @@ def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: i
 def _score(ctx: Context, model: PreTrainedModel, split: str = "selection") -> float:
     """The task metric on the selection or report split."""
     dataset = ctx.data.selection if split == "selection" else ctx.data.report
-    return evaluate(model, dataset, ctx.data, ctx.request.hyperparameters, ctx.device)
+    return evaluate(model, dataset, ctx.data, ctx.request.hyperparameters, ctx.device, ctx.observer)
 
 
 def _try_candidates(

@@ -34,14 +34,17 @@ class RawTask:
     validation_origin: str
 
 
-def resolve_source(spec: TaskSpec) -> RawTask:
-    """Read the task `spec` describes; built-ins from local files take column names from the spec if given."""
+def resolve_source(spec: TaskSpec, max_row_bytes: int | None = None) -> RawTask:
+    """Read the task `spec` describes; built-ins from local files take column names from the spec if given.
+
+    `max_row_bytes` bounds each row of local files (see `datafiles`); the hub's datasets are trusted.
+    """
     if spec.name is not None:
-        return _builtin(spec, get_task(spec.name))
-    return _custom(spec)
+        return _builtin(spec, get_task(spec.name), max_row_bytes)
+    return _custom(spec, max_row_bytes)
 
 
-def _builtin(spec: TaskSpec, task: BuiltinTask) -> RawTask:
+def _builtin(spec: TaskSpec, task: BuiltinTask, max_row_bytes: int | None) -> RawTask:
     """A built-in task from explicit files, from a data folder, or else from the hub."""
     if spec.type is not None and spec.type != task.type:
         raise TaskError(f"task {task.name} is a {task.type} task, not {spec.type}")
@@ -53,7 +56,8 @@ def _builtin(spec: TaskSpec, task: BuiltinTask) -> RawTask:
     train_path, validation_path = _builtin_paths(spec, task)
     # A custom column layout means the file has its own header, so the built-in names no longer apply.
     columns = task.column_names if not spec.text_fields and not spec.label_field else None
-    return _local(task.type, text_fields, label_field, metric, train_path, validation_path, columns)
+    paths = (train_path, validation_path)
+    return _local(task.type, text_fields, label_field, metric, paths, columns, max_row_bytes)
 
 
 def _builtin_paths(spec: TaskSpec, task: BuiltinTask) -> tuple[Path, Path]:
@@ -80,7 +84,7 @@ def _require_files(spec: TaskSpec) -> tuple[Path, Path]:
     return spec.train_file, spec.validation_file
 
 
-def _custom(spec: TaskSpec) -> RawTask:
+def _custom(spec: TaskSpec, max_row_bytes: int | None) -> RawTask:
     """A custom task from local files with named columns."""
     if spec.type is None:
         raise TaskError(
@@ -103,7 +107,8 @@ def _custom(spec: TaskSpec) -> RawTask:
     # Custom token tasks without a metric get seqeval only if their tags turn out to be IOB2.
     default = None if spec.type == "token-classification" else _DEFAULT_METRIC[spec.type]
     metric = resolve_metric(spec.metric, spec.type) if spec.metric else default
-    return _local(spec.type, text_fields, label_field, metric, train_path, validation_path, None)
+    paths = (train_path, validation_path)
+    return _local(spec.type, text_fields, label_field, metric, paths, None, max_row_bytes)
 
 
 def _local(
@@ -111,11 +116,12 @@ def _local(
     text_fields: tuple[str, ...],
     label_field: str,
     metric: str | None,
-    train_path: Path,
-    validation_path: Path,
+    paths: tuple[Path, Path],
     columns: tuple[str, ...] | None,
+    max_row_bytes: int | None,
 ) -> RawTask:
-    """Read both local files through the same reader."""
+    """Read both local files (train, validation) through the same reader."""
+    train_path, validation_path = paths
     if not train_path.is_file():
         raise TaskError(f"training file {train_path} does not exist")
     if not validation_path.is_file():
@@ -125,8 +131,8 @@ def _local(
         raise TaskError(
             f"{train_path}: the words of a CoNLL file are the column 'tokens', not {list(text_fields)}"
         )
-    train = read_task_file(train_path, task_type, label_field, columns)
-    validation = read_task_file(validation_path, task_type, label_field, columns)
+    train = read_task_file(train_path, task_type, label_field, columns, max_row_bytes)
+    validation = read_task_file(validation_path, task_type, label_field, columns, max_row_bytes)
     return RawTask(
         task_type, text_fields, label_field, metric, train, validation, str(train_path), str(validation_path)
     )

@@ -17,8 +17,6 @@ from worker.pruning.types import Cancelled, Hyperparameters, NullObserver, Obser
 if TYPE_CHECKING:
     from datasets import Dataset
 
-# How often (in optimizer steps) the observer is asked whether to stop and told we are alive.
-CHECK_EVERY = 8
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
@@ -121,6 +119,13 @@ def _batches(loader: DataLoader[Any], device: torch.device) -> Iterator[dict[str
         yield {k: v.to(device) for k, v in batch.items()}
 
 
+def stop_if_asked(observer: Observer, stage: str) -> None:
+    """Tell the observer we are alive and raise Cancelled if it wants the engine to stop."""
+    observer.heartbeat()
+    if observer.should_stop():
+        raise Cancelled(f"stopped by the observer {stage}")
+
+
 def fine_tune(
     model: nn.Module,
     data: TaskDataLike,
@@ -150,7 +155,6 @@ def fine_tune(
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
     model.train()
     examples = 0
-    step = 0
     for _ in range(epochs):
         for batch in _batches(loader, device):
             with _autocast(device):
@@ -160,11 +164,8 @@ def fine_tune(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             examples += int(batch["input_ids"].shape[0])
-            step += 1
-            if step % CHECK_EVERY == 0:
-                observer.heartbeat()
-                if observer.should_stop():
-                    raise Cancelled("stopped by the observer during fine-tuning")
+            # Every step: observers throttle their own I/O, and a slow step must not delay a cancel.
+            stop_if_asked(observer, "during fine-tuning")
     model.eval()
     return examples
 
@@ -179,9 +180,15 @@ def _pad_to(array: np.ndarray, length: int, value: float) -> np.ndarray:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+    model: nn.Module,
+    dataset: Dataset,
+    data: TaskDataLike,
+    hp: Hyperparameters,
+    device: torch.device,
+    observer: Observer | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels for a split; token-level outputs are padded to one length (labels with -100)."""
+    observer = observer or NullObserver()
     model.to(device)
     model.eval()
     logits: list[np.ndarray] = []
@@ -191,6 +198,7 @@ def predict(
             out = model(**batch).logits
         logits.append(out.float().cpu().numpy())
         labels.append(batch["labels"].cpu().numpy())
+        stop_if_asked(observer, "during evaluation")
     if data.type == "token-classification":
         width = max(a.shape[1] for a in logits)
         logits = [_pad_to(a, width, 0.0) for a in logits]
@@ -199,8 +207,13 @@ def predict(
 
 
 def evaluate(
-    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+    model: nn.Module,
+    dataset: Dataset,
+    data: TaskDataLike,
+    hp: Hyperparameters,
+    device: torch.device,
+    observer: Observer | None = None,
 ) -> float:
-    """The task metric of `model` on one split."""
-    logits, labels = predict(model, dataset, data, hp, device)
+    """The task metric of `model` on one split; checks `observer` for a cancel after every batch."""
+    logits, labels = predict(model, dataset, data, hp, device, observer)
     return float(data.score(logits, labels))

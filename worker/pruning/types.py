@@ -51,6 +51,18 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class InputLimits:
+    """Bounds on untrusted inputs, checked before anything is allocated; None leaves one unbounded."""
+
+    max_vocab_size: int | None = None
+    max_hidden_size: int | None = None
+    max_layers: int | None = None
+    max_intermediate_size: int | None = None
+    max_position_embeddings: int | None = None
+    max_row_bytes: int | None = None  # a dataset line, or a CoNLL sentence
+
+
+@dataclass(frozen=True)
 class PruneRequest:
     """One pruning job for the engine: model, task, retention threshold, strategy and budget."""
 
@@ -69,6 +81,7 @@ class PruneRequest:
     protected_layers: tuple[int, ...] = ()  # original indices that are never candidates
     target_layers: int | None = None  # stop once the model has this many layers
     latency_runs: int = 5  # timed forward passes per model (median); 0 skips the timing
+    limits: InputLimits = field(default_factory=InputLimits)  # the service sets them; `prune` runs unbounded
 
 
 @dataclass(frozen=True)
