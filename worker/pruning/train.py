@@ -1,4 +1,4 @@
-"""A small explicit fine-tuning loop (AdamW, linear decay, dynamic padding) and evaluation."""
+"""A small explicit fine-tuning loop (AdamW, linear decay, length-bucketed dynamic padding) and evaluation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from worker.pruning.batching import BucketSampler, Meter, by_length
 from worker.pruning.types import Cancelled, Hyperparameters, NullObserver, Observer
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 # How often (in optimizer steps) the observer is asked whether to stop and told we are alive.
 CHECK_EVERY = 8
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+_LENGTHS: dict[str, list[int]] = {}  # token counts per dataset fingerprint (reading them costs a pass)
 
 
 class TaskDataLike(Protocol):
@@ -76,19 +78,39 @@ def _input_columns(model: nn.Module, dataset: Dataset) -> list[str]:
     return [c for c in MODEL_INPUTS if c in dataset.column_names and c in accepted]
 
 
+def lengths(dataset: Dataset) -> list[int]:
+    """Tokens per example, cached by the dataset's fingerprint."""
+    key = dataset._fingerprint
+    if key not in _LENGTHS:
+        if len(_LENGTHS) > 16:
+            _LENGTHS.clear()
+        _LENGTHS[key] = [len(ids) for ids in dataset["input_ids"]]
+    return _LENGTHS[key]
+
+
 def _loader(
-    model: nn.Module, dataset: Dataset, collator: Any, batch_size: int, generator: torch.Generator | None
+    model: nn.Module,
+    dataset: Dataset,
+    collator: Any,
+    batch_size: int,
+    generator: torch.Generator | None,
+    bucket: bool = True,
 ) -> DataLoader[Any]:
-    """A DataLoader over the model's input columns; shuffled when a generator is given."""
+    """Batches of the model's input columns: shuffled when a generator is given, grouped by length.
+
+    Training batches are bucketed by length and shuffled from `generator`; evaluation batches run in
+    length order. `bucket=False` gives plain random (or sequential) batches.
+    """
     columns = _input_columns(model, dataset)
     rows = dataset.select_columns(columns)
-    return DataLoader(
-        rows,
-        batch_size=batch_size,
-        shuffle=generator is not None,
-        generator=generator,
-        collate_fn=collator,
-    )
+    if not bucket:
+        return DataLoader(
+            rows, batch_size=batch_size, shuffle=generator is not None, generator=generator, collate_fn=collator
+        )
+    sizes = lengths(dataset)
+    if generator is not None:
+        return DataLoader(rows, batch_sampler=BucketSampler(sizes, batch_size, generator), collate_fn=collator)
+    return DataLoader(rows, batch_sampler=by_length(sizes, batch_size), collate_fn=collator)
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -130,11 +152,14 @@ def fine_tune(
     device: torch.device,
     observer: Observer | None = None,
     train: Dataset | None = None,
+    meter: Meter | None = None,
+    bucket: bool = True,
 ) -> int:
     """Fine-tune `model` in place on `train` (default `data.train`); returns training examples processed.
 
     Optimizer and linear schedule (no warm-up) are built fresh here for every fine-tune, and the
-    data order and dropout come from `seed`, so a fine-tune is reproducible on its own.
+    data order and dropout come from `seed`, so a fine-tune is reproducible on its own. `meter`
+    counts the examples and real tokens trained on, and the seconds spent.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -143,7 +168,9 @@ def fine_tune(
         return 0
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    loader = _loader(model, data.train if train is None else train, data.collator, hp.batch_size, generator)
+    dataset = data.train if train is None else train
+    loader = _loader(model, dataset, data.collator, hp.batch_size, generator, bucket)
+    meter = meter or Meter()
     model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
     total_steps = max(1, epochs * len(loader))
@@ -151,8 +178,10 @@ def fine_tune(
     model.train()
     examples = 0
     step = 0
+    meter.start()
     for _ in range(epochs):
         for batch in _batches(loader, device):
+            meter.add(batch["attention_mask"])
             with _autocast(device):
                 loss = model(**batch).loss
             loss.backward()
@@ -164,7 +193,9 @@ def fine_tune(
             if step % CHECK_EVERY == 0:
                 observer.heartbeat()
                 if observer.should_stop():
+                    meter.stop()
                     raise Cancelled("stopped by the observer during fine-tuning")
+    meter.stop()
     model.eval()
     return examples
 
@@ -179,18 +210,27 @@ def _pad_to(array: np.ndarray, length: int, value: float) -> np.ndarray:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+    model: nn.Module,
+    dataset: Dataset,
+    data: TaskDataLike,
+    hp: Hyperparameters,
+    device: torch.device,
+    meter: Meter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels for a split; token-level outputs are padded to one length (labels with -100)."""
+    """Logits and labels for a split, in length order; token outputs padded to one length (labels -100)."""
     model.to(device)
     model.eval()
+    meter = meter or Meter()
     logits: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    meter.start()
     for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+        meter.add(batch["attention_mask"])
         with _autocast(device):
             out = model(**batch).logits
         logits.append(out.float().cpu().numpy())
         labels.append(batch["labels"].cpu().numpy())
+    meter.stop()
     if data.type == "token-classification":
         width = max(a.shape[1] for a in logits)
         logits = [_pad_to(a, width, 0.0) for a in logits]
@@ -199,8 +239,13 @@ def predict(
 
 
 def evaluate(
-    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+    model: nn.Module,
+    dataset: Dataset,
+    data: TaskDataLike,
+    hp: Hyperparameters,
+    device: torch.device,
+    meter: Meter | None = None,
 ) -> float:
     """The task metric of `model` on one split."""
-    logits, labels = predict(model, dataset, data, hp, device)
+    logits, labels = predict(model, dataset, data, hp, device, meter)
     return float(data.score(logits, labels))
