@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response
-from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
+from app.jobs.schemas import EventList, EventOut, JobCreate, JobEstimate, JobList, JobOut, RoundList
 from app.jobs.views import job_out, round_out
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -23,7 +23,12 @@ IdempotencyKey = Annotated[
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobOut,
-    responses={200: {"model": JobOut, "description": "A replay of an earlier request with the same key."}},
+    responses={
+        200: {
+            "model": JobOut | JobEstimate,
+            "description": "A replay of an earlier request with the same key, or a dry run's estimate.",
+        }
+    },
 )
 def create_job(
     body: JobCreate,
@@ -32,7 +37,9 @@ def create_job(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Submit a pruning job; it is queued once its row is committed."""
+    """Submit a pruning job; it is queued once its row is committed. `dry_run: true` only estimates it."""
+    if body.dry_run:
+        return JSONResponse(service.dry_run(session, key.id, body).model_dump(mode="json"))
     job, created = service.create_job(session, settings, key.id, body, idempotency_key)
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)

@@ -80,3 +80,14 @@ def events_page(session: Session, job_id: str, after: int, limit: int) -> list[E
     """Up to `limit + 1` events with id > `after`, oldest first (the extra row means more)."""
     query = select(Event).where(Event.job_id == job_id, Event.id > after).order_by(Event.id).limit(limit + 1)
     return list(session.scalars(query))
+
+
+def recent_results(session: Session, limit: int = 20) -> list[dict[str, Any] | None]:
+    """The result JSON of the most recently finished succeeded jobs (for measured throughput)."""
+    query = (
+        select(Job.result)
+        .where(Job.status == JobStatus.SUCCEEDED)
+        .order_by(Job.finished_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

@@ -4,9 +4,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-Strategy = Literal["aglp", "glp", "top"]
+Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
 JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 
 # Duplicated from worker/pruning/tasks.py on purpose: the API must not import the worker (or torch).
@@ -92,6 +92,17 @@ class HyperparametersIn(_Strict):
         description="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds); "
         "null: the whole train set, as in the paper.",
     )
+    shortlist: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="aglp-shortlist: candidates fine-tuned per round, the zero-shot best.",
+    )
+    max_train_examples_total: int | None = Field(
+        default=None,
+        ge=1,
+        description="Budget: a round that would pass this many training examples in all is not started.",
+    )
 
 
 class JobCreate(_Strict):
@@ -107,6 +118,23 @@ class JobCreate(_Strict):
     metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] = Field(
         default_factory=dict, max_length=16
     )
+    dry_run: bool = Field(default=False, description="Return the cost estimate instead of creating the job.")
+    layers: int | None = Field(
+        default=None, ge=2, le=1000, description="Dry run only: the model's layer count."
+    )
+    train_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Dry run only: training examples per epoch (built-in tasks know theirs).",
+    )
+
+    @model_validator(mode="after")
+    def _hints_only_for_dry_runs(self) -> "JobCreate":
+        """`layers` and `train_size` describe a dry run; a real job learns them from its files."""
+        for name in ("layers", "train_size"):
+            if getattr(self, name) is not None and not self.dry_run:
+                raise ValueError(f"{name} is only accepted with dry_run: true")
+        return self
 
     @field_validator("model")
     @classmethod
@@ -201,10 +229,13 @@ class JobList(BaseModel):
 
 
 class CandidateOut(BaseModel):
-    """One candidate layer of a round and the score without it."""
+    """One candidate layer of a round: fine-tuned score (null when not fine-tuned) and zero-shot figures."""
 
     layer: int
-    score: float
+    score: float | None
+    zero_shot_score: float | None = None
+    zero_shot_loss: float | None = None
+    block_influence: float | None = None
 
 
 class RoundOut(BaseModel):
@@ -219,6 +250,9 @@ class RoundOut(BaseModel):
     retained_fraction: float | None
     accepted: bool
     seconds: float
+    train_examples: int
+    zero_shot_top: bool | None = None
+    kendall_tau: float | None = None
 
 
 class RoundList(BaseModel):
@@ -246,3 +280,34 @@ class EventList(BaseModel):
     object: Literal["list"] = "list"
     data: list[EventOut]
     has_more: bool
+
+
+class CostOut(BaseModel):
+    """The most one strategy can cost this job."""
+
+    strategy: Strategy
+    fine_tunes: int
+    train_examples: int
+    seconds: float | None = Field(
+        description="Training time at the measured throughput; null when none is known."
+    )
+    within_budget: bool | None = Field(description="Fits max_train_examples_total; null without a budget.")
+
+
+class ThroughputOut(BaseModel):
+    """Training throughput measured by the workers on recent finished jobs."""
+
+    examples_per_second: float | None
+    jobs: int
+
+
+class JobEstimate(BaseModel):
+    """The answer to a dry run: no job was created."""
+
+    object: Literal["job.estimate"] = "job.estimate"
+    strategy: Strategy
+    layers: int
+    train_size: int
+    estimate: CostOut
+    strategies: list[CostOut]
+    throughput: ThroughputOut

@@ -11,8 +11,8 @@ from app import queue
 from app.core.config import Settings
 from app.core.errors import ProblemError, field_error
 from app.files import repository as files_repository
-from app.jobs import repository
-from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
+from app.jobs import estimate, repository
+from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate, JobEstimate
 from app.models import Event, Job, JobStatus, utcnow
 
 logger = logging.getLogger("secateur.jobs")
@@ -68,6 +68,7 @@ def create_job(
         if existing is not None:
             return _replay(existing, digest), False
     _check_references(session, owner_id, body)
+    estimate.check_budget(body, None)
     job = Job(
         owner_id=owner_id,
         status=JobStatus.QUEUED,
@@ -98,6 +99,12 @@ def create_job(
         session.commit()
         session.refresh(job)
     return job, True
+
+
+def dry_run(session: Session, owner_id: str, body: JobCreate) -> JobEstimate:
+    """Validate the job as a submit would, and return its cost estimate instead of creating it."""
+    _check_references(session, owner_id, body)
+    return estimate.build(body, repository.recent_results(session))
 
 
 def get_job(session: Session, owner_id: str, job_id: str) -> Job:

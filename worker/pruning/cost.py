@@ -30,9 +30,14 @@ class Plan:
 
     @classmethod
     def of(
-        cls, hp: Hyperparameters, layers: int, train_size: int, min_layers: int = 1, fine_tune_baseline: bool = True
+        cls,
+        hp: Hyperparameters,
+        layers: int,
+        train_size: int,
+        min_layers: int = 1,
+        fine_tune_baseline: bool = True,
     ) -> Plan:
-        """The plan of a request's hyperparameters on a model of `layers` and a train split of `train_size`."""
+        """The plan of these hyperparameters on `layers` layers and `train_size` training examples."""
         return cls(
             layers=layers,
             train_size=train_size,

@@ -1,4 +1,4 @@
-"""The engine's entry point: `prune` runs AGLP, GLP or top-layer dropping on one request.
+"""The engine's entry point: `prune` runs AGLP, aglp-shortlist, GLP, top-layer dropping or the analysis.
 
 Retention rule. A round is accepted while its selection score is at least
 ``threshold = baseline - (1 - retention) * |baseline|``. For a positive baseline that is
@@ -27,9 +27,19 @@ import torch
 
 from worker.pruning import baseline_cache, checkpoint
 from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.cost import STRATEGIES, Plan, baseline_cost
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.report import build_report, write_report
-from worker.pruning.strategies import Context, play, retained_fraction, save_checkpoint, threshold_for
+from worker.pruning.shortlist import ZERO_SHOT_ROUNDS
+from worker.pruning.strategies import (
+    ROUNDS,
+    WALKING,
+    Context,
+    play,
+    retained_fraction,
+    save_checkpoint,
+    threshold_for,
+)
 from worker.pruning.surgery import count_parameters, layer_count, load_model
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import (
@@ -46,7 +56,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
-STRATEGIES = ("aglp", "glp", "top")
 # (field, smallest allowed value) for the integer hyperparameters.
 INT_FLOORS = {
     "epochs": 1,
@@ -56,6 +65,7 @@ INT_FLOORS = {
     "eval_batch_size": 1,
     "max_length": 2,
     "seed": 0,
+    "shortlist": 1,
 }
 
 
@@ -72,7 +82,7 @@ def validate(request: PruneRequest) -> None:
         value = getattr(hp, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < floor:
             raise ConfigError(f"hyperparameter {name} must be an integer >= {floor}, got {value!r}")
-    for name in ("max_train_examples", "candidate_train_examples"):
+    for name in ("max_train_examples", "candidate_train_examples", "max_train_examples_total"):
         value = getattr(hp, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(f"hyperparameter {name} must be an integer >= 1 or unset, got {value!r}")
@@ -82,6 +92,21 @@ def validate(request: PruneRequest) -> None:
             raise ConfigError(f"hyperparameter {name} must be a finite number >= 0, got {value!r}")
     if hp.learning_rate == 0:
         raise ConfigError("hyperparameter learning_rate must be > 0")
+
+
+def check_depth(request: PruneRequest, plan: Plan) -> None:
+    """Checks that need the model's depth and the train size: the shortlist and the budget."""
+    hp = request.hyperparameters
+    if request.strategy == "aglp-shortlist" and hp.shortlist > plan.layers:
+        raise ConfigError(
+            f"hyperparameter shortlist ({hp.shortlist}) exceeds the model's {plan.layers} layers"
+        )
+    need = baseline_cost(plan).train_examples
+    if hp.max_train_examples_total is not None and need > hp.max_train_examples_total:
+        raise ConfigError(
+            f"hyperparameter max_train_examples_total ({hp.max_train_examples_total}) is below the baseline "
+            f"fine-tune alone ({need} training examples)"
+        )
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -128,9 +153,12 @@ def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cac
     hp = ctx.request.hyperparameters
     started = time.monotonic()
     model = copy.deepcopy(full) if ctx.pristine is not None else full
-    examples = fine_tune(model, data, hp, hp.epochs, derive_seed(hp.seed, 0, 0, 0), ctx.device, ctx.observer)
-    score = evaluate(model, data.selection, data, hp, ctx.device)
-    report = evaluate(model, data.report, data, hp, ctx.device)
+    seed = derive_seed(hp.seed, 0, 0, 0)
+    examples = fine_tune(
+        model, data, hp, hp.epochs, seed, ctx.device, ctx.observer, meter=ctx.meters["train"]
+    )
+    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.meters["score"])
+    report = evaluate(model, data.report, data, hp, ctx.device, ctx.meters["score"])
     return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
 
 
@@ -147,7 +175,7 @@ def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | Non
         # A reused baseline still counts toward the run's cost, so runs compare as if each paid for it.
         ctx.seconds_before += base.seconds
     slot = Slot(base.model, list(range(ctx.layers_total)), base.score, base.report_score)
-    # Only AGLP walks on from a current model; GLP and top restart from the pristine one each round.
+    # AGLP and its zero-shot variants walk on from a current model; GLP and top restart from the pristine one.
     slots = {"current": slot, "result": slot} if ctx.pristine is None else {"result": slot}
     state = RunState(base.score, base.report_score, slots, train_examples=base.train_examples)
     ctx.observer.on_baseline(base.score, base.report_score, ctx.layers_total)
@@ -185,19 +213,22 @@ def prune(
         raise ConfigError(
             f"min_layers ({request.min_layers}) must be below the model's {layers_total} layers"
         )
+    plan = Plan.of(hp, layers_total, len(data.train), request.min_layers)
+    check_depth(request, plan)
     parameters_before = count_parameters(full)
     ctx = Context(
         request=request,
         data=data,
         device=device,
         observer=observer,
-        pristine=None if request.strategy == "aglp" else full,
+        pristine=None if request.strategy in WALKING else full,
         layers_total=layers_total,
         threshold=0.0,
         checkpoint_dir=checkpoint_dir,
         started=started,
         seconds_before=0.0,
         candidate_train=_candidate_sample(data, hp),
+        plan=plan,
     )
     state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     if state is None:
@@ -209,7 +240,7 @@ def prune(
         ctx.threshold = threshold_for(state.baseline_score, request.retention)
     if ctx.pristine is None:
         del full
-    play(ctx, state)
+    stopped_by = play(ctx, state, {**ROUNDS, **ZERO_SHOT_ROUNDS})
     result = state.slots["result"]
     removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
     outcome = PruneResult(
@@ -229,6 +260,8 @@ def prune(
         rounds=tuple(state.rounds),
         train_examples=state.train_examples,
         seconds=ctx.seconds_before + time.monotonic() - started,
+        stopped_by=stopped_by,
+        throughput={name: meter.summary() for name, meter in ctx.meters.items()},
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

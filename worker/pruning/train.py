@@ -105,11 +105,17 @@ def _loader(
     rows = dataset.select_columns(columns)
     if not bucket:
         return DataLoader(
-            rows, batch_size=batch_size, shuffle=generator is not None, generator=generator, collate_fn=collator
+            rows,
+            batch_size=batch_size,
+            shuffle=generator is not None,
+            generator=generator,
+            collate_fn=collator,
         )
     sizes = lengths(dataset)
     if generator is not None:
-        return DataLoader(rows, batch_sampler=BucketSampler(sizes, batch_size, generator), collate_fn=collator)
+        return DataLoader(
+            rows, batch_sampler=BucketSampler(sizes, batch_size, generator), collate_fn=collator
+        )
     return DataLoader(rows, batch_sampler=by_length(sizes, batch_size), collate_fn=collator)
 
 

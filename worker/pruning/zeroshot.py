@@ -48,7 +48,9 @@ def task_loss(task_type: str, logits: np.ndarray, labels: np.ndarray) -> float:
     x, y = torch.from_numpy(np.asarray(logits, dtype=np.float32)), torch.from_numpy(np.asarray(labels))
     if task_type == "regression":
         return float(functional.mse_loss(x.reshape(-1), y.float().reshape(-1)))
-    return float(functional.cross_entropy(x.reshape(-1, x.shape[-1]), y.reshape(-1).long(), ignore_index=-100))
+    return float(
+        functional.cross_entropy(x.reshape(-1, x.shape[-1]), y.reshape(-1).long(), ignore_index=-100)
+    )
 
 
 class _Cached(nn.Module):
@@ -73,7 +75,7 @@ def _hidden_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
 def _boundaries(
     model: nn.Module, layers: nn.ModuleList, inputs: dict[str, torch.Tensor]
 ) -> tuple[list[Any], tuple[Any, ...] | None]:
-    """Run the full model once: the inputs of every layer plus the last layer's output, and its output tail."""
+    """Run the full model once: every layer's input, the last layer's output, and what else layers return."""
     seen: list[torch.Tensor] = []
     tail: list[tuple[Any, ...] | None] = [None]
 

@@ -52,7 +52,9 @@ def test_block_influence_is_one_minus_cosine_over_real_tokens(bert_dir: Path) ->
     """Block Influence matches the definition computed from output_hidden_states."""
     task = keyword_task(n_train=16, n_eval=20)
     model = load_model(str(bert_dir), "classification", 2)
-    scores = zero_shot_scores(model, [0, 1, 2, 3], task.selection, task, Hyperparameters(eval_batch_size=64), CPU)
+    scores = zero_shot_scores(
+        model, [0, 1, 2, 3], task.selection, task, Hyperparameters(eval_batch_size=64), CPU
+    )
     batch = task.collator([{k: row[k] for k in ("input_ids", "attention_mask")} for row in task.selection])
     with torch.no_grad():
         states = model(**batch, output_hidden_states=True).hidden_states
@@ -66,5 +68,10 @@ def test_ranking_prefers_metric_then_loss_then_lower_index() -> None:
     """Ties on the metric go to the lower loss, then to the lower original layer."""
     from worker.pruning.zeroshot import ZeroShot
 
-    scores = [ZeroShot(3, 0.8, 0.5, 0.1), ZeroShot(1, 0.8, 0.4, 0.1), ZeroShot(0, 0.7, 0.1, 0.1), ZeroShot(2, 0.8, 0.4, 0.1)]
+    scores = [
+        ZeroShot(3, 0.8, 0.5, 0.1),
+        ZeroShot(1, 0.8, 0.4, 0.1),
+        ZeroShot(0, 0.7, 0.1, 0.1),
+        ZeroShot(2, 0.8, 0.4, 0.1),
+    ]
     assert [z.layer for z in ranked(scores)] == [1, 2, 3, 0]
