@@ -14,7 +14,7 @@ from worker.pruning.cost import Plan, estimate
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.shortlist import rank_agreement
-from worker.pruning.types import Cancelled
+from worker.pruning.types import Cancelled, CandidateScore
 from worker.pruning.zeroshot import ZeroShot
 
 TRAIN = 240
@@ -24,6 +24,12 @@ TRAIN = 240
 def spec(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The keyword classification task as files."""
     return write_task_files(tmp_path_factory.mktemp("task"), "classification")
+
+
+def _zero_shot_rank(c: CandidateScore) -> tuple[float, float, int]:
+    """The zero-shot ranking key: metric (higher first), loss, original index."""
+    assert c.zero_shot_score is not None and c.zero_shot_loss is not None
+    return (-c.zero_shot_score, c.zero_shot_loss, c.layer)
 
 
 def _hp(**kw: Any) -> Any:
@@ -71,11 +77,7 @@ def test_shortlist_verifies_only_the_zero_shot_best(bert_dir: Path, spec: Any) -
     for r in result.rounds:
         verified = [c for c in r.candidates if c.score is not None]
         assert len(verified) == 2 and len(r.candidates) == r.layers_before
-        best_zero_shot = sorted(
-            r.candidates, key=lambda c: (-c.zero_shot_score, c.zero_shot_loss, c.layer)
-        )[  # type: ignore[operator]
-            :2
-        ]
+        best_zero_shot = sorted(r.candidates, key=_zero_shot_rank)[:2]
         assert {c.layer for c in verified} == {c.layer for c in best_zero_shot}
         assert r.removed_layer == max(verified, key=lambda c: (c.score, -c.layer)).layer
         assert r.zero_shot_top == (r.removed_layer == best_zero_shot[0].layer)
@@ -129,7 +131,7 @@ def test_analysis_trains_only_the_baseline_and_maps_every_depth(bert_dir: Path, 
     assert [r.layers_before for r in result.rounds] == [4, 3, 2]
     for r in result.rounds:
         assert r.train_examples == 0 and all(c.score is None for c in r.candidates)
-        top = max(r.candidates, key=lambda c: (c.zero_shot_score, -c.zero_shot_loss, -c.layer))  # type: ignore[operator]
+        top = min(r.candidates, key=_zero_shot_rank)
         assert r.removed_layer == top.layer and r.score == top.zero_shot_score
     removed = [r.removed_layer for r in result.rounds]
     assert len(set(removed)) == 3
