@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response
-from app.jobs.schemas import EventList, EventOut, JobCreate, JobEstimate, JobList, JobOut, RoundList
+from app.jobs.estimate_schemas import JobEstimate
+from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
 from app.jobs.views import job_out, round_out
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

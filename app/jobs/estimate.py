@@ -11,7 +11,8 @@ import statistics
 from typing import Any
 
 from app.core.errors import field_error
-from app.jobs.schemas import BuiltinTask, CostOut, JobCreate, JobEstimate, ThroughputOut
+from app.jobs.estimate_schemas import CostOut, JobEstimate, ThroughputOut
+from app.jobs.schemas import BuiltinTask, JobCreate
 
 # Training rows of the built-in tasks' standard train splits (the smaller count where the GLUE files
 # and the hub differ), so a budget refused at submit is too small for certain.

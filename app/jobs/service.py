@@ -12,7 +12,8 @@ from app.core.config import Settings
 from app.core.errors import ProblemError, field_error
 from app.files import repository as files_repository
 from app.jobs import estimate, repository
-from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate, JobEstimate
+from app.jobs.estimate_schemas import JobEstimate
+from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
 from app.models import Event, Job, JobStatus, utcnow
 
 logger = logging.getLogger("secateur.jobs")
