@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -65,11 +65,13 @@ class Meter:
             self.seconds += time.monotonic() - self._began
             self._began = None
 
-    def add(self, attention_mask: torch.Tensor) -> None:
+    def add(self, batch: Mapping[str, torch.Tensor]) -> None:
         """Count one batch: its rows, its real (unmasked) tokens and the tokens computed with padding."""
-        self.examples += int(attention_mask.shape[0])
-        self.real_tokens += int(attention_mask.sum())
-        self.padded_tokens += int(attention_mask.numel())
+        ids = batch["input_ids"]
+        mask = batch.get("attention_mask")
+        self.examples += int(ids.shape[0])
+        self.real_tokens += int(mask.sum()) if mask is not None else int(ids.numel())
+        self.padded_tokens += int(ids.numel())
 
     def summary(self) -> dict[str, float | int | None]:
         """JSON-ready totals and rates (None before any time was measured)."""

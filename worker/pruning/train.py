@@ -187,7 +187,7 @@ def fine_tune(
     meter.start()
     for _ in range(epochs):
         for batch in _batches(loader, device):
-            meter.add(batch["attention_mask"])
+            meter.add(batch)
             with _autocast(device):
                 loss = model(**batch).loss
             loss.backward()
@@ -231,7 +231,7 @@ def predict(
     labels: list[np.ndarray] = []
     meter.start()
     for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
-        meter.add(batch["attention_mask"])
+        meter.add(batch)
         with _autocast(device):
             out = model(**batch).logits
         logits.append(out.float().cpu().numpy())

@@ -96,6 +96,12 @@ def _boundaries(
     return seen, tail[0]
 
 
+def _real(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Which positions are real tokens (all of them when the batch has no attention mask)."""
+    mask = batch.get("attention_mask")
+    return mask if mask is not None else torch.ones_like(batch["input_ids"])
+
+
 def _influence(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -> tuple[float, int]:
     """Sum over real tokens of 1 - cos(layer input, layer output), and the count of real tokens."""
     cos = functional.cosine_similarity(before.float(), after.float(), dim=-1)
@@ -140,13 +146,13 @@ def zero_shot_scores(
     meter.start()
     try:
         for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
-            meter.add(batch["attention_mask"])
+            meter.add(batch)
             inputs = {k: v for k, v in batch.items() if k != "labels"}
             labels.append(batch["labels"].cpu().numpy())
             with _autocast(device):
                 seen, cached.tail = _boundaries(model, layers, inputs)
                 for i in range(count):
-                    spent, real = _influence(seen[i], seen[i + 1], batch["attention_mask"])
+                    spent, real = _influence(seen[i], seen[i + 1], _real(batch))
                     influence[i] += spent
                     cached.hidden = seen[i]
                     setattr(parent, attr, nn.ModuleList([cached, *layers[i + 1 :]]))
@@ -179,7 +185,7 @@ def block_influence(
             inputs = {k: v for k, v in batch.items() if k != "labels"}
             seen, _ = _boundaries(model, layers, inputs)
             for i in range(len(layers)):
-                spent, real = _influence(seen[i], seen[i + 1], batch["attention_mask"])
+                spent, real = _influence(seen[i], seen[i + 1], _real(batch))
                 totals[i] += spent
             tokens += real
     return [float(t / max(tokens, 1)) for t in totals]
