@@ -171,11 +171,17 @@ class Round(Base):
     accepted: Mapped[bool] = mapped_column(Boolean)
     seconds: Mapped[float] = mapped_column(Float)
     train_examples: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Shortlist rounds: was the fine-tuned winner the zero-shot favourite, and how well the rankings agree.
+    zero_shot_top: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    kendall_tau: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CandidateScore(Base):
-    """One candidate of one round: the score with that (original) layer removed."""
+    """One candidate of one round: its scores with that (original) layer removed.
+
+    `score` is the fine-tuned selection score, null for a candidate that was only scored zero-shot.
+    """
 
     __tablename__ = "candidate_scores"
     __table_args__ = (UniqueConstraint("job_id", "round", "layer", name="uq_candidates_job_round_layer"),)
@@ -184,8 +190,11 @@ class CandidateScore(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     round: Mapped[int] = mapped_column(Integer)
     layer: Mapped[int] = mapped_column(Integer)
-    score: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    zero_shot_score: Mapped[float | None] = mapped_column(Float, default=None)
+    zero_shot_loss: Mapped[float | None] = mapped_column(Float, default=None)
+    block_influence: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -141,7 +141,10 @@ class DbObserver:
             accepted=record.accepted,
             seconds=record.seconds,
             train_examples=record.train_examples,
+            zero_shot_top=record.zero_shot_top,
+            kendall_tau=record.kendall_tau,
         )
+        self._record_zero_shot(record)
         first_time = insert_once(row)
         with session_scope() as session:
             remaining = record.layers_before - (1 if record.removed_layer is not None else 0)
@@ -167,6 +170,36 @@ class DbObserver:
                     accepted=record.accepted,
                 )
         self._last_beat = time.monotonic()
+
+    def _record_zero_shot(self, record: RoundRecord) -> None:
+        """Store the zero-shot fields of a round's candidates; unverified ones get their row here."""
+        for c in record.candidates:
+            if c.zero_shot_score is None:
+                continue
+            values = {
+                "zero_shot_score": c.zero_shot_score,
+                "zero_shot_loss": c.zero_shot_loss,
+                "block_influence": c.block_influence,
+            }
+            row = CandidateScore(
+                job_id=self.job_id,
+                round=record.round,
+                layer=c.layer,
+                score=c.score,
+                seconds=c.seconds,
+                **values,
+            )
+            if not insert_once(row):  # verified candidates were recorded as they finished
+                with session_scope() as session:
+                    session.execute(
+                        update(CandidateScore)
+                        .where(
+                            CandidateScore.job_id == self.job_id,
+                            CandidateScore.round == record.round,
+                            CandidateScore.layer == c.layer,
+                        )
+                        .values(**values)
+                    )
 
     def on_checkpoint(self, directory: Path) -> None:
         """Copy the engine's checkpoint to storage, so another machine can resume from it."""

@@ -9,6 +9,7 @@ from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.core.errors import AUTH_PROBLEMS, problems
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response, depth_response
+from app.jobs.estimate_schemas import JobEstimate
 from app.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
 from app.jobs.views import depth_out, job_out, round_out
 
@@ -26,7 +27,10 @@ IdempotencyKey = Annotated[
     status_code=status.HTTP_201_CREATED,
     response_model=JobOut,
     responses={
-        200: {"model": JobOut, "description": "A replay of an earlier request with the same key."},
+        200: {
+            "model": JobOut | JobEstimate,
+            "description": "A replay of an earlier request with the same key, or a dry run's estimate.",
+        },
         **problems(*AUTH_PROBLEMS, 400, 422),
     },
 )
@@ -37,7 +41,9 @@ def create_job(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Submit a pruning job; it is queued once its row is committed."""
+    """Submit a pruning job; it is queued once its row is committed. `dry_run: true` only estimates it."""
+    if body.dry_run:
+        return JSONResponse(service.dry_run(session, key.id, body).model_dump(mode="json"))
     job, created = service.create_job(session, settings, key.id, body, idempotency_key)
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)

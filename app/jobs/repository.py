@@ -96,3 +96,14 @@ def depth(session: Session, job_id: str, layers: int) -> JobDepth | None:
     """The job's kept depth with `layers` layers, if any."""
     query = select(JobDepth).where(JobDepth.job_id == job_id, JobDepth.layers == layers)
     return session.scalars(query).one_or_none()
+
+
+def recent_results(session: Session, limit: int = 20) -> list[dict[str, Any] | None]:
+    """The result JSON of the most recently finished succeeded jobs (for measured throughput)."""
+    query = (
+        select(Job.result)
+        .where(Job.status == JobStatus.SUCCEEDED)
+        .order_by(Job.finished_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

@@ -4,9 +4,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-Strategy = Literal["aglp", "glp", "top"]
+Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
 BaselineMode = Literal["fine-tune", "as-is"]
 JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 
@@ -93,6 +93,17 @@ class HyperparametersIn(_Strict):
         description="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds); "
         "null: the whole train set, as in the paper.",
     )
+    shortlist: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="aglp-shortlist: candidates fine-tuned per round, the zero-shot best.",
+    )
+    max_train_examples_total: int | None = Field(
+        default=None,
+        ge=1,
+        description="Budget: a round that would pass this many training examples in all is not started.",
+    )
 
 
 class JobCreate(_Strict):
@@ -111,7 +122,7 @@ class JobCreate(_Strict):
     baseline: BaselineMode = Field(
         default="fine-tune",
         description="fine-tune: a fresh head trained on the task (the paper). as-is: the model is already "
-        "fine-tuned for this task; its head is kept and scored without training (aglp only).",
+        "fine-tuned for this task; its head is kept and scored without training (not with glp or top).",
     )
     allow_weak_baseline: bool = Field(
         default=False, description="Run on even when the full model does not beat chance (then warned)."
@@ -125,6 +136,23 @@ class JobCreate(_Strict):
     keep_depths: bool = Field(
         default=True, description="Keep every accepted depth's model for download from /artifacts."
     )
+    dry_run: bool = Field(default=False, description="Return the cost estimate instead of creating the job.")
+    layers: int | None = Field(
+        default=None, ge=2, le=1000, description="Dry run only: the model's layer count."
+    )
+    train_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Dry run only: training examples per epoch (built-in tasks know theirs).",
+    )
+
+    @model_validator(mode="after")
+    def _hints_only_for_dry_runs(self) -> "JobCreate":
+        """`layers` and `train_size` describe a dry run; a real job learns them from its files."""
+        for name in ("layers", "train_size"):
+            if getattr(self, name) is not None and not self.dry_run:
+                raise ValueError(f"{name} is only accepted with dry_run: true")
+        return self
 
     @field_validator("model")
     @classmethod
@@ -247,10 +275,13 @@ class JobList(BaseModel):
 
 
 class CandidateOut(BaseModel):
-    """One candidate layer of a round and the score without it."""
+    """One candidate layer of a round: fine-tuned score (null when not fine-tuned) and zero-shot figures."""
 
     layer: int
-    score: float
+    score: float | None
+    zero_shot_score: float | None = None
+    zero_shot_loss: float | None = None
+    block_influence: float | None = None
 
 
 class RoundOut(BaseModel):
@@ -265,6 +296,9 @@ class RoundOut(BaseModel):
     retained_fraction: float | None
     accepted: bool
     seconds: float
+    train_examples: int
+    zero_shot_top: bool | None = None
+    kendall_tau: float | None = None
 
 
 class RoundList(BaseModel):

@@ -11,7 +11,8 @@ from app import queue
 from app.core.config import Settings
 from app.core.errors import ProblemError, field_error
 from app.files import repository as files_repository
-from app.jobs import repository
+from app.jobs import estimate, repository
+from app.jobs.estimate_schemas import JobEstimate
 from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
 from app.models import Event, Job, JobDepth, JobStatus, utcnow
 
@@ -92,6 +93,7 @@ def create_job(
             return _replay(existing, digest), False
     _check_options(body)
     _check_references(session, owner_id, body)
+    estimate.check_budget(body, None)
     job = Job(
         owner_id=owner_id,
         status=JobStatus.QUEUED,
@@ -127,6 +129,12 @@ def create_job(
         session.commit()
         session.refresh(job)
     return job, True
+
+
+def dry_run(session: Session, owner_id: str, body: JobCreate) -> JobEstimate:
+    """Validate the job as a submit would, and return its cost estimate instead of creating it."""
+    _check_references(session, owner_id, body)
+    return estimate.build(body, repository.recent_results(session))
 
 
 def get_job(session: Session, owner_id: str, job_id: str) -> Job:

@@ -76,13 +76,25 @@ def round_out(row: Round, candidates: list[CandidateScore]) -> RoundOut:
     return RoundOut(
         round=row.round,
         layers_before=row.layers_before,
-        candidates=[CandidateOut(layer=c.layer, score=c.score) for c in candidates],
+        candidates=[
+            CandidateOut(
+                layer=c.layer,
+                score=c.score,
+                zero_shot_score=c.zero_shot_score,
+                zero_shot_loss=c.zero_shot_loss,
+                block_influence=c.block_influence,
+            )
+            for c in candidates
+        ],
         removed_layer=row.removed_layer,
         score=row.score,
         report_score=row.report_score,
         retained_fraction=row.retained_fraction,
         accepted=row.accepted,
         seconds=row.seconds,
+        train_examples=row.train_examples,
+        zero_shot_top=row.zero_shot_top,
+        kendall_tau=row.kendall_tau,
     )
 
 

@@ -117,7 +117,7 @@ def prune(
     ),
     data: Path | None = typer.Option(None, help="Folder with the task's standard files (e.g. GLUE TSVs)."),
     retention: float = typer.Option(0.95, help="Fraction of the full model's score to keep, in (0, 1]."),
-    strategy: str = typer.Option("aglp", help="aglp, glp or top."),
+    strategy: str = typer.Option("aglp", help="aglp, aglp-shortlist, glp, top or analyze."),
     epochs: int = typer.Option(3, help="Epochs for the full model (and GLP/top final fine-tunes)."),
     candidate_epochs: int = typer.Option(3, help="Epochs per candidate."),
     repurpose_epochs: int = typer.Option(3, help="Epochs of repurposing after each AGLP round (0: keep)."),
@@ -128,6 +128,12 @@ def prune(
     max_train_examples: int | None = typer.Option(None, help="Use at most this many training examples."),
     candidate_train_examples: int | None = typer.Option(
         None, help="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds)."
+    ),
+    shortlist: int = typer.Option(
+        2, help="aglp-shortlist: candidates fine-tuned per round (the zero-shot best)."
+    ),
+    max_train_examples_total: int | None = typer.Option(
+        None, help="Budget: do not start a round that would pass this many training examples in all."
     ),
     min_layers: int = typer.Option(1, help="Never prune below this many layers."),
     run_to_end: bool = typer.Option(False, help="Keep pruning past the threshold (for curves)."),
@@ -154,80 +160,59 @@ def prune(
     latency_runs: int = typer.Option(5, help="Timed forward passes per model (median); 0 skips."),
 ) -> None:
     """Prune a model's layers while keeping `retention` of its fine-tuned score."""
-    try:
-        if strategy not in get_args(Strategy):
-            raise typer.BadParameter(
-                f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy"
-            )
-        if baseline not in get_args(BaselineMode):
-            raise typer.BadParameter(
-                f"must be one of {', '.join(get_args(BaselineMode))}", param_hint="--baseline"
-            )
-        if type is not None and type not in get_args(TaskType):
-            raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
-        request = PruneRequest(
-            model=model,
-            task=TaskSpec(
-                name=task,
-                type=cast(TaskType | None, type),
-                data_dir=data,
-                train_file=train_file,
-                validation_file=validation_file,
-                text_fields=tuple(text_field),
-                label_field=label_field,
-                metric=metric,
-            ),
-            retention=retention,
-            strategy=cast(Strategy, strategy),
-            device=device,
-            min_layers=min_layers,
-            run_to_end=run_to_end,
-            baseline=cast(BaselineMode, baseline),
-            allow_weak_baseline=allow_weak_baseline,
-            protected_layers=tuple(protected_layer),
-            target_layers=target_layers,
-            latency_runs=latency_runs,
-            hyperparameters=Hyperparameters(
-                epochs=epochs,
-                candidate_epochs=candidate_epochs,
-                repurpose_epochs=repurpose_epochs,
-                learning_rate=lr,
-                batch_size=batch_size,
-                max_length=max_length,
-                seed=seed,
-                max_train_examples=max_train_examples,
-                candidate_train_examples=candidate_train_examples,
-            ),
+    if strategy not in get_args(Strategy):
+        raise typer.BadParameter(f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy")
+    if baseline not in get_args(BaselineMode):
+        raise typer.BadParameter(
+            f"must be one of {', '.join(get_args(BaselineMode))}", param_hint="--baseline"
         )
-        from transformers.utils import logging as hf_logging
-
-        from worker.pruning.engine import prune as run_prune  # torch stays out of processes that never prune
-
-        # The load reports of every checkpoint reload would drown the progress display.
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-
-        began = time.monotonic()
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
-            result = run_prune(
-                request,
-                ProgressObserver(progress),
-                out_dir=out,
-                checkpoint_dir=checkpoint_dir,
-                baseline_cache_dir=baseline_cache,
-                depths_dir=out / "depths" if keep_depths else None,
-            )
-    except PruningError as exc:
-        console.print(f"[red]error ({exc.code}):[/red] {exc}")
-        raise typer.Exit(2) from None
+    if type is not None and type not in get_args(TaskType):
+        raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+    request = PruneRequest(
+        model=model,
+        task=TaskSpec(
+            name=task,
+            type=cast(TaskType | None, type),
+            data_dir=data,
+            train_file=train_file,
+            validation_file=validation_file,
+            text_fields=tuple(text_field),
+            label_field=label_field,
+            metric=metric,
+        ),
+        retention=retention,
+        strategy=cast(Strategy, strategy),
+        device=device,
+        min_layers=min_layers,
+        run_to_end=run_to_end,
+        baseline=cast(BaselineMode, baseline),
+        allow_weak_baseline=allow_weak_baseline,
+        protected_layers=tuple(protected_layer),
+        target_layers=target_layers,
+        latency_runs=latency_runs,
+        hyperparameters=Hyperparameters(
+            epochs=epochs,
+            candidate_epochs=candidate_epochs,
+            repurpose_epochs=repurpose_epochs,
+            learning_rate=lr,
+            batch_size=batch_size,
+            max_length=max_length,
+            seed=seed,
+            max_train_examples=max_train_examples,
+            candidate_train_examples=candidate_train_examples,
+            shortlist=shortlist,
+            max_train_examples_total=max_train_examples_total,
+        ),
+    )
+    began = time.monotonic()
+    result = run(request, out, checkpoint_dir, baseline_cache, out / "depths" if keep_depths else None)
     console.print(_summary(result))
     console.print(
         f"kept layers {list(result.kept_layers)}, removed {list(result.removed_layers)}; "
         f"selection {_fmt(result.score)} (baseline {_fmt(result.baseline_score)}, chance "
         f"{_fmt(result.chance_score)}), report {_fmt(result.report_score)}; parameters "
-        f"{result.parameters_before:,} -> {result.parameters_after:,}; {time.monotonic() - began:.0f}s; "
-        f"saved to {out}"
+        f"{result.parameters_before:,} -> {result.parameters_after:,}; {result.train_examples:,} training "
+        f"examples; stopped by the {result.stopped_by}; {time.monotonic() - began:.0f}s; saved to {out}"
     )
     if result.latency is not None:
         lat = result.latency
@@ -237,6 +222,39 @@ def prune(
         )
     for warning in result.warnings:
         console.print(f"[yellow]warning ({warning.code}):[/yellow] {warning.message}")
+
+
+def run(
+    request: PruneRequest,
+    out: Path,
+    checkpoint_dir: Path | None,
+    baseline_cache: Path | None,
+    depths_dir: Path | None = None,
+) -> PruneResult:
+    """Run the engine with a live progress display; a request error exits with status 2."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        from worker.pruning.engine import prune as run_prune  # torch stays out of processes that never prune
+
+        # The load reports of every checkpoint reload would drown the progress display.
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            result = run_prune(
+                request,
+                ProgressObserver(progress),
+                out_dir=out,
+                checkpoint_dir=checkpoint_dir,
+                baseline_cache_dir=baseline_cache,
+                depths_dir=depths_dir,
+            )
+    except PruningError as exc:
+        console.print(f"[red]error ({exc.code}):[/red] {exc}")
+        raise typer.Exit(2) from None
+    return result
 
 
 if __name__ == "__main__":

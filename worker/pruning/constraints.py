@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.pruning.cost import Plan, baseline_cost
 from worker.pruning.errors import ConfigError
 from worker.pruning.types import PruneRequest
 
@@ -60,4 +61,19 @@ def check_depth(request: PruneRequest, layers_total: int) -> None:
     if target is not None and target >= layers_total:
         raise ConfigError(
             f"target_layers ({target}) must be below the model's {layers_total} layers, or nothing is pruned"
+        )
+
+
+def check_plan(request: PruneRequest, plan: Plan) -> None:
+    """Checks that need the model's depth and the train size: the shortlist and the budget."""
+    hp = request.hyperparameters
+    if request.strategy == "aglp-shortlist" and hp.shortlist > plan.layers:
+        raise ConfigError(
+            f"hyperparameter shortlist ({hp.shortlist}) exceeds the model's {plan.layers} layers"
+        )
+    need = baseline_cost(plan).train_examples
+    if hp.max_train_examples_total is not None and need > hp.max_train_examples_total:
+        raise ConfigError(
+            f"hyperparameter max_train_examples_total ({hp.max_train_examples_total}) is below the baseline "
+            f"fine-tune alone ({need} training examples)"
         )

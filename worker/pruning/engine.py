@@ -1,4 +1,4 @@
-"""The engine's entry point: `prune` runs AGLP, GLP or top-layer dropping on one request.
+"""The engine's entry point: `prune` runs AGLP, aglp-shortlist, GLP, top-layer dropping or the analysis.
 
 Retention rule. A round is accepted while its selection score is at least
 ``threshold = baseline - (1 - retention) * |baseline|``. For a positive baseline that is
@@ -28,12 +28,22 @@ import torch
 from worker.pruning import baseline_cache, checkpoint, guard
 from worker.pruning.as_is import load_as_is
 from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.constraints import check_depth, validate_constraints
+from worker.pruning.constraints import check_depth, check_plan, validate_constraints
+from worker.pruning.cost import STRATEGIES, Plan
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
-from worker.pruning.strategies import Context, play, retained_fraction, save_checkpoint, threshold_for
+from worker.pruning.shortlist import ZERO_SHOT_ROUNDS
+from worker.pruning.strategies import (
+    ROUNDS,
+    WALKING,
+    Context,
+    play,
+    retained_fraction,
+    save_checkpoint,
+    threshold_for,
+)
 from worker.pruning.surgery import count_parameters, layer_count, load_model, read_config
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune, stop_if_asked
 from worker.pruning.types import (
@@ -52,7 +62,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
-STRATEGIES = ("aglp", "glp", "top")
 # (field, smallest allowed value) for the integer hyperparameters.
 INT_FLOORS = {
     "epochs": 1,
@@ -62,6 +71,7 @@ INT_FLOORS = {
     "eval_batch_size": 1,
     "max_length": 2,
     "seed": 0,
+    "shortlist": 1,
 }
 
 
@@ -78,7 +88,7 @@ def validate(request: PruneRequest) -> None:
         value = getattr(hp, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < floor:
             raise ConfigError(f"hyperparameter {name} must be an integer >= {floor}, got {value!r}")
-    for name in ("max_train_examples", "candidate_train_examples"):
+    for name in ("max_train_examples", "candidate_train_examples", "max_train_examples_total"):
         value = getattr(hp, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(f"hyperparameter {name} must be an integer >= 1 or unset, got {value!r}")
@@ -137,9 +147,12 @@ def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cac
     hp = ctx.request.hyperparameters
     started = time.monotonic()
     model = copy.deepcopy(full) if ctx.pristine is not None else full
-    examples = fine_tune(model, data, hp, hp.epochs, derive_seed(hp.seed, 0, 0, 0), ctx.device, ctx.observer)
-    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer)
-    report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer)
+    seed = derive_seed(hp.seed, 0, 0, 0)
+    examples = fine_tune(
+        model, data, hp, hp.epochs, seed, ctx.device, ctx.observer, meter=ctx.meters["train"]
+    )
+    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
+    report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
     return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
 
 
@@ -171,7 +184,7 @@ def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | Non
         # A reused baseline still counts toward the run's cost, so runs compare as if each paid for it.
         ctx.seconds_before += base.seconds
     slot = Slot(base.model, list(range(ctx.layers_total)), base.score, base.report_score)
-    # Only AGLP walks on from a current model; GLP and top restart from the pristine one each round.
+    # AGLP and its zero-shot variants walk on from a current model; GLP and top restart from the pristine one.
     slots = {"current": slot, "result": slot} if ctx.pristine is None else {"result": slot}
     state = RunState(base.score, base.report_score, slots, train_examples=base.train_examples)
     ctx.observer.on_baseline(base.score, base.report_score, ctx.layers_total)
@@ -232,19 +245,23 @@ def prune(
     stop_if_asked(observer, "after loading the model")
     layers_total = layer_count(full.config)
     check_depth(request, layers_total)
+    floor = max(request.min_layers, request.target_layers or 0, len(request.protected_layers))
+    plan = Plan.of(hp, layers_total, len(data.train), floor, fine_tune_baseline=request.baseline != "as-is")
+    check_plan(request, plan)
     parameters_before = count_parameters(full)
     ctx = Context(
         request=request,
         data=data,
         device=device,
         observer=observer,
-        pristine=None if request.strategy == "aglp" else full,
+        pristine=None if request.strategy in WALKING else full,
         layers_total=layers_total,
         threshold=0.0,
         checkpoint_dir=checkpoint_dir,
         started=started,
         seconds_before=0.0,
         candidate_train=_candidate_sample(data, hp),
+        plan=plan,
     )
     if depths_dir is not None:
         batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
@@ -274,7 +291,7 @@ def prune(
         save_checkpoint(ctx, state)
     if ctx.pristine is None:
         del full
-    play(ctx, state)
+    stopped_by = play(ctx, state, {**ROUNDS, **ZERO_SHOT_ROUNDS})
     undertrained = guard.undertrained_warning(
         state.baseline_score, ctx.threshold, [r.score for r in state.rounds]
     )
@@ -303,6 +320,8 @@ def prune(
         baseline=request.baseline,
         warnings=tuple(warnings),
         latency=_latency(request, data, device, result.model),
+        stopped_by=stopped_by,
+        throughput={name: meter.summary() for name, meter in ctx.meters.items()},
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

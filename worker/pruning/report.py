@@ -63,6 +63,8 @@ def build_report(
         "seed": request.hyperparameters.seed,
         "device": str(device),
         "train_examples": result.train_examples,
+        "stopped_by": result.stopped_by,
+        "throughput": result.throughput,
         "seconds": result.seconds,
         "versions": library_versions(),
     }

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from worker.pruning import checkpoint
+from worker.pruning.batching import Meter
 from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.cost import Plan, round_cost
 from worker.pruning.surgery import without_layers
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
-from worker.pruning.types import CandidateScore, Observer, PruneRequest, RoundRecord
+from worker.pruning.types import Cancelled, CandidateScore, Observer, PruneRequest, RoundRecord, StopReason
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 # Seed stages: each kind of fine-tune draws from its own stream.
 BASELINE, CANDIDATE, REPURPOSE, FINAL = 0, 1, 2, 3
+# Strategies that walk on from the current fine-tuned model (the others restart from the pristine one).
+WALKING = ("aglp", "aglp-shortlist", "analyze")
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Context:
     started: float  # time.monotonic() when this process started the run
     seconds_before: float  # time spent by earlier processes on this run
     candidate_train: Dataset | None = None  # the candidates' training sample (None: all of train)
+    plan: Plan | None = None  # what each round costs, for the training-examples budget
+    meters: dict[str, Meter] = field(default_factory=lambda: {"train": Meter(), "score": Meter()})
     on_accept: Callable[[int, Slot], None] | None = None  # told of every accepted round's model
 
     def candidates(self, layers: list[int]) -> list[int]:
@@ -66,6 +72,8 @@ class Outcome:
     kept: list[int]
     score: float
     train_examples: int
+    zero_shot_top: bool | None = None
+    kendall_tau: float | None = None
 
 
 def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: int, layer: int) -> int:
@@ -73,14 +81,24 @@ def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: i
     seed = derive_seed(ctx.request.hyperparameters.seed, stage, rnd, layer)
     train = ctx.candidate_train if stage == CANDIDATE else None
     return fine_tune(
-        model, ctx.data, ctx.request.hyperparameters, epochs, seed, ctx.device, ctx.observer, train=train
+        model,
+        ctx.data,
+        ctx.request.hyperparameters,
+        epochs,
+        seed,
+        ctx.device,
+        ctx.observer,
+        train=train,
+        meter=ctx.meters["train"],
     )
 
 
 def _score(ctx: Context, model: PreTrainedModel, split: str = "selection") -> float:
     """The task metric on the selection or report split."""
     dataset = ctx.data.selection if split == "selection" else ctx.data.report
-    return evaluate(model, dataset, ctx.data, ctx.request.hyperparameters, ctx.device, ctx.observer)
+    return evaluate(
+        model, dataset, ctx.data, ctx.request.hyperparameters, ctx.device, ctx.observer, ctx.meters["score"]
+    )
 
 
 def _try_candidates(
@@ -175,7 +193,7 @@ ROUNDS: dict[str, Callable[[Context, RunState, int], Outcome]] = {
 
 def _layers_left(ctx: Context, state: RunState) -> int:
     """How many layers the next round starts from."""
-    if ctx.request.strategy == "aglp":
+    if ctx.request.strategy in WALKING:
         return len(state.slots["current"].kept)
     return ctx.layers_total - len(state.rounds)
 
@@ -188,15 +206,40 @@ def save_checkpoint(ctx: Context, state: RunState) -> None:
         ctx.observer.on_checkpoint(step)
 
 
-def play(ctx: Context, state: RunState) -> None:
-    """Play rounds until the layer floor, or until the first rejected round unless `run_to_end`."""
-    round_fn = ROUNDS[ctx.request.strategy]
+def _over_budget(ctx: Context, state: RunState, layers_before: int) -> bool:
+    """Whether the next round would take the job past its training-examples budget."""
+    budget = ctx.request.hyperparameters.max_train_examples_total
+    if budget is None or ctx.plan is None:
+        return False
+    need = round_cost(ctx.request.strategy, ctx.plan, layers_before).train_examples
+    return state.train_examples + need > budget
+
+
+def play(
+    ctx: Context,
+    state: RunState,
+    rounds: dict[str, Callable[[Context, RunState, int], Outcome]] | None = None,
+) -> StopReason:
+    """Play rounds until the layer floor, the first rejected round (unless `run_to_end`) or the budget.
+
+    Returns what ended the run: "budget", else "threshold" when a round was rejected, else "floor".
+    The analysis plays to the floor whatever the threshold says.
+    """
+    round_fn = (rounds or ROUNDS)[ctx.request.strategy]
+    # The analysis maps every depth: it plays to the floor whatever the threshold says.
+    to_floor = ctx.request.run_to_end or ctx.request.strategy == "analyze"
     request = ctx.request
     # Never below min_layers or target_layers, and protected layers are never removed.
     floor = max(request.min_layers, request.target_layers or 0, len(request.protected_layers))
     while _layers_left(ctx, state) > floor:
-        if state.rejected and not ctx.request.run_to_end:
+        if state.rejected and not to_floor:
             break
+        if _over_budget(ctx, state, _layers_left(ctx, state)):
+            return "budget"
+        # Rounds that train little or nothing (shortlist, analyze) must still notice a cancel.
+        ctx.observer.heartbeat()
+        if ctx.observer.should_stop():
+            raise Cancelled("stopped by the observer between rounds")
         rnd = len(state.rounds) + 1
         began = time.monotonic()
         layers_before = _layers_left(ctx, state)
@@ -205,7 +248,7 @@ def play(ctx: Context, state: RunState) -> None:
         # Acceptance is path-dependent: once a round fails, later rounds (run_to_end) are never accepted,
         # so the result is the same whether or not the run continued.
         accepted = not state.rejected and outcome.score >= ctx.threshold
-        if ctx.request.strategy == "aglp":
+        if ctx.request.strategy in WALKING:
             state.slots["current"] = Slot(outcome.model, outcome.kept, outcome.score, report_score)
         if accepted:
             state.slots["result"] = Slot(outcome.model, outcome.kept, outcome.score, report_score)
@@ -224,11 +267,15 @@ def play(ctx: Context, state: RunState) -> None:
             accepted=accepted,
             seconds=time.monotonic() - began,
             train_examples=outcome.train_examples,
+            zero_shot_top=outcome.zero_shot_top,
+            kendall_tau=outcome.kendall_tau,
         )
         state.rounds.append(record)
         state.train_examples += outcome.train_examples
         ctx.observer.on_round(record)
         save_checkpoint(ctx, state)
+    # The analysis always maps down to the floor; a rejected round only marks where the threshold lies.
+    return "threshold" if state.rejected and ctx.request.strategy != "analyze" else "floor"
 
 
 def threshold_for(baseline: float, retention: float) -> float:

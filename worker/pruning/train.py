@@ -1,4 +1,4 @@
-"""A small explicit fine-tuning loop (AdamW, linear decay, dynamic padding) and evaluation."""
+"""A small explicit fine-tuning loop (AdamW, linear decay, length-bucketed dynamic padding) and evaluation."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from worker.pruning.batching import BucketSampler, Meter, by_length
 from worker.pruning.types import Cancelled, Hyperparameters, NullObserver, Observer
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+_LENGTHS: dict[str, list[int]] = {}  # token counts per dataset fingerprint (reading them costs a pass)
 
 
 class TaskDataLike(Protocol):
@@ -74,19 +76,45 @@ def _input_columns(model: nn.Module, dataset: Dataset) -> list[str]:
     return [c for c in MODEL_INPUTS if c in dataset.column_names and c in accepted]
 
 
+def lengths(dataset: Dataset) -> list[int]:
+    """Tokens per example, cached by the dataset's fingerprint."""
+    key = dataset._fingerprint
+    if key not in _LENGTHS:
+        if len(_LENGTHS) > 16:
+            _LENGTHS.clear()
+        _LENGTHS[key] = [len(ids) for ids in dataset["input_ids"]]
+    return _LENGTHS[key]
+
+
 def _loader(
-    model: nn.Module, dataset: Dataset, collator: Any, batch_size: int, generator: torch.Generator | None
+    model: nn.Module,
+    dataset: Dataset,
+    collator: Any,
+    batch_size: int,
+    generator: torch.Generator | None,
+    bucket: bool = True,
 ) -> DataLoader[Any]:
-    """A DataLoader over the model's input columns; shuffled when a generator is given."""
+    """Batches of the model's input columns: shuffled when a generator is given, grouped by length.
+
+    Training batches are bucketed by length and shuffled from `generator`; evaluation batches run in
+    length order. `bucket=False` gives plain random (or sequential) batches.
+    """
     columns = _input_columns(model, dataset)
     rows = dataset.select_columns(columns)
-    return DataLoader(
-        rows,
-        batch_size=batch_size,
-        shuffle=generator is not None,
-        generator=generator,
-        collate_fn=collator,
-    )
+    if not bucket:
+        return DataLoader(
+            rows,
+            batch_size=batch_size,
+            shuffle=generator is not None,
+            generator=generator,
+            collate_fn=collator,
+        )
+    sizes = lengths(dataset)
+    if generator is not None:
+        return DataLoader(
+            rows, batch_sampler=BucketSampler(sizes, batch_size, generator), collate_fn=collator
+        )
+    return DataLoader(rows, batch_sampler=by_length(sizes, batch_size), collate_fn=collator)
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -135,11 +163,14 @@ def fine_tune(
     device: torch.device,
     observer: Observer | None = None,
     train: Dataset | None = None,
+    meter: Meter | None = None,
+    bucket: bool = True,
 ) -> int:
     """Fine-tune `model` in place on `train` (default `data.train`); returns training examples processed.
 
     Optimizer and linear schedule (no warm-up) are built fresh here for every fine-tune, and the
-    data order and dropout come from `seed`, so a fine-tune is reproducible on its own.
+    data order and dropout come from `seed`, so a fine-tune is reproducible on its own. `meter`
+    counts the examples and real tokens trained on, and the seconds spent.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -148,15 +179,19 @@ def fine_tune(
         return 0
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    loader = _loader(model, data.train if train is None else train, data.collator, hp.batch_size, generator)
+    dataset = data.train if train is None else train
+    loader = _loader(model, dataset, data.collator, hp.batch_size, generator, bucket)
+    meter = meter or Meter()
     model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
     total_steps = max(1, epochs * len(loader))
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
     model.train()
     examples = 0
+    meter.start()
     for _ in range(epochs):
         for batch in _batches(loader, device):
+            meter.add(batch)
             with _autocast(device):
                 loss = model(**batch).loss
             loss.backward()
@@ -165,7 +200,12 @@ def fine_tune(
             optimizer.zero_grad(set_to_none=True)
             examples += int(batch["input_ids"].shape[0])
             # Every step: observers throttle their own I/O, and a slow step must not delay a cancel.
-            stop_if_asked(observer, "during fine-tuning")
+            try:
+                stop_if_asked(observer, "during fine-tuning")
+            except Cancelled:
+                meter.stop()
+                raise
+    meter.stop()
     model.eval()
     return examples
 
@@ -186,19 +226,24 @@ def predict(
     hp: Hyperparameters,
     device: torch.device,
     observer: Observer | None = None,
+    meter: Meter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels for a split; token-level outputs are padded to one length (labels with -100)."""
+    """Logits and labels for a split, in length order; token outputs padded to one length (labels -100)."""
     observer = observer or NullObserver()
     model.to(device)
     model.eval()
+    meter = meter or Meter()
     logits: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    meter.start()
     for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+        meter.add(batch)
         with _autocast(device):
             out = model(**batch).logits
         logits.append(out.float().cpu().numpy())
         labels.append(batch["labels"].cpu().numpy())
         stop_if_asked(observer, "during evaluation")
+    meter.stop()
     if data.type == "token-classification":
         width = max(a.shape[1] for a in logits)
         logits = [_pad_to(a, width, 0.0) for a in logits]
@@ -213,7 +258,8 @@ def evaluate(
     hp: Hyperparameters,
     device: torch.device,
     observer: Observer | None = None,
+    meter: Meter | None = None,
 ) -> float:
     """The task metric of `model` on one split; checks `observer` for a cancel after every batch."""
-    logits, labels = predict(model, dataset, data, hp, device, observer)
+    logits, labels = predict(model, dataset, data, hp, device, observer, meter)
     return float(data.score(logits, labels))

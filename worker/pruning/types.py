@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-Strategy = Literal["aglp", "glp", "top"]
+Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
+StopReason = Literal["threshold", "floor", "budget"]
 TaskType = Literal["classification", "regression", "token-classification"]
 BaselineMode = Literal["fine-tune", "as-is"]
 
@@ -28,6 +29,10 @@ class Hyperparameters:
     # Candidates only rank layers: fine-tune each on a fixed sample of this many training examples
     # (None: the whole train set, as in the paper). The baseline and repurposing use the whole set.
     candidate_train_examples: int | None = None
+    # aglp-shortlist: how many of the best zero-shot candidates each round fine-tunes.
+    shortlist: int = 2
+    # A round that would take the job's training examples past this total is not started.
+    max_train_examples_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,18 @@ class PruneRequest:
 
 @dataclass(frozen=True)
 class CandidateScore:
-    """A candidate: the model with original layer `layer` removed, and its selection score."""
+    """A candidate: the model with original layer `layer` removed, and its selection scores.
+
+    `score` is the fine-tuned selection score (None when the candidate was not fine-tuned); the
+    zero-shot fields score the current model without the layer, untrained, where they were computed.
+    """
 
     layer: int
-    score: float
+    score: float | None
     seconds: float = 0.0
+    zero_shot_score: float | None = None
+    zero_shot_loss: float | None = None
+    block_influence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ class RoundRecord:
     accepted: bool
     seconds: float
     train_examples: int
+    zero_shot_top: bool | None = None  # the fine-tuned winner was the zero-shot favourite
+    kendall_tau: float | None = None  # zero-shot vs fine-tuned ranking of the verified candidates
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,9 @@ class PruneResult:
     baseline: BaselineMode = "fine-tune"
     warnings: tuple[RunWarning, ...] = ()
     latency: Latency | None = None
+    stopped_by: StopReason = "floor"
+    # "train", "score": this process's examples, real tokens and rates (see batching.Meter.summary).
+    throughput: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
 
 
 class Cancelled(Exception):

@@ -121,13 +121,14 @@ def test_rounds_join_candidate_scores(
     db_session.commit()
     data = client.get(f"/v1/jobs/{job.id}/rounds", headers=caller.headers).json()["data"]
     assert [r["round"] for r in data] == [1, 2]
+    zero_shot = {"zero_shot_score": None, "zero_shot_loss": None, "block_influence": None}  # AGLP has none
     assert data[0]["candidates"] == [
-        {"layer": 0, "score": 0.8},
-        {"layer": 3, "score": 0.83},
-        {"layer": 5, "score": 0.85},
+        {"layer": 0, "score": 0.8, **zero_shot},
+        {"layer": 3, "score": 0.83, **zero_shot},
+        {"layer": 5, "score": 0.85, **zero_shot},
     ]
     assert data[0]["removed_layer"] == 5 and data[0]["accepted"] is True and data[1]["accepted"] is False
-    assert data[1]["candidates"] == [{"layer": 0, "score": 0.7}]
+    assert data[1]["candidates"] == [{"layer": 0, "score": 0.7, **zero_shot}]
 
 
 def test_events_page_by_id(client: TestClient, caller: Any, make_job: MakeJob, db_session: Session) -> None:

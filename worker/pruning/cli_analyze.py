@@ -1,0 +1,91 @@
+"""`secateur analyze`: the per-layer sensitivity table from greedy zero-shot removal, before pruning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast, get_args
+
+import typer
+from rich.table import Table
+
+from worker.pruning.cli import console, run
+from worker.pruning.types import Hyperparameters, PruneRequest, PruneResult, TaskSpec, TaskType
+
+
+def sensitivity(result: PruneResult) -> Table:
+    """Per round and remaining layer: zero-shot metric and loss without it, and its Block Influence."""
+    table = Table(
+        title=f"zero-shot sensitivity: {result.metric}, fine-tuned full model {result.baseline_score:.4f}"
+    )
+    for column in ("round", "layers", "layer", result.metric, "loss", "block influence", "removed"):
+        table.add_column(column, justify="right")
+    for r in result.rounds:
+        for c in r.candidates:
+            table.add_row(
+                str(r.round),
+                str(r.layers_before),
+                str(c.layer),
+                f"{c.zero_shot_score:.4f}" if c.zero_shot_score is not None else "-",
+                f"{c.zero_shot_loss:.4f}" if c.zero_shot_loss is not None else "-",
+                f"{c.block_influence:.4f}" if c.block_influence is not None else "-",
+                "<-" if c.layer == r.removed_layer else "",
+            )
+        table.add_section()
+    return table
+
+
+def analyze(
+    model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
+    out: Path = typer.Option(..., help="Where to save pruning_report.json (and the last accepted model)."),
+    task: str | None = typer.Option(
+        None, help="Built-in task: sst2, cola, mrpc, rte, stsb, conll2003-ner/pos."
+    ),
+    data: Path | None = typer.Option(None, help="Folder with the task's standard files (e.g. GLUE TSVs)."),
+    retention: float = typer.Option(0.95, help="Marks which depths keep this fraction of the baseline."),
+    epochs: int = typer.Option(3, help="Epochs for the baseline fine-tune, the only training."),
+    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
+    batch_size: int = typer.Option(16, help="Training batch size."),
+    max_length: int = typer.Option(256, help="Maximum tokens per example."),
+    seed: int = typer.Option(0, help="Random seed."),
+    max_train_examples: int | None = typer.Option(None, help="Use at most this many training examples."),
+    min_layers: int = typer.Option(1, help="Stop the removal at this many layers."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1...; default CUDA when present."),
+    baseline_cache: Path | None = typer.Option(None, help="Reuse or store the fine-tuned full model here."),
+    train_file: Path | None = typer.Option(None, help="Custom task: training file (CSV, TSV, JSONL, CoNLL)."),
+    validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
+    text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
+    label_field: str | None = typer.Option(None, help="Custom task: label column."),
+    type: str | None = typer.Option(
+        None, help="Custom task: classification, regression, token-classification."
+    ),
+) -> None:
+    """Fine-tune the full model once, then remove layers greedily by zero-shot score down to the floor."""
+    if type is not None and type not in get_args(TaskType):
+        raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+    request = PruneRequest(
+        model=model,
+        task=TaskSpec(
+            name=task,
+            type=cast(TaskType | None, type),
+            data_dir=data,
+            train_file=train_file,
+            validation_file=validation_file,
+            text_fields=tuple(text_field),
+            label_field=label_field,
+        ),
+        retention=retention,
+        strategy="analyze",
+        device=device,
+        min_layers=min_layers,
+        hyperparameters=Hyperparameters(
+            epochs=epochs,
+            learning_rate=lr,
+            batch_size=batch_size,
+            max_length=max_length,
+            seed=seed,
+            max_train_examples=max_train_examples,
+        ),
+    )
+    result = run(request, out, None, baseline_cache)
+    console.print(sensitivity(result))
+    console.print(f"{result.train_examples:,} training examples (the baseline); {result.seconds:.0f}s")
