@@ -6,18 +6,28 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_session_factory
 from app.api.routes.health import router as health_router
+from app.api.routes.metrics import router as metrics_router
 from app.core.config import get_settings
+from app.core.db import get_sessionmaker
 from app.core.errors import install_problem_handlers
 from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
 from app.keys.service import ensure_bootstrap_key
+from app.metrics import LatencyMiddleware, Metrics
 
 logger = logging.getLogger("secateur.api")
+
+
+def _session_factory(app: FastAPI) -> sessionmaker[Session]:
+    """The request's session factory outside a request: the test override, else the configured one."""
+    override = app.dependency_overrides.get(get_session_factory)
+    return override() if override is not None else get_sessionmaker()
 
 
 def _bootstrap(app: FastAPI) -> None:
@@ -25,8 +35,7 @@ def _bootstrap(app: FastAPI) -> None:
     settings = app.dependency_overrides.get(get_settings, get_settings)()
     if not settings.bootstrap_api_key:
         return
-    factory = app.dependency_overrides.get(get_session_factory, get_session_factory)()
-    with factory() as session:
+    with _session_factory(app)() as session:
         try:
             ensure_bootstrap_key(session, settings.bootstrap_api_key)
             session.commit()
@@ -55,8 +64,12 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.state.metrics = Metrics(lambda: _session_factory(app))
     app.add_middleware(UploadLimitMiddleware)
+    # Outermost, so it also times the answers other middleware give on their own.
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
     return app

@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.logging import job_context
 from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
@@ -152,7 +153,14 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
     `attempt` is given by the local runner, which claims the job before starting this process.
+    Every log line written meanwhile carries the job id.
     """
+    with job_context(job_id):
+        _run_job(job_id, attempt)
+
+
+def _run_job(job_id: str, attempt: int | None) -> None:
+    """run_job's body, inside the job's log context."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
     if attempt is None:
         attempt = claim(job_id, me, settings.stale_after_s)

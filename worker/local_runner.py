@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.logging import job_context
 from app.models import Job, JobStatus, utcnow
 from worker.jobs import claim
 from worker.reconciler import Summary, force_cancel, reconcile, requeue_or_fail
@@ -68,7 +69,8 @@ class LocalRunner:
                 if claimed is None:
                     self._stop.wait(self.poll_s)
                     continue
-                self._run(*claimed)
+                with job_context(claimed[0]):
+                    self._run(*claimed)
             except Exception:
                 # A database hiccup must not kill the embedded runner; the next pass retries.
                 log.exception("local runner pass failed")

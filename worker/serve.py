@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def serve(
     from app.core.migrate import upgrade_to_head
     from worker.local_runner import LocalRunner
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_to_head()

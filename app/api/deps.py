@@ -1,8 +1,9 @@
 """Shared FastAPI dependencies: settings, database session, storage and the caller's API key."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,18 +18,33 @@ from app.models import ApiKey
 _bearer = HTTPBearer(auto_error=False, description="An API key such as `sk-sec-…`.")
 
 
-def get_session_factory() -> sessionmaker[Session]:
+# The dependencies below that do no I/O are `async def`: FastAPI runs every plain `def` dependency in
+# its threadpool, and each trip there costs a thread switch and a GIL hand-off under load.
+
+
+async def get_session_factory() -> sessionmaker[Session]:
     """The session factory; tests override this to bind sessions to a rolled-back transaction."""
     return get_sessionmaker()
 
 
-def get_session(factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]) -> Iterator[Session]:
-    """One session per request; services commit explicitly, anything left open is rolled back."""
-    with factory() as session:
+async def get_session(
+    factory: Annotated[sessionmaker[Session], Depends(get_session_factory)],
+) -> AsyncIterator[Session]:
+    """One session per request; services commit explicitly, anything left open is rolled back.
+
+    A session connects lazily, so creating it here does no I/O. Closing it returns its connection
+    (a rollback), so that runs in a thread, under a limiter of its own: a request holding a
+    connection must never wait for a slot in the shared threadpool, or a burst in which every
+    pool thread waits for a connection deadlocks until the pool times out.
+    """
+    session = factory()
+    try:
         yield session
+    finally:
+        await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
-def get_store() -> Storage:
+async def get_store() -> Storage:
     """The blob store the settings choose."""
     return get_storage()
 
@@ -51,6 +67,9 @@ def get_current_key(
     if credentials is None:
         raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     key = authenticate(session, credentials.credentials)
+    # End the read so the connection goes back to the pool while the request waits for its next
+    # thread (the endpoint's); the key row stays usable, sessions do not expire on commit.
+    session.commit()
     if key is None:
         raise _unauthorized("The API key is invalid or has been revoked.")
     return key

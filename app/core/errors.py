@@ -8,11 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("secateur.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 5  # what a 503 asks clients to wait while the database is down
 # Loc parts that are not field names: the request part, and the tags of the task union.
 _HIDDEN_LOC = frozenset({"body", "query", "path", "header", "builtin-task", "custom-task"})
 
@@ -118,6 +121,23 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _database_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down, restarting or saturated: a 503 the client may retry, never a traceback."""
+    if (
+        isinstance(exc, DBAPIError)
+        and not isinstance(exc, OperationalError)
+        and not exc.connection_invalidated
+    ):
+        return await _unhandled_handler(request, exc)  # a bug in our SQL, not an outage
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem_response(
+        503,
+        "The database is unavailable; retry in a few seconds.",
+        type_=problem_type("database-unavailable"),
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     # Log the trace for operators; the client only learns that it was our fault.
     """The catch-all 500: log the trace, tell the client nothing internal."""
@@ -130,4 +150,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(DBAPIError, _database_handler)
+    app.add_exception_handler(PoolTimeoutError, _database_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

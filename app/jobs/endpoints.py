@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.api.responses import json_response
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response
 from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
@@ -31,11 +31,10 @@ def create_job(
     session: SessionDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Submit a pruning job; it is queued once its row is committed."""
     job, created = service.create_job(session, settings, key.id, body, idempotency_key)
-    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
+    return json_response(job_out(job), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @router.get("", response_model=JobList)
@@ -44,23 +43,24 @@ def list_jobs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: str | None = None,
-) -> JobList:
+) -> Response:
     """The caller's jobs, newest first; pass the last id as `after` for the next page."""
     rows, has_more = service.list_jobs(session, key.id, limit, after)
-    return JobList(data=[job_out(job) for job in rows], has_more=has_more)
+    return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobOut:
+def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """One of the caller's jobs, with its progress, result or error."""
-    return job_out(service.get_job(session, key.id, job_id))
+    return json_response(job_out(service.get_job(session, key.id, job_id)))
 
 
 @router.get("/{job_id}/rounds", response_model=RoundList)
-def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> RoundList:
+def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """Every finished round with the score of each candidate layer."""
     job = service.get_job(session, key.id, job_id)
-    return RoundList(data=[round_out(r, c) for r, c in repository.rounds_with_candidates(session, job.id)])
+    rounds = repository.rounds_with_candidates(session, job.id)
+    return json_response(RoundList(data=[round_out(r, c) for r, c in rounds]))
 
 
 @router.get("/{job_id}/events", response_model=EventList)
@@ -70,10 +70,10 @@ def list_events(
     session: SessionDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> EventList:
+) -> Response:
     """The job's event log, oldest first; pass the last event id as `after` to continue."""
     rows, has_more = service.list_events(session, key.id, job_id, after, limit)
-    return EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more)
+    return json_response(EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more))
 
 
 @router.post(
@@ -82,10 +82,10 @@ def list_events(
     response_model=JobOut,
     responses={200: {"model": JobOut, "description": "A queued job was cancelled at once."}},
 )
-def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> Response:
     """Cancel a job: at once while queued, else the worker stops at its next check (202)."""
     job, code = service.cancel(session, settings, key.id, job_id)
-    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
+    return json_response(job_out(job), code)
 
 
 @router.get(
