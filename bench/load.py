@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, func, select
 
 from app.core.migrate import upgrade_to_head
 from app.models import Job
-from bench.loadgen import burst, closed_loop, open_loop, wrk
+from bench.loadgen import burst, closed_loop, cpu_seconds, open_loop, wrk
 from bench.stack import API_KEY, cpu_hog, free_port, postgres_database, service_env, uvicorn, wait_ready
 
 RESULTS = Path(__file__).parent / "results" / "load"
@@ -89,36 +89,44 @@ def submissions(base: str, url: str, n: int) -> dict[str, Any]:
 
 
 def measure(
-    targets: dict[str, tuple[str, dict[str, str]]], concurrency: int, seconds: float, rate: float
+    targets: dict[str, tuple[str, dict[str, str], int]], concurrency: int, seconds: float, rate: float
 ) -> dict[str, Any]:
-    """Closed-loop throughput on every target, then the open loop at `rate` on every target."""
+    """Closed-loop throughput on every target, then the open loop at `rate` on every target.
+
+    The server's CPU time per request is recorded too: unlike req/s it barely depends on what
+    else the machine runs, so it compares runs on a shared machine.
+    """
     out: dict[str, Any] = {}
-    for name, (url, headers) in targets.items():
+    for name, (url, headers, pid) in targets.items():
+        cpu_before = cpu_seconds(pid)
         closed = wrk(url, headers, concurrency, seconds)
         if closed is None:
             closed = asyncio.run(closed_loop(url, headers, concurrency, seconds)).summary() | {
                 "client": "httpx"
             }
+        cpu_after = cpu_seconds(pid)
+        if cpu_before is not None and cpu_after is not None and closed["requests"]:
+            closed["server_cpu_us"] = round((cpu_after - cpu_before) / closed["requests"] * 1e6)
         paced = asyncio.run(open_loop(url, headers, rate, seconds)).summary()
         out[name] = {"closed": closed, "open": paced}
     return out
 
 
-def run_backend(backend: str, bare: str, args: dict[str, Any], scratch: Path) -> dict[str, Any]:
+def run_backend(backend: str, bare: tuple[str, int], args: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """Every measurement on one database backend."""
     with ExitStack() as stack, database(backend, scratch) as url:
         port = free_port()
         env = service_env(url, scratch / backend, SECATEUR_QUEUE="local")
-        api = uvicorn("app.main:app", port, env, scratch / f"api-{backend}.log", workers=args["workers"])
+        api = uvicorn("app.main:app", port, env, scratch / f"api-{backend}.log")
         stack.callback(api.stop)
         api.start()
         base = f"http://127.0.0.1:{port}"
         wait_ready(f"{base}/healthz")
         job_id = seed(base, args["seed_jobs"])
         targets = {
-            "bare": (f"{bare}/bare", {}),
-            "GET /v1/jobs/{id}": (f"{base}/v1/jobs/{job_id}", AUTH),
-            "GET /v1/jobs": (f"{base}/v1/jobs", AUTH),
+            "bare": (f"{bare[0]}/bare", {}, bare[1]),
+            "GET /v1/jobs/{id}": (f"{base}/v1/jobs/{job_id}", AUTH, api.pid),
+            "GET /v1/jobs": (f"{base}/v1/jobs", AUTH, api.pid),
         }
         result: dict[str, Any] = {"backend": backend, "conditions": {}}
         result["conditions"]["idle"] = measure(targets, args["concurrency"], args["seconds"], args["rate"])
@@ -135,7 +143,8 @@ def run_backend(backend: str, bare: str, args: dict[str, Any], scratch: Path) ->
 def table(result: dict[str, Any]) -> str:
     """The result as a plain-text table: one line per condition and endpoint."""
     header = (
-        f"{'condition':9} {'endpoint':18} {'req/s':>8} {'% bare':>7} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'condition':9} {'endpoint':18} {'req/s':>8} {'% bare':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'cpu us':>7} | "
         f"{'at rate':>8} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>4}"
     )
     lines = [f"backend {result['backend']}", header]
@@ -150,7 +159,8 @@ def table(result: dict[str, Any]) -> str:
             )
             lines.append(
                 f"{condition:9} {name:18} {closed['rps']:8.0f} {100 * closed['rps'] / bare_rps:6.0f}% "
-                f"{closed['p50_ms']:7.1f} {closed['p99_ms']:7.1f} | {paced['rps']:8.0f} "
+                f"{closed['p50_ms']:7.1f} {closed['p99_ms']:7.1f} {closed.get('server_cpu_us', 0):7d} | "
+                f"{paced['rps']:8.0f} "
                 f"{paced['p50_ms']:7.1f} {paced['p99_ms']:7.1f} {errors:4d}"
             )
     for mode, figures in result["submissions"].items():
@@ -170,12 +180,11 @@ def main(
     rate: Annotated[float, typer.Option(help="Requests per second in the open loop.")] = 200.0,
     submissions_n: Annotated[int, typer.Option("--submissions", help="Concurrent POST /v1/jobs.")] = 100,
     seed_jobs: Annotated[int, typer.Option(help="Jobs created before measuring.")] = 25,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes of the API.")] = 1,
     out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = RESULTS,
 ) -> None:
     """Run the load scenarios and write one JSON per backend."""
     args = {"seconds": seconds, "concurrency": concurrency, "rate": rate, "submissions": submissions_n,
-            "seed_jobs": seed_jobs, "workers": workers}  # fmt: skip
+            "seed_jobs": seed_jobs}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="secateur-load-") as tmp, ExitStack() as stack:
         scratch = Path(tmp)
         port = free_port()
@@ -185,7 +194,7 @@ def main(
         wait_ready(f"http://127.0.0.1:{port}/bare")
         out.mkdir(parents=True, exist_ok=True)
         for backend in backends.split(","):
-            result = run_backend(backend.strip(), f"http://127.0.0.1:{port}", args, scratch)
+            result = run_backend(backend.strip(), (f"http://127.0.0.1:{port}", bare.pid), args, scratch)
             result.update(
                 date=datetime.now(UTC).date().isoformat(),
                 command="make load",

@@ -108,10 +108,10 @@ class Process:
                 continue
 
 
-def uvicorn(app: str, port: int, env: dict[str, str], log: Path, workers: int = 1) -> Process:
+def uvicorn(app: str, port: int, env: dict[str, str], log: Path) -> Process:
     """`uvicorn APP` on 127.0.0.1:`port`, without the per-request access log (as in production)."""
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning", "--workers", str(workers)]
+    command += ["--no-access-log", "--log-level", "warning"]
     return Process(command, env, log)
 
 
