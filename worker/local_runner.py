@@ -116,8 +116,12 @@ class LocalRunner:
             if self._cancel_overdue(job_id):
                 killed_for = "cancel grace period over"
                 break
+            if self._silent(job_id, attempt):
+                # Alive but hung (stopped, deadlocked): the reconciler would wait for this loop forever.
+                killed_for = f"no heartbeat for more than {self.settings.stale_after_s:g} s"
+                break
         if killed_for:
-            self._kill(process)
+            self._kill(process, grace_s=0.0 if killed_for.startswith("no heartbeat") else 10.0)
         # Both are no-ops for a job its process finished; anything else (a crash, a kill) is handled now
         # rather than after `stale_after_s`.
         reason = killed_for or f"its process exited with code {process.returncode}"
@@ -129,6 +133,17 @@ class LocalRunner:
             requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
         if any(summary.as_dict().values()):
             log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
+
+    def _silent(self, job_id: str, attempt: int) -> bool:
+        """Whether this attempt is still running the job but has not heartbeated for `stale_after_s`."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.stale_after_s)
+        with session_scope() as session:
+            beat = session.scalar(
+                select(Job.heartbeat_at).where(
+                    Job.id == job_id, Job.attempts == attempt, Job.status == JobStatus.RUNNING
+                )
+            )
+        return beat is not None and beat < cutoff
 
     def _cancel_overdue(self, job_id: str) -> bool:
         """Whether the job was asked to cancel longer ago than the grace period and is still going."""

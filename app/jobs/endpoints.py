@@ -12,6 +12,9 @@ from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, Ro
 from app.jobs.views import job_out, round_out
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+# Event ids are a 32-bit INTEGER on PostgreSQL; a larger cursor cannot be bound (a 500, not an
+# empty page), and SQLite's driver fails the same way past 64 bits.
+MAX_EVENT_ID = 2**31 - 1
 
 IdempotencyKey = Annotated[
     str | None,
@@ -68,7 +71,7 @@ def list_events(
     job_id: str,
     key: CurrentKey,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """The job's event log, oldest first; pass the last event id as `after` to continue."""

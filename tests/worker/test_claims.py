@@ -182,3 +182,32 @@ def test_lost_messages_are_sent_again_but_waiting_ones_are_not(local_db: Setting
     waiting = make_job(enqueued_at=old)
     assert reconcile(settings=settings).resent == []
     assert job(waiting).enqueued_at == old
+
+
+def test_the_local_runner_takes_back_a_job_whose_process_hangs(
+    local_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job process that is alive but silent (SIGSTOP, a deadlock) is killed and its job requeued."""
+    import subprocess
+
+    from worker import local_runner
+
+    popen = subprocess.Popen
+
+    def hung(_command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """A process that never heartbeats and would outlive the test."""
+        return popen(["sleep", "120"], **kwargs)
+
+    monkeypatch.setattr(local_runner.subprocess, "Popen", hung)
+    job_id = make_job(status=JobStatus.QUEUED)
+    runner = local_runner.LocalRunner(Settings(stale_after_s=1, max_attempts=3), poll_s=0.1)
+    claimed = local_runner.claim_next(runner.name, 1)
+    assert claimed == (job_id, 1)
+    runner._run(*claimed)
+    row = job(job_id)
+    assert row.status == JobStatus.QUEUED and row.attempts == 1
+    with session_scope() as session:
+        requeued = session.scalars(
+            select(Event).where(Event.job_id == job_id, Event.type == "job.requeued")
+        ).one()
+    assert "no heartbeat" in requeued.message
