@@ -81,7 +81,7 @@ def summary(output: str) -> dict[str, Any]:
 
 @cli.command()
 def main(
-    max_examples: Annotated[int, typer.Option(help="Examples per operation in the fuzzing phase.")] = 100,
+    max_examples: Annotated[int, typer.Option(help="Examples per operation in the fuzzing phase.")] = 150,
     seed_value: Annotated[int | None, typer.Option("--seed", help="Replay an earlier run's seed.")] = None,
     out: Annotated[Path, typer.Option(help="Where fuzz.json goes.")] = RESULTS,
 ) -> None:
@@ -108,7 +108,8 @@ def main(
             if seed_value is not None:
                 command += ["--seed", str(seed_value)]
             started = time.monotonic()
-            done = subprocess.run(command, capture_output=True, text=True)
+            # In the scratch folder, so Schemathesis's cache stays out of the checkout.
+            done = subprocess.run(command, capture_output=True, text=True, cwd=scratch)
             seconds = time.monotonic() - started
         finally:
             api.stop()

@@ -68,7 +68,11 @@ class LocalStorage:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
-        shutil.copyfile(path, tmp)
+        try:
+            shutil.copyfile(path, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a disk that filled up mid-copy keeps no partial file
+            raise
         tmp.replace(target)
 
     def fetch(self, key: str, path: Path) -> None:

@@ -20,7 +20,17 @@ from typing import Annotated, Any
 
 import typer
 
-from bench.chaos.client import client, inputs, job, outcome, submit, upload_all, wait
+from bench.chaos.client import (
+    TERMINAL,
+    candidate_events,
+    client,
+    inputs,
+    job,
+    outcome,
+    submit,
+    upload_all,
+    wait,
+)
 from bench.chaos.stacks import CeleryStack, ServeStack, Stack
 from bench.stack import postgres_database
 
@@ -50,18 +60,26 @@ def run_scenario(
         wait(api, reference_id, ("succeeded",), 600)
         reference_s = time.monotonic() - started
         reference = outcome(api, reference_id, None)
+        if reference["status"] != "succeeded":
+            raise RuntimeError(f"the reference job did not succeed: {reference}")
+        candidates = len(candidate_events(api, reference_id))
         trials = []
         for _ in range(kills):
             job_id = submit(api, uploads)
-            wait(api, job_id, ("running",), 300)
-            delay = rng.uniform(0.1, 0.8) * reference_s
+            # A random point: after a random number of candidates, and a random part of the next one.
+            # The last round's candidates stay ahead, or the job may end before it is hit.
+            after = rng.randrange(0, max(1, candidates - 2))
+            delay = rng.uniform(0.0, 0.5) * reference_s / (candidates + 1)
+            while len(candidate_events(api, job_id)) < after and job(api, job_id)["status"] not in TERMINAL:
+                time.sleep(0.1)
             time.sleep(delay)
             before = job(api, job_id)
             interrupted = before["status"] == "running"
             if interrupted:
                 ACTIONS[scenario](stack, job_id)
             wait(api, job_id, ("succeeded",), 600)
-            trial = {"delay_s": round(delay, 1), "round_at_interruption": before["progress"]["round"]}
+            trial = {"after_candidates": after, "delay_s": round(delay, 1),
+                     "round_at_interruption": before["progress"]["round"]}  # fmt: skip
             trials.append(trial | {"interrupted": interrupted} | outcome(api, job_id, reference["result"]))
     ok = [t for t in trials if t["interrupted"]]
     return {

@@ -79,6 +79,12 @@ def wait(api: httpx.Client, job_id: str, statuses: tuple[str, ...], timeout_s: f
         time.sleep(0.2)
 
 
+def candidate_events(api: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    """The job's `candidate.scored` events so far."""
+    response = api.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000})
+    return [e for e in response.json()["data"] if e["type"] == "candidate.scored"]
+
+
 def outcome(api: httpx.Client, job_id: str, reference: dict[str, Any] | None) -> dict[str, Any]:
     """What the trial checks: status, attempts, rounds recorded once, result equal to the reference."""
     final = job(api, job_id)

@@ -16,8 +16,13 @@ from app.core.migrate import upgrade_to_head
 from app.models import Job
 from bench.stack import Process, free_port, service_env, uvicorn, wait_ready
 
-# Fast failure detection, so a trial takes seconds rather than the production five minutes.
-TIMINGS = {"SECATEUR_HEARTBEAT_S": "0.5", "SECATEUR_STALE_AFTER_S": "8", "SECATEUR_RECONCILE_INTERVAL_S": "2"}
+# Fast failure detection, so a trial takes a minute rather than the production five; 30 s still
+# leaves a job process time to import torch and load its inputs before its first heartbeat.
+TIMINGS = {
+    "SECATEUR_HEARTBEAT_S": "0.5",
+    "SECATEUR_STALE_AFTER_S": "30",
+    "SECATEUR_RECONCILE_INTERVAL_S": "2",
+}
 
 
 class Stack:

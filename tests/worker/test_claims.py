@@ -211,3 +211,37 @@ def test_the_local_runner_takes_back_a_job_whose_process_hangs(
             select(Event).where(Event.job_id == job_id, Event.type == "job.requeued")
         ).one()
     assert "no heartbeat" in requeued.message
+
+
+def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
+    local_db: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while storing the artifact: `storage_full`, no artifact key, no partial blob left."""
+    import errno
+    import shutil
+
+    from app.core.storage import LocalStorage
+    from worker import jobs
+    from worker.pruning.types import PruneResult
+
+    def fill_up(source: Path, target: Path) -> None:
+        """Write half the file, then run out of space, as a full disk does."""
+        Path(target).write_bytes(Path(source).read_bytes()[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    job_id = make_job(status=JobStatus.QUEUED)
+    attempt = claim(job_id, "test:1", stale_after_s=60)
+    assert attempt == 1
+    work = tmp_path / "work"
+    (work / "out").mkdir(parents=True)
+    (work / "out" / "config.json").write_text("{}" * 100)
+    storage = LocalStorage(tmp_path / "blobs")
+    monkeypatch.setattr(shutil, "copyfile", fill_up)
+    result = PruneResult("aglp", "accuracy", 0.9, 0.9, 0.5, 0.9, 0.9, 1.0, (0,), (1,), 2, 10, 5, (), 8, 1.0)
+    jobs._succeed(job_id, attempt, storage, work, result)
+
+    row = job(job_id)
+    assert row.status == JobStatus.FAILED and row.error_code == "storage_full"
+    assert "no space left" in (row.error_message or "") and row.artifact_key is None
+    assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert event_types(job_id)[-1] == "job.failed"
