@@ -3,8 +3,10 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -13,21 +15,23 @@ from app.api.deps import get_session_factory
 from app.api.routes.health import router as health_router
 from app.api.routes.metrics import router as metrics_router
 from app.core.config import get_settings
-from app.core.db import get_sessionmaker
-from app.core.errors import install_problem_handlers
+from app.core.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from app.core.http import BodyTimeoutMiddleware, HeadAsGetMiddleware
 from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
 from app.keys.service import ensure_bootstrap_key
 from app.metrics import LatencyMiddleware, Metrics
+from app.ui.endpoints import router as ui_router
+from app.ui.endpoints import static as ui_static
+from app.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger("secateur.api")
 
 
 def _session_factory(app: FastAPI) -> sessionmaker[Session]:
-    """The request's session factory outside a request: the test override, else the configured one."""
-    override = app.dependency_overrides.get(get_session_factory)
-    return override() if override is not None else get_sessionmaker()
+    """The requests' session factory, outside a request: the test override, else the configured one."""
+    return app.dependency_overrides.get(get_session_factory, get_session_factory)()
 
 
 def _bootstrap(app: FastAPI) -> None:
@@ -55,6 +59,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with every 4xx/5xx body filed under application/problem+json."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in "45" and "application/json" in content:
+                        response["content"] = {PROBLEM_MEDIA_TYPE: content.pop("application/json")}
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app() -> FastAPI:
     """Build the application."""
     app = FastAPI(
@@ -66,12 +84,18 @@ def create_app() -> FastAPI:
     install_problem_handlers(app)
     app.state.metrics = Metrics(lambda: _session_factory(app))
     app.add_middleware(UploadLimitMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(BodyTimeoutMiddleware)
     # Outermost, so it also times the answers other middleware give on their own.
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(webhooks_router)
+    app.include_router(ui_router)
+    app.mount("/ui/static", ui_static, name="ui-static")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 

@@ -1,13 +1,13 @@
 """Shared FastAPI dependencies: settings, database session, storage and the caller's API key."""
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Annotated
 
-import anyio
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.ratelimit import rate_limits
 from app.core.config import Settings, get_settings
 from app.core.db import get_sessionmaker
 from app.core.errors import ProblemError
@@ -18,39 +18,28 @@ from app.models import ApiKey
 _bearer = HTTPBearer(auto_error=False, description="An API key such as `sk-sec-…`.")
 
 
-# The dependencies below that do no I/O are `async def`: FastAPI runs every plain `def` dependency in
-# its threadpool, and each trip there costs a thread switch and a GIL hand-off under load.
-
-
-async def get_session_factory() -> sessionmaker[Session]:
+def get_session_factory() -> sessionmaker[Session]:
     """The session factory; tests override this to bind sessions to a rolled-back transaction."""
     return get_sessionmaker()
 
 
-async def get_session(
-    factory: Annotated[sessionmaker[Session], Depends(get_session_factory)],
-) -> AsyncIterator[Session]:
-    """One session per request; services commit explicitly, anything left open is rolled back.
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
-    A session connects lazily, so creating it here does no I/O. Closing it returns its connection
-    (a rollback), so that runs in a thread, under a limiter of its own: a request holding a
-    connection must never wait for a slot in the shared threadpool, or a burst in which every
-    pool thread waits for a connection deadlocks until the pool times out.
-    """
-    session = factory()
-    try:
+
+def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
+    """One session per endpoint call; services commit explicitly, anything left open is rolled back."""
+    with factory() as session:
         yield session
-    finally:
-        await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
-async def get_store() -> Storage:
+def get_store() -> Storage:
     """The blob store the settings choose."""
     return get_storage()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed when the endpoint returns, before the response is sent: no connection waits on a slow client.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_store)]
 
 
@@ -60,18 +49,28 @@ def _unauthorized(detail: str) -> ProblemError:
 
 
 def get_current_key(
-    session: SessionDep,
+    request: Request,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The API key of the caller, from `Authorization: Bearer <key>`; 401 when missing or unknown."""
+    """The API key of the caller, from `Authorization: Bearer <key>`; 401 when missing or unknown.
+
+    The lookup uses a session of its own, closed at once: no connection is held for the rest of
+    the request. Failed attempts count against the client's address, requests against the key.
+    """
+    limits = rate_limits(request.app, settings)
+    address = request.client.host if request.client else "unknown"
+    limits.check_address(address)
     if credentials is None:
+        limits.failed(address)
         raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
-    key = authenticate(session, credentials.credentials)
-    # End the read so the connection goes back to the pool while the request waits for its next
-    # thread (the endpoint's); the key row stays usable, sessions do not expire on commit.
-    session.commit()
+    with factory() as session:
+        key = authenticate(session, credentials.credentials)
     if key is None:
+        limits.failed(address)
         raise _unauthorized("The API key is invalid or has been revoked.")
+    limits.hit_key(key.id)
     return key
 
 

@@ -6,15 +6,14 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.responses import json_response
+from app.core.errors import AUTH_PROBLEMS, problems
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response
 from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
 from app.jobs.views import job_out, round_out
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-# Event ids are a 32-bit INTEGER on PostgreSQL; a larger cursor cannot be bound (a 500, not an
-# empty page), and SQLite's driver fails the same way past 64 bits.
-MAX_EVENT_ID = 2**31 - 1
+MAX_EVENT_ID = 2**31 - 1  # the events table's id is an INTEGER: PostgreSQL cannot compare past it
 
 IdempotencyKey = Annotated[
     str | None,
@@ -26,7 +25,10 @@ IdempotencyKey = Annotated[
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobOut,
-    responses={200: {"model": JobOut, "description": "A replay of an earlier request with the same key."}},
+    responses={
+        200: {"model": JobOut, "description": "A replay of an earlier request with the same key."},
+        **problems(*AUTH_PROBLEMS, 400, 422),
+    },
 )
 def create_job(
     body: JobCreate,
@@ -40,25 +42,25 @@ def create_job(
     return json_response(job_out(job), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@router.get("", response_model=JobList)
+@router.get("", response_model=JobList, responses=problems(*AUTH_PROBLEMS, 422))
 def list_jobs(
     key: CurrentKey,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: str | None = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The caller's jobs, newest first; pass the last id as `after` for the next page."""
     rows, has_more = service.list_jobs(session, key.id, limit, after)
     return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=problems(*AUTH_PROBLEMS, 404))
 def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """One of the caller's jobs, with its progress, result or error."""
     return json_response(job_out(service.get_job(session, key.id, job_id)))
 
 
-@router.get("/{job_id}/rounds", response_model=RoundList)
+@router.get("/{job_id}/rounds", response_model=RoundList, responses=problems(*AUTH_PROBLEMS, 404))
 def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """Every finished round with the score of each candidate layer."""
     job = service.get_job(session, key.id, job_id)
@@ -66,7 +68,7 @@ def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     return json_response(RoundList(data=[round_out(r, c) for r, c in rounds]))
 
 
-@router.get("/{job_id}/events", response_model=EventList)
+@router.get("/{job_id}/events", response_model=EventList, responses=problems(*AUTH_PROBLEMS, 404, 422))
 def list_events(
     job_id: str,
     key: CurrentKey,
@@ -83,7 +85,10 @@ def list_events(
     "/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    responses={200: {"model": JobOut, "description": "A queued job was cancelled at once."}},
+    responses={
+        200: {"model": JobOut, "description": "A queued job was cancelled at once."},
+        **problems(*AUTH_PROBLEMS, 404, 409),
+    },
 )
 def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> Response:
     """Cancel a job: at once while queued, else the worker stops at its next check (202)."""
@@ -99,6 +104,7 @@ def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: Sett
         206: {"description": "The requested byte range."},
         304: {"description": "The client's copy (If-None-Match) is current."},
         307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
+        **problems(*AUTH_PROBLEMS, 400, 404, 409, 416),
     },
 )
 def download_artifact(

@@ -11,10 +11,11 @@ import httpx2 as httpx  # what starlette.testclient returns
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from tiny_safetensors import model_files
 
 from app.models import Job
 
-MODEL_FILES = [("config.json", b'{"model_type": "bert"}'), ("model.safetensors", b"\x00" * 64)]
+MODEL_FILES = model_files()
 
 
 def build_tar_gz(
@@ -119,3 +120,32 @@ def zip_bytes() -> Callable[..., bytes]:
 def model_tar() -> bytes:
     """A minimal valid model archive (config.json + safetensors inside one top-level folder)."""
     return build_tar_gz([(f"tiny/{name}", payload) for name, payload in MODEL_FILES])
+
+
+@pytest.fixture
+def live_server(app: Any, settings: Any) -> Any:
+    """Serve the test app over real HTTP with the server options `secateur serve` uses; yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from app.core.server import server_options
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **server_options(settings)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

@@ -224,9 +224,9 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     from worker import jobs
     from worker.pruning.types import PruneResult
 
-    def fill_up(source: Path, target: Path) -> None:
-        """Write half the file, then run out of space, as a full disk does."""
-        Path(target).write_bytes(Path(source).read_bytes()[:10])
+    def fill_up(source: Any, target: Any, _length: int = 0) -> None:
+        """Write a little of the file, then run out of space, as a full disk does."""
+        target.write(source.read(10))
         raise OSError(errno.ENOSPC, "No space left on device")
 
     job_id = make_job(status=JobStatus.QUEUED)
@@ -236,7 +236,7 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     (work / "out").mkdir(parents=True)
     (work / "out" / "config.json").write_text("{}" * 100)
     storage = LocalStorage(tmp_path / "blobs")
-    monkeypatch.setattr(shutil, "copyfile", fill_up)
+    monkeypatch.setattr(shutil, "copyfileobj", fill_up)
     result = PruneResult("aglp", "accuracy", 0.9, 0.9, 0.5, 0.9, 0.9, 1.0, (0,), (1,), 2, 10, 5, (), 8, 1.0)
     jobs._succeed(job_id, attempt, storage, work, result)
 

@@ -193,7 +193,6 @@ def test_enqueue_happens_after_commit(
 
     monkeypatch.setattr(queue, "enqueue", fake_enqueue)
     job_id = _post(client, caller, job_body()).json()["id"]
-    # The job row commits, then it is sent, then enqueued_at is recorded (the key lookup's read
-    # transaction ends first).
-    assert order == ["commit", "commit", f"enqueue {job_id}", "commit"]
+    # The job row commits, then it is sent, then enqueued_at is recorded.
+    assert order == ["commit", f"enqueue {job_id}", "commit"]
     assert db_session.get_one(Job, job_id).enqueued_at is not None
