@@ -26,6 +26,13 @@ def _row(cells: list[object]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _non_2xx(*samples: dict[str, Any]) -> int:
+    """Answers other than 2xx (and connection errors) in these samples."""
+    return sum(n for x in samples for k, n in x["statuses"].items() if k[0] != "2") + sum(
+        x.get("errors", 0) for x in samples
+    )
+
+
 def load_section(records: list[dict[str, Any]]) -> list[str]:
     """The API's speed against bare FastAPI, per database backend."""
     out = ["## Speed: `make load`", ""]
@@ -51,9 +58,10 @@ def load_section(records: list[dict[str, Any]]) -> list[str]:
                     "CPU µs",
                     f"p50 ms at {s['rate']:g}/s",
                     f"p99 ms at {s['rate']:g}/s",
+                    "non-2xx",
                 ]
             ),
-            _row(["---"] * 9),
+            _row(["---"] * 10),
         ]
         for condition, targets in r["conditions"].items():
             bare = targets["bare"]["closed"]["rps"] or 1.0
@@ -61,7 +69,7 @@ def load_section(records: list[dict[str, Any]]) -> list[str]:
                 c, o = f["closed"], f["open"]
                 out.append(_row([condition, f"`{name}`", f"{c['rps']:.0f}", f"{100 * c['rps'] / bare:.0f}%",
                                  c["p50_ms"], c["p99_ms"], c.get("server_cpu_us", "n/a"),
-                                 o["p50_ms"], o["p99_ms"]]))  # fmt: skip
+                                 o["p50_ms"], o["p99_ms"], _non_2xx(c, o)]))  # fmt: skip
         out.append("")
         for mode, f in r["submissions"].items():
             out.append(
