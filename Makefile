@@ -93,7 +93,7 @@ fuzz: $(STAMP_DEV) ## Schemathesis over the OpenAPI schema against a live API (>
 	$(PY) -m bench.fuzz $(FUZZ_ARGS)
 	$(PY) -m bench.reliability_report
 
-chaos: $(STAMP_DEV) ## Kill -9 / SIGSTOP workers, restart Redis, stop PostgreSQL, fill the disk
+chaos: $(STAMP_DEV) ## Kill -9 and SIGSTOP workers mid-job (serve and Celery), restart a private Redis
 	@scripts/services.sh
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 	$(PY) -m bench.reliability_report
