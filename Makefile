@@ -17,6 +17,10 @@ STAMP_BENCH := $(VENV)/.stamp-bench
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SERVE_ARGS ?=
+# make load LOAD_ARGS="--seconds 10", make fuzz FUZZ_ARGS="--max-examples 300", make chaos CHAOS_ARGS="--kills 20".
+LOAD_ARGS ?=
+FUZZ_ARGS ?=
+CHAOS_ARGS ?=
 
 # The tests use local files only (tiny models, ../shared, the installed MiniLM): make any attempt
 # to reach a model hub fail at once instead of hanging on a network the CI machine does not have.
@@ -24,7 +28,7 @@ test: export HF_HUB_OFFLINE := 1
 test: export TRANSFORMERS_OFFLINE := 1
 test: export HF_DATASETS_OFFLINE := 1
 
-.PHONY: help install serve test lint format bench compose-check clean distclean
+.PHONY: help install serve test lint format bench load fuzz chaos reliability-report compose-check clean distclean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +81,25 @@ format: $(STAMP_DEV) ## Fix what ruff can fix and format the code
 
 bench: $(STAMP_BENCH) ## Reproduce the published pruning results (bench/reproduce.py)
 	$(PY) -m bench.reproduce $(BENCH_ARGS)
+
+# The three reliability scripts share the test tools (schemathesis, pyinstrument); load uses wrk when
+# installed (apt-get install wrk) and falls back to httpx. PostgreSQL and Redis as for `make test`.
+load: $(STAMP_DEV) ## API throughput/latency vs bare FastAPI, idle and busy; concurrent submissions
+	@scripts/services.sh
+	$(PY) -m bench.load $(LOAD_ARGS)
+	$(PY) -m bench.reliability_report
+
+fuzz: $(STAMP_DEV) ## Schemathesis over the OpenAPI schema against a live API (>1,000 cases)
+	$(PY) -m bench.fuzz $(FUZZ_ARGS)
+	$(PY) -m bench.reliability_report
+
+chaos: $(STAMP_DEV) ## Kill -9 and SIGSTOP workers mid-job (serve and Celery), restart a private Redis
+	@scripts/services.sh
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
+	$(PY) -m bench.reliability_report
+
+reliability-report: $(PY) ## Render docs/reliability.md from bench/results/{load,reliability}
+	$(PY) -m bench.reliability_report
 
 compose-check: $(PY) ## Validate docker-compose.yml (docker compose config; no engine needed)
 	scripts/compose.sh config -q

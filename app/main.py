@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_session_factory
 from app.api.routes.health import router as health_router
+from app.api.routes.metrics import router as metrics_router
 from app.core.config import get_settings
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from app.core.http import BodyTimeoutMiddleware, HeadAsGetMiddleware
@@ -19,6 +21,7 @@ from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
 from app.keys.service import ensure_bootstrap_key
+from app.metrics import LatencyMiddleware, Metrics
 from app.ui.endpoints import router as ui_router
 from app.ui.endpoints import static as ui_static
 from app.webhooks.endpoints import router as webhooks_router
@@ -26,13 +29,17 @@ from app.webhooks.endpoints import router as webhooks_router
 logger = logging.getLogger("secateur.api")
 
 
+def _session_factory(app: FastAPI) -> sessionmaker[Session]:
+    """The requests' session factory, outside a request: the test override, else the configured one."""
+    return app.dependency_overrides.get(get_session_factory, get_session_factory)()
+
+
 def _bootstrap(app: FastAPI) -> None:
     """Ensure SECATEUR_BOOTSTRAP_API_KEY exists; honours dependency overrides so tests can drive it."""
     settings = app.dependency_overrides.get(get_settings, get_settings)()
     if not settings.bootstrap_api_key:
         return
-    factory = app.dependency_overrides.get(get_session_factory, get_session_factory)()
-    with factory() as session:
+    with _session_factory(app)() as session:
         try:
             ensure_bootstrap_key(session, settings.bootstrap_api_key)
             session.commit()
@@ -75,10 +82,14 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.state.metrics = Metrics(lambda: _session_factory(app))
     app.add_middleware(UploadLimitMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyTimeoutMiddleware)
+    # Outermost, so it also times the answers other middleware give on their own.
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
     app.include_router(webhooks_router)

@@ -4,9 +4,14 @@ This module must stay importable without torch: the worker's parent process impo
 CUDA initialised in a parent would be inherited, broken, by every forked child.
 """
 
+import logging
+from typing import Any
+
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 from app.core.config import get_settings
+from app.core.logging import structure
 
 RUN_JOB = "secateur.run_job"
 RECONCILE = "secateur.reconcile"
@@ -74,3 +79,11 @@ app.conf.update(
         },
     },
 )
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _structured_logs(logger: logging.Logger, *_args: Any, **_kwargs: Any) -> None:
+    """Celery's own log handlers write logfmt lines carrying the job id, like the local runner's."""
+    for handler in logger.handlers:
+        structure(handler)

@@ -5,6 +5,8 @@ Both the Celery task and the local runner call this, so the two paths behave the
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -24,6 +26,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.logging import job_context
 from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
@@ -224,7 +227,14 @@ def run_job(job_id: str, attempt: int | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
     `attempt` is given by the local runner, which claims the job before starting this process.
+    Every log line written meanwhile carries the job id.
     """
+    with job_context(job_id):
+        _run_job(job_id, attempt)
+
+
+def _run_job(job_id: str, attempt: int | None) -> None:
+    """run_job's body, inside the job's log context."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
     if attempt is None:
         attempt = claim(job_id, me, settings.stale_after_s)
@@ -325,9 +335,14 @@ def _prune(
 def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:
     """Upload the pruned model and record the result."""
     tarball = work / "model.tar.gz"
-    size, sha256 = pack(work / "out", tarball, compress=True)
     key = f"artifacts/{job_id}/model.tar.gz"
-    storage.put_file(key, tarball)
+    try:
+        size, sha256 = pack(work / "out", tarball, compress=True)
+        storage.put_file(key, tarball)
+    except OSError as exc:
+        # A full disk is no worker crash: retrying on the same storage would only fill it again.
+        _fail_storage(job_id, attempt, storage, work, key, exc)
+        return
     layers = f"{len(result.removed_layers)} of {result.layers_total} layers removed"
     if finish(
         job_id,
@@ -347,3 +362,16 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
     else:
         # Its new owner writes the same artifact key, so nothing here is deleted.
         log.warning("job %s finished but attempt %d no longer owns it; result discarded", job_id, attempt)
+
+
+def _fail_storage(job_id: str, attempt: int, storage: Storage, work: Path, key: str, exc: OSError) -> None:
+    """End the job `failed` when its artifact cannot be written; no partial artifact is left behind."""
+    full = exc.errno == errno.ENOSPC
+    code = "storage_full" if full else "storage_error"
+    reason = "no space left on the device" if full else (exc.strerror or type(exc).__name__)
+    message = f"the pruned model could not be stored ({reason}); free space in the storage and resubmit"
+    log.error("job %s: storing the artifact failed: %r", job_id, exc)
+    with contextlib.suppress(OSError):
+        storage.delete(key)
+    finish(job_id, attempt, JobStatus.FAILED, "job.failed", message, error_code=code, error_message=message)
+    cleanup(storage, job_id, work)

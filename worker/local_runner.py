@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.logging import job_context
 from app.core.storage import get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.jobs import claim
@@ -77,7 +78,8 @@ class LocalRunner:
                 if claimed is None:
                     self._stop.wait(self.poll_s)
                     continue
-                self._run(*claimed)
+                with job_context(claimed[0]):
+                    self._run(*claimed)
             except Exception:
                 # A database hiccup must not kill the embedded runner; the next pass retries.
                 log.exception("local runner pass failed")
@@ -129,8 +131,13 @@ class LocalRunner:
             if self._cancel_overdue(job_id):
                 killed_for = "cancel grace period over"
                 break
+            if self._silent(job_id, attempt):
+                # Alive but hung (stopped, deadlocked): the reconciler would wait for this loop forever.
+                killed_for = f"no heartbeat for more than {self.settings.stale_after_s:g} s"
+                break
         if killed_for:
-            self._kill(process, self.kill_grace_s)
+            # A hung process gets no grace: it cannot act on a SIGTERM it never gets to run.
+            self._kill(process, 0.0 if killed_for.startswith("no heartbeat") else self.kill_grace_s)
         # Both are no-ops for a job its process finished; anything else (a crash, a kill) is handled now
         # rather than after `stale_after_s`.
         reason = killed_for or f"its process exited with code {process.returncode}"
@@ -144,6 +151,17 @@ class LocalRunner:
         clean_if_ended(job_id, self.settings, get_storage())
         if any(summary.as_dict().values()):
             log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
+
+    def _silent(self, job_id: str, attempt: int) -> bool:
+        """Whether this attempt is still running the job but has not heartbeated for `stale_after_s`."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.stale_after_s)
+        with session_scope() as session:
+            beat = session.scalar(
+                select(Job.heartbeat_at).where(
+                    Job.id == job_id, Job.attempts == attempt, Job.status == JobStatus.RUNNING
+                )
+            )
+        return beat is not None and beat < cutoff
 
     def _cancel_overdue(self, job_id: str) -> bool:
         """Whether the job was asked to cancel longer ago than the grace period and is still going."""

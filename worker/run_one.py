@@ -1,7 +1,8 @@
 """`python -m worker.run_one JOB_ID --attempt N`: run one job in a fresh process for the local runner."""
 
 import argparse
-import logging
+
+from app.core.logging import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -10,7 +11,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("job_id")
     parser.add_argument("--attempt", type=int, default=None, help="the attempt the runner already claimed")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     from worker.jobs import run_job
 
     run_job(args.job_id, attempt=args.attempt)

@@ -13,6 +13,7 @@ from typing import Annotated, TextIO
 import typer
 
 from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def serve(
     from app.core.server import server_options
     from worker.local_runner import LocalRunner
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     # Everything serve creates (database, blobs, key file, job work dirs) is readable by its owner only.
     os.umask(0o077)
     settings = get_settings()

@@ -74,8 +74,12 @@ class LocalStorage:
         target = self._path(key)
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
-        with path.open("rb") as source, _private_open(tmp) as out:
-            shutil.copyfileobj(source, out, 1024 * 1024)
+        try:
+            with path.open("rb") as source, _private_open(tmp) as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a disk that filled up mid-copy keeps no partial file
+            raise
         tmp.replace(target)
 
     def fetch(self, key: str, path: Path) -> None:

@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.api.responses import json_response
 from app.core.errors import AUTH_PROBLEMS, problems
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response, depth_response
@@ -40,13 +40,12 @@ def create_job(
     session: SessionDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Submit a pruning job; it is queued once its row is committed. `dry_run: true` only estimates it."""
     if body.dry_run:
-        return JSONResponse(service.dry_run(session, key.id, body).model_dump(mode="json"))
+        return json_response(service.dry_run(session, key.id, body), status.HTTP_200_OK)
     job, created = service.create_job(session, settings, key.id, body, idempotency_key)
-    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
+    return json_response(job_out(job), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @router.get("", response_model=JobList, responses=problems(*AUTH_PROBLEMS, 422))
@@ -55,23 +54,24 @@ def list_jobs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(max_length=64)] = None,
-) -> JobList:
+) -> Response:
     """The caller's jobs, newest first; pass the last id as `after` for the next page."""
     rows, has_more = service.list_jobs(session, key.id, limit, after)
-    return JobList(data=[job_out(job) for job in rows], has_more=has_more)
+    return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=problems(*AUTH_PROBLEMS, 404))
-def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobOut:
+def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """One of the caller's jobs, with its progress, result or error."""
-    return job_out(service.get_job(session, key.id, job_id))
+    return json_response(job_out(service.get_job(session, key.id, job_id)))
 
 
 @router.get("/{job_id}/rounds", response_model=RoundList, responses=problems(*AUTH_PROBLEMS, 404))
-def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> RoundList:
+def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     """Every finished round with the score of each candidate layer."""
     job = service.get_job(session, key.id, job_id)
-    return RoundList(data=[round_out(r, c) for r, c in repository.rounds_with_candidates(session, job.id)])
+    rounds = repository.rounds_with_candidates(session, job.id)
+    return json_response(RoundList(data=[round_out(r, c) for r, c in rounds]))
 
 
 @router.get("/{job_id}/events", response_model=EventList, responses=problems(*AUTH_PROBLEMS, 404, 422))
@@ -81,10 +81,10 @@ def list_events(
     session: SessionDep,
     after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> EventList:
+) -> Response:
     """The job's event log, oldest first; pass the last event id as `after` to continue."""
     rows, has_more = service.list_events(session, key.id, job_id, after, limit)
-    return EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more)
+    return json_response(EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more))
 
 
 @router.post(
@@ -96,10 +96,10 @@ def list_events(
         **problems(*AUTH_PROBLEMS, 404, 409),
     },
 )
-def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> Response:
     """Cancel a job: at once while queued, else the worker stops at its next check (202)."""
     job, code = service.cancel(session, settings, key.id, job_id)
-    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
+    return json_response(job_out(job), code)
 
 
 @router.get(

@@ -32,7 +32,7 @@ def create_webhook(
     return WebhookCreated.model_validate(endpoint)
 
 
-@router.get("", response_model=WebhookList)
+@router.get("", response_model=WebhookList, responses=problems(*AUTH_PROBLEMS))
 def list_webhooks(key: CurrentKey, session: SessionDep) -> WebhookList:
     """The caller's endpoints, newest first (a key has at most a handful, so one page)."""
     rows = repository.list_owned(session, key.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from app.core.config import Settings
 from app.core.db import session_scope
-from app.models import CandidateScore, Job, JobStatus, Round, utcnow
+from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
 from worker.jobs import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord
@@ -133,3 +134,66 @@ def test_lost_messages_are_sent_again_but_waiting_ones_are_not(local_db: Setting
     waiting = make_job(enqueued_at=old)
     assert reconcile(settings=settings).resent == []
     assert job(waiting).enqueued_at == old
+
+
+def test_the_local_runner_takes_back_a_job_whose_process_hangs(
+    local_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job process that is alive but silent (SIGSTOP, a deadlock) is killed and its job requeued."""
+    import subprocess
+
+    from worker import local_runner
+
+    popen = subprocess.Popen
+
+    def hung(_command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """A process that never heartbeats and would outlive the test."""
+        return popen(["sleep", "120"], **kwargs)
+
+    monkeypatch.setattr(local_runner.subprocess, "Popen", hung)
+    job_id = make_job(status=JobStatus.QUEUED)
+    runner = local_runner.LocalRunner(Settings(stale_after_s=1, max_attempts=3), poll_s=0.1)
+    claimed = local_runner.claim_next(runner.name, 1)
+    assert claimed == (job_id, 1)
+    runner._run(*claimed)
+    row = job(job_id)
+    assert row.status == JobStatus.QUEUED and row.attempts == 1
+    with session_scope() as session:
+        requeued = session.scalars(
+            select(Event).where(Event.job_id == job_id, Event.type == "job.requeued")
+        ).one()
+    assert "no heartbeat" in requeued.message
+
+
+def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
+    local_db: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while storing the artifact: `storage_full`, no artifact key, no partial blob left."""
+    import errno
+    import shutil
+
+    from app.core.storage import LocalStorage
+    from worker import jobs
+    from worker.pruning.types import PruneResult
+
+    def fill_up(source: Any, target: Any, _length: int = 0) -> None:
+        """Write a little of the file, then run out of space, as a full disk does."""
+        target.write(source.read(10))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    job_id = make_job(status=JobStatus.QUEUED)
+    attempt = claim(job_id, "test:1", stale_after_s=60)
+    assert attempt == 1
+    work = tmp_path / "work"
+    (work / "out").mkdir(parents=True)
+    (work / "out" / "config.json").write_text("{}" * 100)
+    storage = LocalStorage(tmp_path / "blobs")
+    monkeypatch.setattr(shutil, "copyfileobj", fill_up)
+    result = PruneResult("aglp", "accuracy", 0.9, 0.9, 0.5, 0.9, 0.9, 1.0, (0,), (1,), 2, 10, 5, (), 8, 1.0)
+    jobs._succeed(job_id, attempt, storage, work, result)
+
+    row = job(job_id)
+    assert row.status == JobStatus.FAILED and row.error_code == "storage_full"
+    assert "no space left" in (row.error_message or "") and row.artifact_key is None
+    assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert event_types(job_id)[-1] == "job.failed"

@@ -1,0 +1,151 @@
+"""`python -m bench.chaos`: kill -9 and SIGSTOP the worker at random points of a job, restart Redis.
+
+Each scenario runs a reference job first (uninterrupted, same seed), then `--kills` trials: submit,
+wait a random time into the job, hurt the worker, and check that the job still succeeds, that every
+round is recorded once and that the result equals the reference. It prints a table and writes one
+JSON per scenario and stack under bench/results/reliability/.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bench.chaos.client import (
+    TERMINAL,
+    candidate_events,
+    client,
+    inputs,
+    job,
+    outcome,
+    submit,
+    upload_all,
+    wait,
+)
+from bench.chaos.stacks import CeleryStack, ServeStack, Stack
+from bench.stack import postgres_database
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "reliability"
+ACTIONS: dict[str, Callable[[Stack, str], None]] = {
+    "kill-worker": lambda stack, job_id: stack.kill_worker(job_id),
+    "hang-worker": lambda stack, job_id: stack.hang_worker(job_id),
+    "restart-redis": lambda stack, _job_id: stack.restart_redis(),  # type: ignore[attr-defined]
+}
+EXPECTED = {
+    "kill-worker": "resumed and succeeded, every round recorded once, result equal to the reference",
+    "hang-worker": "heartbeat goes stale, the job is taken over and succeeds, rounds recorded once",
+    "restart-redis": "no job lost or run twice at once: it succeeds, every round recorded once",
+}
+
+cli = typer.Typer(add_completion=False, help=__doc__)
+
+
+def run_scenario(
+    stack: Stack, scenario: str, uploads: tuple[str, str, str], kills: int, rng: random.Random
+) -> dict[str, Any]:
+    """The reference job, then `kills` interrupted ones."""
+    with client(stack.base) as api:
+        reference_id = submit(api, uploads)
+        wait(api, reference_id, ("running",), 300)
+        started = time.monotonic()
+        wait(api, reference_id, ("succeeded",), 600)
+        reference_s = time.monotonic() - started
+        reference = outcome(api, reference_id, None)
+        if reference["status"] != "succeeded":
+            raise RuntimeError(f"the reference job did not succeed: {reference}")
+        candidates = len(candidate_events(api, reference_id))
+        trials = []
+        for _ in range(kills):
+            job_id = submit(api, uploads)
+            # A random point: after a random number of candidates, and a random part of the next one.
+            # The last round's candidates stay ahead, or the job may end before it is hit.
+            after = rng.randrange(0, max(1, candidates - 2))
+            delay = rng.uniform(0.0, 0.5) * reference_s / (candidates + 1)
+            while len(candidate_events(api, job_id)) < after and job(api, job_id)["status"] not in TERMINAL:
+                time.sleep(0.1)
+            time.sleep(delay)
+            before = job(api, job_id)
+            interrupted = before["status"] == "running"
+            if interrupted:
+                ACTIONS[scenario](stack, job_id)
+            wait(api, job_id, ("succeeded",), 600)
+            trial = {"after_candidates": after, "delay_s": round(delay, 1),
+                     "round_at_interruption": before["progress"]["round"]}  # fmt: skip
+            trials.append(trial | {"interrupted": interrupted} | outcome(api, job_id, reference["result"]))
+    ok = [t for t in trials if t["interrupted"]]
+    return {
+        "scenario": scenario,
+        "stack": stack.name,
+        "expected": EXPECTED[scenario],
+        "reference": reference | {"seconds": round(reference_s, 1)},
+        "trials": trials,
+        "summary": {
+            "trials": len(trials),
+            "interrupted": len(ok),
+            "succeeded": sum(t["status"] == "succeeded" for t in ok),
+            "rounds_once": sum(t["rounds_once"] for t in ok),
+            "equal_to_reference": sum(bool(t["equal_to_reference"]) for t in ok),
+            "resumed": sum(t["attempts"] >= 2 for t in ok),
+        },
+    }
+
+
+def line(result: dict[str, Any]) -> str:
+    """One table row."""
+    s = result["summary"]
+    return (
+        f"{result['scenario']:14} {result['stack']:7} {s['interrupted']:>3}/{s['trials']:<3} "
+        f"{s['succeeded']:>9} {s['resumed']:>7} {s['rounds_once']:>11} {s['equal_to_reference']:>9}"
+    )
+
+
+@cli.command()
+def main(
+    kills: Annotated[int, typer.Option(help="Interrupted jobs per scenario (20 for the full run).")] = 3,
+    stacks: Annotated[str, typer.Option(help="Comma-separated: serve, celery.")] = "serve,celery",
+    scenarios: Annotated[str, typer.Option(help="kill-worker, hang-worker, restart-redis.")] = (
+        "kill-worker,hang-worker,restart-redis"
+    ),
+    seed: Annotated[int, typer.Option(help="Seeds the random interruption points.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = RESULTS,
+) -> None:
+    """Run every scenario on every stack it applies to."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{'scenario':14} {'stack':7} {'hit':>7} {'succeeded':>9} {'resumed':>7} {'rounds once':>11} "
+          f"{'= ref':>9}", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="secateur-chaos-") as tmp:
+        scratch = Path(tmp)
+        files = inputs(scratch / "inputs")
+        for stack_name in stacks.split(","):
+            for scenario in scenarios.split(","):
+                if scenario == "restart-redis" and stack_name != "celery":
+                    continue  # the embedded stack has no broker
+                with ExitStack() as cleanup:
+                    work = scratch / f"{stack_name}-{scenario}"
+                    work.mkdir()
+                    if stack_name == "serve":
+                        stack: Stack = ServeStack(work)
+                    else:
+                        stack = CeleryStack(work, cleanup.enter_context(postgres_database()))
+                    cleanup.callback(stack.stop)
+                    with client(stack.base) as api:
+                        uploads = upload_all(api, files)
+                    result = run_scenario(stack, scenario, uploads, kills, rng)
+                result |= {"command": f"make chaos CHAOS_ARGS='--kills {kills}'",
+                           "date": datetime.now(UTC).date().isoformat()}  # fmt: skip
+                print(line(result), flush=True)
+                (out / f"{scenario}-{stack_name}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    cli()
