@@ -8,8 +8,10 @@ from fastapi.responses import JSONResponse
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response
+from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
 from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
 from app.jobs.views import job_out, round_out
+from app.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -63,17 +65,39 @@ def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> RoundList:
     return RoundList(data=[round_out(r, c) for r, c in repository.rounds_with_candidates(session, job.id)])
 
 
-@router.get("/{job_id}/events", response_model=EventList)
+@router.get(
+    "/{job_id}/events",
+    response_model=EventList,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "With `Accept: text/event-stream`: each event as it is written (id = event id), "
+            "keep-alive comments, and the end of the stream once the job has finished.",
+        }
+    },
+)
 def list_events(
     job_id: str,
+    request: Request,
     key: CurrentKey,
     session: SessionDep,
+    hub: EventHubDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> EventList:
-    """The job's event log, oldest first; pass the last event id as `after` to continue."""
-    rows, has_more = service.list_events(session, key.id, job_id, after, limit)
-    return EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more)
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response | EventList:
+    """The job's event log, oldest first; pass the last event id as `after` to continue, or stream it."""
+    if not wants_stream(request):
+        rows, has_more = service.list_events(session, key.id, job_id, after, limit)
+        return EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more)
+    job = service.get_job(session, key.id, job_id)
+    start = resume_point(last_event_id, after)
+    replay = None
+    if job.status in JobStatus.TERMINAL:
+        replay = [EventOut.model_validate(e) for e in repository.events_after(session, job.id, start)]
+    # A stream may stay open for hours: give the connection back now, the hub reads with its own.
+    session.close()
+    return event_stream(hub, job.id, start, replay)
 
 
 @router.post(

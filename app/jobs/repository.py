@@ -80,3 +80,15 @@ def events_page(session: Session, job_id: str, after: int, limit: int) -> list[E
     """Up to `limit + 1` events with id > `after`, oldest first (the extra row means more)."""
     query = select(Event).where(Event.job_id == job_id, Event.id > after).order_by(Event.id).limit(limit + 1)
     return list(session.scalars(query))
+
+
+def new_events(session: Session, cursors: dict[str, int], limit: int) -> list[Event]:
+    """Events with id > each job's cursor, for many jobs in one query, oldest first (at most `limit`)."""
+    condition = or_(*(and_(Event.job_id == job_id, Event.id > after) for job_id, after in cursors.items()))
+    return list(session.scalars(select(Event).where(condition).order_by(Event.id).limit(limit)))
+
+
+def events_after(session: Session, job_id: str, after: int) -> list[Event]:
+    """Every event of the job with id > `after`, oldest first."""
+    query = select(Event).where(Event.job_id == job_id, Event.id > after).order_by(Event.id)
+    return list(session.scalars(query))
