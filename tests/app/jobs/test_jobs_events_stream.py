@@ -43,7 +43,10 @@ def test_a_finished_job_replays_from_last_event_id_and_ends(
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         got = list(messages(response))
-    assert [(int(i), data["type"]) for i, data in got] == [(ids[2], "round.finished"), (ids[3], "job.succeeded")]
+    assert [(int(i), data["type"]) for i, data in got] == [
+        (ids[2], "round.finished"),
+        (ids[3], "job.succeeded"),
+    ]
     assert got[0][1]["id"] == ids[2] and got[0][1]["data"] == {"n": 2}
     assert event_hub.polls == 0  # a finished job is answered from the request itself
 
@@ -118,7 +121,9 @@ def test_one_query_per_poll_whatever_the_number_of_subscribers(
 
     async def scenario() -> None:
         async with AsyncExitStack() as stack:
-            subs = [await stack.enter_async_context(event_hub.subscribe(jobs[i % 3].id, 0)) for i in range(20)]
+            subs = [
+                await stack.enter_async_context(event_hub.subscribe(jobs[i % 3].id, 0)) for i in range(20)
+            ]
             for sub in subs:
                 got = await asyncio.wait_for(sub.inbox.get(), 5)
                 assert got.type == "job.created" and sub.cursor == got.id
