@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from app.client import ApiError
@@ -42,7 +42,11 @@ def status_text(status: str) -> Text:
 
 def jobs_table(jobs: list[JobOut]) -> Table:
     """One row per job: id, status, model, strategy, retention, progress and age."""
-    table = Table("id", "status", "model", "strategy", "retention", "layers left", "score", "created")
+    # Ids are copied from here, so they are never wrapped.
+    table = Table(
+        Column("id", no_wrap=True), "status", "model", "strategy", "retention", "layers left", "score"
+    )
+    table.add_column("created")
     for job in jobs:
         p = job.progress
         layers = f"{p.layers_remaining}/{p.layers_total}" if p.layers_total else "-"
