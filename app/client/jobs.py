@@ -93,6 +93,8 @@ class Jobs:
             try:
                 with self._client.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers) as response:
                     for message in EventSource(response).iter_sse():
+                        if not message.data:
+                            continue  # a keep-alive: httpx-sse reports it since the last id sticks
                         event = EventOut.model_validate_json(message.data)
                         after, failures = event.id, 0
                         yield event

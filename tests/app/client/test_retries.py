@@ -90,3 +90,28 @@ def test_cancel_is_not_retried_and_an_unreachable_api_is_one_error() -> None:
     with pytest.raises(ApiError) as unreachable:
         client_for(handler, []).jobs.get("job_1")
     assert unreachable.value.code == "unreachable" and unreachable.value.status is None and len(seen) == 4
+
+
+def sse(*lines: str) -> httpx.Response:
+    """A text/event-stream answer with these lines."""
+    body = "".join(f"{line}\n" for line in lines)
+    return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=body.encode())
+
+
+def event_json(n: int, type_: str) -> str:
+    """One event object as the stream sends it."""
+    return json.dumps(
+        {"id": n, "type": type_, "message": "", "data": {}, "created_at": "2026-01-01T00:00:00Z"}
+    )
+
+
+def test_the_stream_skips_keep_alives_and_resumes_where_it_dropped() -> None:
+    """A stream that ends early is reopened with Last-Event-ID; ping comments are not events."""
+    first = sse("id: 1", f"data: {event_json(1, 'job.started')}", "", ": ping", "")
+    second = sse(": ping", "", "id: 2", f"data: {event_json(2, 'job.succeeded')}", "")
+    handler, seen = scripted(first, second)
+    sleeps: list[float] = []
+    events = list(client_for(handler, sleeps).jobs.stream("job_1"))
+    assert [e.type for e in events] == ["job.started", "job.succeeded"]
+    assert [r.headers["last-event-id"] for r in seen] == ["0", "1"] and len(sleeps) == 1
+    assert seen[0].headers["accept"] == "text/event-stream"
