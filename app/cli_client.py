@@ -16,7 +16,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from app.cli_render import job_table, jobs_table, print_json, print_problem, rounds_table
+from app.cli_render import job_table, jobs_table, print_json, print_problem, print_table, rounds_table
 from app.cli_wait import follow
 from app.client import DEFAULT_URL, ApiError, SecateurClient
 from app.client.models import Purpose
@@ -29,7 +29,7 @@ jobs_app = typer.Typer(
     help="Submit, follow, inspect, download and cancel pruning jobs.", no_args_is_help=True
 )
 out = Console()  # data: ids, tables, JSON
-err = Console(stderr=True)  # messages, progress and problems
+err = Console(stderr=True, soft_wrap=True)  # messages, progress and problems; never wrapped mid-path
 
 Url = Annotated[str, typer.Option("--url", envvar="SECATEUR_URL", help="The API's base URL.")]
 Key = Annotated[
@@ -224,7 +224,7 @@ def list_jobs(
     if as_json:
         print_json(out, page.model_dump(mode="json"))
         return
-    out.print(jobs_table(page.data))
+    print_table(out, jobs_table(page.data))
     if page.has_more:
         err.print(f"More: --after {page.data[-1].id}")
 
@@ -237,7 +237,7 @@ def show(job_id: str, as_json: Json = False, url: Url = DEFAULT_URL, api_key: Ke
     if as_json:
         print_json(out, job.model_dump(mode="json"))
     else:
-        out.print(job_table(job))
+        print_table(out, job_table(job))
 
 
 @jobs_app.command("wait")
@@ -255,7 +255,7 @@ def rounds(job_id: str, as_json: Json = False, url: Url = DEFAULT_URL, api_key: 
     if as_json:
         print_json(out, [r.model_dump(mode="json") for r in data])
     else:
-        out.print(rounds_table(data))
+        print_table(out, rounds_table(data))
 
 
 @jobs_app.command("download")

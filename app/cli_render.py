@@ -35,6 +35,11 @@ def print_json(console: Console, value: Any) -> None:
     console.print_json(json.dumps(value))
 
 
+def print_table(console: Console, table: Table) -> None:
+    """A table at the terminal's width, or up to 200 columns when piped (rich would assume 80)."""
+    console.print(table, width=None if console.is_terminal else 200)
+
+
 def status_text(status: str) -> Text:
     """A job status, coloured."""
     return Text(status, style=STATUS_STYLES.get(status, ""))

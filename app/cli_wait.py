@@ -115,7 +115,9 @@ def follow(client: SecateurClient, job_id: str, console: Console) -> JobOut:
         def print_line(event: EventOut) -> None:
             view.apply(event)
             if event.type != "candidate.scored":
-                console.print(f"{event.message}  [{view.summary(time.time())}]", highlight=False)
+                console.print(
+                    f"{event.message}  ({view.summary(time.time())})", highlight=False, markup=False
+                )
 
         return client.jobs.wait(job_id, on_event=print_line)
     # A renderable callback, so elapsed and estimated times tick between events too.

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from serve_process import Serve
 
-from app.client import SecateurClient
-
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -35,8 +33,8 @@ def sst2_like(source: Path, target: Path) -> None:
 
 def run_walkthrough(
     marker: str, tmp_path: Path, model_archive: Path, dataset_files: tuple[Path, Path]
-) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """Run one README block with bash against a fresh `secateur serve`; returns its result and env."""
+) -> subprocess.CompletedProcess[str]:
+    """Run one README block with bash against a fresh `secateur serve`; it must exit 0."""
     with tarfile.open(model_archive) as tar:
         tar.extractall(tmp_path / "model", filter="data")
     data = tmp_path / "sst2"
@@ -63,19 +61,15 @@ def run_walkthrough(
             text=True,
             timeout=420,
         )
-        env["SECATEUR_API_KEY"] = server.key
-        with SecateurClient(url, server.key) as api:
-            jobs = list(api.jobs.iter())
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert len(jobs) == 1 and jobs[0].status == "succeeded", jobs
-    return done, env
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def test_readme_walkthrough_runs_end_to_end(
     tmp_path: Path, model_archive: Path, dataset_files: tuple[Path, Path]
 ) -> None:
     """Key, uploads, job, polling, rounds, artifact and loading it with transformers, as documented."""
-    done, _ = run_walkthrough("walkthrough", tmp_path, model_archive, dataset_files)
+    done = run_walkthrough("walkthrough", tmp_path, model_archive, dataset_files)
     output = done.stdout + done.stderr
     assert "succeeded" in done.stdout.splitlines(), output
     assert re.search(r"^layers: [1-4] parameters: \d+$", done.stdout, re.M), output
@@ -87,9 +81,11 @@ def test_readme_cli_walkthrough_runs_end_to_end(
     tmp_path: Path, model_archive: Path, dataset_files: tuple[Path, Path]
 ) -> None:
     """The CLI version: directory upload, submit, live wait, the rounds grid and a verified download."""
-    done, _ = run_walkthrough("cli-walkthrough", tmp_path, model_archive, dataset_files)
+    done = run_walkthrough("cli-walkthrough", tmp_path, model_archive, dataset_files)
     output = done.stdout + done.stderr
     assert re.search(r"^Uploaded .*tiny-bert as file_", done.stderr, re.M), output
-    assert re.search(r"round 1: removed layer \d", done.stderr), output
+    assert re.search(
+        r"round 1: removed layer \d.*\(running · round 1 · 3/4 layers left · score", done.stderr
+    ), output
     assert "succeeded: removed" in done.stderr and "sha256 verified" in done.stderr, output
     assert "★" in done.stdout and "pruning_report.json" in done.stdout, output

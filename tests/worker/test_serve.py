@@ -25,7 +25,7 @@ def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
             upload(api, validation, "dataset"),
         ]
         job = wait_for(api, submit(api, *files), ("succeeded",), timeout_s=180)
-        assert job["result"]["layers_removed"] == 3
+        assert job.result is not None and job.result.layers_removed == 3
         check_artifact(api, job, tmp_path / "pruned")
 
         slow = submit(api, *files, candidate_epochs=6)
@@ -35,6 +35,7 @@ def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
     restarted = Serve(tmp_path, data_dir)
     with restarted as api:
         assert restarted.key == serve.key  # the generated key is kept and reused
-        assert wait_for(api, slow, ("succeeded",), timeout_s=180)["result"]["layers_removed"] == 3
+        resumed = wait_for(api, slow, ("succeeded",), timeout_s=180)
+        assert resumed.result is not None and resumed.result.layers_removed == 3
         check_resumed(api, slow)
         restarted.stop()
