@@ -96,18 +96,24 @@ class EventHub:
 
     async def poll_once(self) -> int:
         """Read new events of every watched job in one query and hand each to its subscribers."""
+        # Only those subscribed before the query are served from it: one that joins meanwhile may need
+        # older events than the query asks for, so it waits for the next poll (which it has woken).
+        subscribers = list(self.subscriptions)
         cursors: dict[str, int] = {}
-        for sub in self.subscriptions:
+        for sub in subscribers:
             cursors[sub.job_id] = min(sub.cursor, cursors.get(sub.job_id, sub.cursor))
         if not cursors:
             return 0
         rows = await run_in_threadpool(self._read, cursors)
         self.polls += 1
-        for sub in list(self.subscriptions):
-            for event in rows:
-                if event.id > sub.cursor and event.job_id == sub.job_id:
-                    sub.inbox.put_nowait(event.out)
-                    sub.cursor = event.id
+        by_job: dict[str, list[_Row]] = {}
+        for row in rows:
+            by_job.setdefault(row.job_id, []).append(row)
+        for sub in subscribers:
+            for row in by_job.get(sub.job_id, []):
+                if row.id > sub.cursor:
+                    sub.inbox.put_nowait(row.out)
+                    sub.cursor = row.id
         return len(rows)
 
     def _read(self, cursors: dict[str, int]) -> list["_Row"]:

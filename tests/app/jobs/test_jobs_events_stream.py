@@ -11,7 +11,7 @@ from httpx_sse import EventSource
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
-from app.jobs.events import EventHub
+from app.jobs.events import EventHub, Subscription
 from app.models import Event, Job
 
 MakeJob = Callable[..., Job]
@@ -137,3 +137,31 @@ def test_one_query_per_poll_whatever_the_number_of_subscribers(
     asyncio.run(scenario())
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "events" in s]
     assert event_hub.polls == 2 and len(reads) == 2, reads
+
+
+def test_a_subscriber_joining_during_a_poll_still_gets_its_replay(
+    caller: Any, make_job: MakeJob, db_session: Session, event_hub: EventHub, monkeypatch: Any
+) -> None:
+    """One that subscribes while a query for newer events runs is not moved past the events it lacks."""
+    job = make_job(caller.id, status="running")
+    ids = add_events(db_session, job, "job.created", "job.started", "round.finished")
+    late = Subscription(job.id, 0)
+    read = event_hub._read
+
+    def read_while_someone_joins(cursors: dict[str, int]) -> Any:
+        event_hub.subscriptions.add(late)  # joins while the query (from the second event on) runs
+        return read(cursors)
+
+    async def scenario() -> None:
+        # Subscriptions are added by hand and polls driven by hand, so no background poll runs.
+        early = Subscription(job.id, ids[1])
+        event_hub.subscriptions.add(early)
+        monkeypatch.setattr(event_hub, "_read", read_while_someone_joins)
+        await event_hub.poll_once()
+        assert early.inbox.get_nowait().id == ids[2]
+        assert late.inbox.empty() and late.cursor == 0
+        monkeypatch.setattr(event_hub, "_read", read)
+        await event_hub.poll_once()
+        assert [late.inbox.get_nowait().id for _ in ids] == ids and early.inbox.empty()
+
+    asyncio.run(scenario())
