@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 the job failed or was cancelled (`jobs wait`, `jobs submit --wait`);
 2 bad usage (an unknown flag, a missing file or key); 3 the API refused the request (its
 problem+json is printed); 4 the API could not be reached; 5 a download failed its sha256 check or
-could not be unpacked safely.
+could not be unpacked safely; 130 Ctrl-C while following a job (the job goes on).
 """
 
 import json
@@ -21,7 +21,7 @@ from app.cli_wait import follow
 from app.client import DEFAULT_URL, ApiError, SecateurClient
 from app.client.models import Purpose
 
-EXIT_JOB_FAILED, EXIT_USAGE, EXIT_API, EXIT_UNREACHABLE, EXIT_DOWNLOAD = 1, 2, 3, 4, 5
+EXIT_JOB_FAILED, EXIT_USAGE, EXIT_API, EXIT_UNREACHABLE, EXIT_DOWNLOAD, EXIT_INTERRUPTED = 1, 2, 3, 4, 5, 130
 DOWNLOAD_PROBLEMS = frozenset({"checksum-mismatch", "unsafe-archive"})
 
 files_app = typer.Typer(help="Upload and list files.", no_args_is_help=True)
@@ -193,7 +193,17 @@ def submit(
         err.print(f"Submitted {job.id} ({job.status})")
         print(job.id, flush=True)
         if wait:
-            _finish(follow(client, job.id, err))
+            _follow(client, job.id)
+
+
+def _follow(client: SecateurClient, job_id: str) -> None:
+    """Follow the job live and report how it ended; Ctrl-C stops watching, not the job (exit 130)."""
+    try:
+        job = follow(client, job_id, err)
+    except KeyboardInterrupt:
+        err.print(f"Stopped watching {job_id}; it goes on (`secateur jobs cancel {job_id}` stops it).")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _finish(job)
 
 
 def _finish(job: Any) -> None:
@@ -244,7 +254,7 @@ def show(job_id: str, as_json: Json = False, url: Url = DEFAULT_URL, api_key: Ke
 def wait(job_id: str, url: Url = DEFAULT_URL, api_key: Key = None) -> None:
     """Follow a job live until it ends; exits 1 if it failed or was cancelled."""
     with connect(url, api_key) as client:
-        _finish(follow(client, job_id, err))
+        _follow(client, job_id)
 
 
 @jobs_app.command("rounds")

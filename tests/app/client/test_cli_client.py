@@ -139,3 +139,17 @@ def test_an_unreachable_api_exits_4(caller: Any) -> None:
         cli, ["jobs", "cancel", "job_x", "--url", "http://127.0.0.1:9", "--api-key", "sk-sec-x"]
     )
     assert done.exit_code == 4 and "Cannot reach the API" in done.stderr
+
+
+def test_ctrl_c_stops_watching_not_the_job(
+    run: Callable[..., Any], caller: Any, make_job: MakeJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupting `jobs wait` says the job goes on and how to cancel it, and exits 130."""
+    job = make_job(caller.id, status="running")
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_client, "follow", interrupted)
+    done = run("jobs", "wait", job.id)
+    assert done.exit_code == 130 and f"secateur jobs cancel {job.id}" in done.stderr
