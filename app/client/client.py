@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 
 from app.client.errors import ApiError
+from app.client.files import Files
+from app.client.jobs import Jobs
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # Gateways and an overloaded server say "try again"; 429 only when it also says when (Retry-After).
@@ -36,9 +38,6 @@ class SecateurClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """Talk to `base_url` with `api_key`; `sleep` is injectable so tests need not wait."""
-        from app.client.files import Files
-        from app.client.jobs import Jobs
-
         self._owns_http = http is None
         self.http = http or httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout, connect=10.0))
         self.base_url = str(self.http.base_url)

@@ -1,4 +1,4 @@
-"""Retries: idempotent reads and submits retry with backoff; other requests fail at once."""
+"""The client on a mock transport: retries, idempotent submits, the resumed SSE stream; and its imports."""
 
 import json
 from collections.abc import Callable
@@ -115,3 +115,13 @@ def test_the_stream_skips_keep_alives_and_resumes_where_it_dropped() -> None:
     assert [e.type for e in events] == ["job.started", "job.succeeded"]
     assert [r.headers["last-event-id"] for r in seen] == ["0", "1"] and len(sleeps) == 1
     assert seen[0].headers["accept"] == "text/event-stream"
+
+
+def test_the_client_imports_neither_torch_nor_the_server_stack() -> None:
+    """A fresh interpreter: importing the client loads no torch, SQLAlchemy or FastAPI."""
+    import subprocess
+    import sys
+
+    probe = "import sys, app.client; print(sorted({'torch', 'sqlalchemy', 'fastapi'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
