@@ -7,6 +7,7 @@ from datetime import datetime
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from app.client import SecateurClient
@@ -102,7 +103,9 @@ class JobView:
         """The live display: a bar of layers removed, the summary line and the recent messages."""
         total = self.layers_total or 1
         removed = total - (self.layers_remaining if self.layers_remaining is not None else total)
-        bar = ProgressBar(total=max(total - 1, 1), completed=removed, width=40)
+        # A grid row, so the bar (which ends no line of its own) and its label share one line.
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=max(total - 1, 1), completed=removed, width=40), f"{removed} removed")
         lines = [Text(message, style="dim") for message in self.log[-6:]]
         return Group(Text(self.job.id, style="bold"), bar, Text(self.summary(now)), *lines)
 

@@ -1,5 +1,6 @@
 """The `jobs wait` view: its state from events, and its time estimate."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,3 +57,30 @@ def test_estimates_and_durations() -> None:
     assert estimate_left(10.0, layers_remaining=6, scored_this_round=2) == 10.0 * (4 + 5 + 4 + 3 + 2)
     assert estimate_left(10.0, layers_remaining=1, scored_this_round=0) == 0.0
     assert [duration(s) for s in (42, 185, 3720)] == ["42s", "3m05s", "1h02m"]
+
+
+def test_the_live_display_on_a_terminal(
+    api: Any, caller: Any, make_job: Any, db_session: Any, event_hub: Any
+) -> None:
+    """On a terminal the view is redrawn in place from the stream and ends with the job's state."""
+    import io
+
+    from rich.console import Console
+
+    from app.cli_wait import follow
+    from app.models import Event
+
+    job = make_job(caller.id, status="succeeded", result=None, started_at=T0)
+    for type_, data in (
+        ("baseline.scored", {"score": 0.8, "layers_total": 4}),
+        ("round.finished", {"round": 1, "removed_layer": 2, "score": 0.79, "accepted": True}),
+        ("job.succeeded", {}),
+    ):
+        db_session.add(Event(job_id=job.id, type=type_, message=f"{type_} message", data=data))
+    db_session.commit()
+    screen = io.StringIO()
+    finished = follow(api, job.id, Console(file=screen, force_terminal=True, width=120))
+    assert finished.status == "succeeded"
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # cursor moves and colours
+    assert "\nsucceeded · round 1 · 3/4 layers left · score 0.7900 vs threshold 0.7600 · elapsed" in text
+    assert "1 removed\n" in text and "round.finished message" in text
