@@ -5,8 +5,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, cast
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -26,11 +27,11 @@ TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
 @dataclass(eq=False)
 class Subscription:
-    """One stream's view of one job: the last event id it has been given and its inbox."""
+    """One stream's view of one job: the last event id it has been given and its inbox (None: stop)."""
 
     job_id: str
     cursor: int
-    inbox: asyncio.Queue[EventOut] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[EventOut | None] = field(default_factory=asyncio.Queue)
 
 
 class EventHub:
@@ -132,14 +133,20 @@ class _Row:
     out: EventOut
 
 
-async def follow(hub: EventHub, job_id: str, after: int) -> AsyncIterator[EventOut]:
-    """The job's events after `after`, as they are written, ending with its terminal event."""
-    async with hub.subscribe(job_id, after) as subscription:
-        while True:
-            event = await subscription.inbox.get()
-            yield event
-            if event.type in TERMINAL_EVENTS:
-                return
+class _EndOnShutdown:
+    """Given to sse-starlette as its shutdown event: when the server stops, the feed ends by itself.
+
+    The response is then completed instead of cut off mid-stream (which uvicorn logs as an error);
+    clients reconnect with Last-Event-ID and lose nothing.
+    """
+
+    def __init__(self) -> None:
+        self.subscription: Subscription | None = None
+
+    def set(self) -> None:
+        """Called by sse-starlette on shutdown."""
+        if self.subscription is not None:
+            self.subscription.inbox.put_nowait(None)
 
 
 async def get_event_hub(
@@ -180,16 +187,29 @@ async def _replayed(events: list[EventOut]) -> AsyncIterator[ServerSentEvent]:
         yield _message(event)
 
 
-async def _live(hub: EventHub, job_id: str, after: int) -> AsyncIterator[ServerSentEvent]:
+async def _live(
+    hub: EventHub, job_id: str, after: int, shutdown: _EndOnShutdown
+) -> AsyncIterator[ServerSentEvent]:
     """The job's events from the hub until its terminal event; a client that leaves unsubscribes."""
-    async for event in follow(hub, job_id, after):
-        yield _message(event)
+    async with hub.subscribe(job_id, after) as subscription:
+        shutdown.subscription = subscription
+        while (event := await subscription.inbox.get()) is not None:
+            yield _message(event)
+            if event.type in TERMINAL_EVENTS:
+                return
 
 
 def event_stream(
     hub: EventHub, job_id: str, after: int, replay: list[EventOut] | None
 ) -> EventSourceResponse:
     """An SSE response: `replay` for a job that has already finished, else the live feed."""
-    content = _replayed(replay) if replay is not None else _live(hub, job_id, after)
-    # X-Accel-Buffering: a proxy such as nginx must pass each event on at once, not buffer the stream.
-    return EventSourceResponse(content, ping=hub.ping_s, headers={"X-Accel-Buffering": "no"})
+    shutdown = _EndOnShutdown()
+    content = _replayed(replay) if replay is not None else _live(hub, job_id, after, shutdown)
+    return EventSourceResponse(
+        content,
+        ping=hub.ping_s,
+        # X-Accel-Buffering: a proxy such as nginx must pass each event on at once, not buffer the stream.
+        headers={"X-Accel-Buffering": "no"},
+        shutdown_event=cast(anyio.Event, shutdown),  # only its set() is called
+        shutdown_grace_period=2.0,
+    )

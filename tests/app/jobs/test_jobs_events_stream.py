@@ -165,3 +165,38 @@ def test_a_subscriber_joining_during_a_poll_still_gets_its_replay(
         assert [late.inbox.get_nowait().id for _ in ids] == ids and early.inbox.empty()
 
     asyncio.run(scenario())
+
+
+def test_a_server_shutdown_completes_open_streams(
+    app: Any, caller: Any, make_job: MakeJob, db_session: Session, event_hub: EventHub
+) -> None:
+    """Stopping uvicorn ends each open stream with a complete response, not a cut-off one."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+    from sse_starlette.sse import AppStatus
+
+    job = make_job(caller.id, status="running")
+    add_events(db_session, job, "job.started")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.05)
+        url = f"http://127.0.0.1:{port}/v1/jobs/{job.id}/events"
+        with httpx.stream("GET", url, headers={**caller.headers, **SSE}, timeout=30) as response:
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))
+            AppStatus.should_exit = True  # what uvicorn's signal handler sets on Ctrl-C
+            assert [line for line in lines if line.startswith("data:")] == []  # no RemoteProtocolError
+    finally:
+        AppStatus.should_exit = False
+        server.should_exit = True
+        thread.join(10)
+    assert not event_hub.subscriptions
