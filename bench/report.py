@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from bench.notes import chance_note, tie_note, undertrained_note
-from bench.plan import REPO, STRATEGIES, TASKS, default_model
+from bench.plan import DEFAULT_MODEL_PACKAGE, REPO, STRATEGIES, TASKS
 from bench.plots import plot_task
 from bench.record import CHANCE_MARGIN
 from bench.tables import (
@@ -103,7 +103,7 @@ def commands(runs: list[Run]) -> list[str]:
         seeds = {t: sorted({r["seed"] for r in members if r["task"] == t}) for t in tasks}
         common = sorted(set.intersection(*(set(v) for v in seeds.values())))
         extra = [f"--extra-seeds {t}={','.join(map(str, v))}" for t, v in seeds.items() if v != common]
-        flag = "" if model == default_model() else f" --model {model}"
+        flag = "" if model == DEFAULT_MODEL_PACKAGE else f" --model {model}"
         extras = " ".join(extra) or "--extra-seeds ''"  # empty: no task gets more seeds than --seeds
         lines.append(
             f"`python -m bench.reproduce{flag} --tasks {','.join(tasks)} "

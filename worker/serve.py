@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -48,6 +49,14 @@ def ensure_api_key(settings: Settings) -> tuple[str, str]:
     return key, source
 
 
+def announce_key(key: str, source: str, out: TextIO) -> None:
+    """Show the key on a terminal only: when output goes to a file or a pipe it would land in a log."""
+    if out.isatty():
+        print(f"API key ({source}): {key}", file=out, flush=True)
+    else:
+        print(f"API key: not shown (output is not a terminal); read it from {source}", file=out, flush=True)
+
+
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     """Turn SIGTERM into the same clean shutdown as Ctrl-C."""
     raise KeyboardInterrupt
@@ -61,15 +70,17 @@ def serve(
     import uvicorn
 
     from app.core.migrate import upgrade_to_head
+    from app.core.server import server_options
     from worker.local_runner import LocalRunner
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Everything serve creates (database, blobs, key file, job work dirs) is readable by its owner only.
+    os.umask(0o077)
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade_to_head()
     key, source = ensure_api_key(settings)
-    # Plain print: the key must be copyable from the terminal and greppable from a log.
-    print(f"API key ({source}): {key}", flush=True)
+    announce_key(key, source, sys.stdout)
     print(f"API on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
 
     runner: LocalRunner | None = None
@@ -82,7 +93,10 @@ def serve(
         log.info("SECATEUR_QUEUE=%s: jobs go to Celery workers, no local runner", settings.queue)
     # uvicorn re-raises the signal it caught once it has stopped; this makes SIGTERM unwind like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    server = uvicorn.Server(uvicorn.Config("app.main:app", host=host, port=port, log_level="info"))
+    config = uvicorn.Config(
+        "app.main:app", host=host, port=port, log_level="info", **server_options(settings)
+    )
+    server = uvicorn.Server(config)
     try:
         server.run()  # returns after Ctrl-C / SIGTERM: uvicorn handles both
     except KeyboardInterrupt:

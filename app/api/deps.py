@@ -3,10 +3,11 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.ratelimit import rate_limits
 from app.core.config import Settings, get_settings
 from app.core.db import get_sessionmaker
 from app.core.errors import ProblemError
@@ -22,8 +23,11 @@ def get_session_factory() -> sessionmaker[Session]:
     return get_sessionmaker()
 
 
-def get_session(factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]) -> Iterator[Session]:
-    """One session per request; services commit explicitly, anything left open is rolled back."""
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+
+def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
+    """One session per endpoint call; services commit explicitly, anything left open is rolled back."""
     with factory() as session:
         yield session
 
@@ -34,7 +38,8 @@ def get_store() -> Storage:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed when the endpoint returns, before the response is sent: no connection waits on a slow client.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_store)]
 
 
@@ -44,15 +49,28 @@ def _unauthorized(detail: str) -> ProblemError:
 
 
 def get_current_key(
-    session: SessionDep,
+    request: Request,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The API key of the caller, from `Authorization: Bearer <key>`; 401 when missing or unknown."""
+    """The API key of the caller, from `Authorization: Bearer <key>`; 401 when missing or unknown.
+
+    The lookup uses a session of its own, closed at once: no connection is held for the rest of
+    the request. Failed attempts count against the client's address, requests against the key.
+    """
+    limits = rate_limits(request.app, settings)
+    address = request.client.host if request.client else "unknown"
+    limits.check_address(address)
     if credentials is None:
+        limits.failed(address)
         raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
-    key = authenticate(session, credentials.credentials)
+    with factory() as session:
+        key = authenticate(session, credentials.credentials)
     if key is None:
+        limits.failed(address)
         raise _unauthorized("The API key is invalid or has been revoked.")
+    limits.hit_key(key.id)
     return key
 
 

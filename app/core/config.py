@@ -36,6 +36,34 @@ class Settings(BaseSettings):
     max_model_upload_bytes: int = 4 * 1024**3
     max_dataset_upload_bytes: int = 512 * 1024**2
     max_unpacked_bytes: int = 8 * 1024**3
+    max_archive_entries: int = 10_000
+    max_unpack_ratio: float = 100.0  # unpacked / packed bytes of a model archive
+    upload_concurrency: int = 16  # uploads written to storage at once (their own threads)
+    archive_check_concurrency: int = 2  # archive checks running at once in the API process
+
+    # Model uploads: bounds on what the config may ask the worker to allocate.
+    model_max_vocab_size: int = 250_000
+    model_max_hidden_size: int = 4096
+    model_max_layers: int = 48
+    model_max_intermediate_size: int = 16_384
+    model_max_position_embeddings: int = 8192
+
+    # HTTP server (secateur serve; the compose file passes the same values to uvicorn).
+    max_header_bytes: int = 64 * 1024
+    body_read_timeout_s: float = 30.0  # longest wait for the next chunk of a request body
+    keep_alive_timeout_s: int = 5
+    max_concurrent_connections: int = 512
+
+    # Database pool (PostgreSQL; SQLite uses the same numbers).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_s: float = 5.0
+    retry_after_s: int = 5  # Retry-After on a 503 when the database is busy or down
+
+    # Rate limits (the `limits` library's notation); storage "memory://" is per process.
+    rate_limit_per_key: str = "600/minute"
+    rate_limit_failed_auth: str = "30/minute"
+    rate_limit_storage_url: str = "memory://"
 
     # Auth.
     bootstrap_api_key: str | None = None

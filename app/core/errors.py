@@ -8,13 +8,49 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.config import get_settings
 
 logger = logging.getLogger("secateur.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Loc parts that are not field names: the request part, and the tags of the task union.
 _HIDDEN_LOC = frozenset({"body", "query", "path", "header", "builtin-task", "custom-task"})
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object, as every error response carries it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+_WHEN = {
+    400: "Malformed request, or an upload refused by its checks (`invalid-archive`, `invalid-model`, ...).",
+    401: "Missing, unknown or revoked API key.",
+    404: "No such object for this key.",
+    408: "The request body stopped arriving (`body-timeout`).",
+    409: "The object's state forbids this.",
+    413: "The upload is over its size limit (`file-too-large`).",
+    416: "The Range cannot be satisfied.",
+    422: "A field is invalid (`validation-error`).",
+    429: "Rate limited (`rate-limited`); see Retry-After.",
+    503: "The database is busy or unreachable (`database-busy`, `database-unavailable`); see Retry-After.",
+}
+# What every authenticated route may answer besides its own problems.
+AUTH_PROBLEMS = (401, 429, 503)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these problem statuses (main.py files their schema under problem+json)."""
+    return {status: {"model": Problem, "description": _WHEN[status]} for status in sorted(set(statuses))}
 
 
 def problem_type(slug: str) -> str:
@@ -118,6 +154,23 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _database_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Pool exhausted or database down: a 503 the client may retry, never a 500."""
+    retry_after = str(_retry_after_s())
+    if isinstance(exc, PoolTimeoutError):
+        logger.warning("database pool exhausted: %s", exc)
+        detail, slug = "The database is busy; retry shortly.", "database-busy"
+    else:
+        logger.warning("database unavailable: %s", exc)
+        detail, slug = "The database is unavailable; retry shortly.", "database-unavailable"
+    return problem_response(503, detail, type_=problem_type(slug), headers={"Retry-After": retry_after})
+
+
+def _retry_after_s() -> int:
+    """The Retry-After of database 503s, from the settings."""
+    return get_settings().retry_after_s
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     # Log the trace for operators; the client only learns that it was our fault.
     """The catch-all 500: log the trace, tell the client nothing internal."""
@@ -130,4 +183,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(PoolTimeoutError, _database_handler)
+    app.add_exception_handler(OperationalError, _database_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

@@ -1,11 +1,12 @@
 """Blob storage for uploads, checkpoints and artifacts: a local directory, or an S3-compatible bucket."""
 
 import hashlib
+import os
 import shutil
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from app.core.config import Settings, get_settings
 
@@ -30,9 +31,9 @@ class Storage(Protocol):
 def _hash_to(chunks: Iterable[bytes], target: Path, limit: int | None) -> tuple[int, str]:
     """Write chunks to `target`, returning (bytes, sha256); past `limit` the file is removed."""
     digest, size = hashlib.sha256(), 0
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        with target.open("wb") as out:
+        with _private_open(target) as out:
             for chunk in chunks:
                 size += len(chunk)
                 if limit is not None and size > limit:
@@ -43,6 +44,11 @@ def _hash_to(chunks: Iterable[bytes], target: Path, limit: int | None) -> tuple[
         target.unlink(missing_ok=True)
         raise
     return size, digest.hexdigest()
+
+
+def _private_open(path: Path) -> BinaryIO:
+    """Open `path` for writing, created owner-only (0600) whatever the umask."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 class LocalStorage:
@@ -66,9 +72,10 @@ class LocalStorage:
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
-        shutil.copyfile(path, tmp)
+        with path.open("rb") as source, _private_open(tmp) as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
         tmp.replace(target)
 
     def fetch(self, key: str, path: Path) -> None:

@@ -5,27 +5,22 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import ProblemError, field_error
-from app.core.storage import Storage, TooLarge
+from app.core.storage import Storage
 from app.files import repository
 from app.files.archive import ARCHIVE_SUFFIXES, ArchiveError, archive_kind, check_archive
+from app.files.model_check import ModelCheckError
 from app.files.schemas import Purpose
-from app.models import File, new_id
+from app.files.upload_stream import Received, too_large, upload_limit
+from app.models import File
 
-CHUNK_BYTES = 1024 * 1024
 DATASET_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt", ".conll")
+UPLOAD_SUFFIXES = ARCHIVE_SUFFIXES + DATASET_SUFFIXES
 _HEAD_BYTES = 64 * 1024
-
-
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    """Read an upload in fixed-size chunks so it is never whole in memory."""
-    while chunk := stream.read(CHUNK_BYTES):
-        yield chunk
 
 
 def _suffix(filename: str, purpose: Purpose) -> str:
@@ -70,62 +65,55 @@ def _check_dataset(path: Path, size: int) -> None:
         ) from exc
 
 
-def upload(
-    session: Session,
-    storage: Storage,
-    settings: Settings,
-    owner_id: str,
-    purpose: Purpose,
-    filename: str | None,
-    stream: BinaryIO,
-) -> File:
-    """Stream an upload to storage under its size limit, check it, and record it."""
-    name = PurePath((filename or "").replace("\\", "/")).name.strip()
-    if not name:
-        raise field_error("file", "the upload needs a file name")
-    if len(name) > 255:
-        raise field_error("file", "the file name is longer than 255 characters")
-    suffix = _suffix(name, purpose)
-    file_id = new_id("file")
-    key = f"files/{file_id}{suffix}"
-    limit = settings.max_model_upload_bytes if purpose == "model" else settings.max_dataset_upload_bytes
-    try:
-        size, sha256 = storage.save_stream(key, _chunks(stream), limit=limit)
-    except TooLarge as exc:
-        raise ProblemError(
-            413, f"A {purpose} file may be at most {limit} bytes.", slug="file-too-large"
-        ) from exc
-    try:
-        with _local_copy(storage, key) as path:
-            if purpose == "model":
-                _check_model(path, name, settings.max_unpacked_bytes)
-            else:
-                _check_dataset(path, size)
-        row = repository.add(
-            session,
-            File(
-                id=file_id,
-                owner_id=owner_id,
-                purpose=purpose,
-                filename=name,
-                bytes=size,
-                sha256=sha256,
-                storage_key=key,
-            ),
-        )
-        session.commit()
-    except BaseException:
-        # Nothing is kept for a refused or unrecorded upload.
-        storage.delete(key)
-        raise
+def check_upload(storage: Storage, settings: Settings, received: Received) -> tuple[Purpose, str]:
+    """Check a stored upload: the purpose, the file's name and size, then its contents (slow)."""
+    purpose = received.purpose
+    if purpose is None:
+        raise field_error("purpose", "the form needs a `purpose` field (model or dataset)")
+    if purpose not in ("model", "dataset"):
+        raise field_error("purpose", f"must be 'model' or 'dataset', not {purpose!r}")
+    if received.key is None or received.filename is None:
+        raise field_error("file", "the form needs a `file` part")
+    if not received.complete:
+        raise field_error("file", "the upload ended before the file part was complete")
+    name = received.filename
+    checked: Purpose = "model" if purpose == "model" else "dataset"
+    _suffix(name, checked)
+    limit = upload_limit(settings, purpose)
+    if received.size > limit:
+        raise too_large(limit, f"A {purpose} file")
+    with _local_copy(storage, received.key) as path:
+        if purpose == "model":
+            _check_model(path, name, settings)
+        else:
+            _check_dataset(path, received.size)
+    return checked, name
+
+
+def record_upload(session: Session, owner_id: str, purpose: Purpose, received: Received) -> File:
+    """Insert the checked upload's row; a short transaction of its own."""
+    assert received.key is not None and received.filename is not None
+    row = repository.add(
+        session,
+        File(
+            id=received.file_id,
+            owner_id=owner_id,
+            purpose=purpose,
+            filename=received.filename,
+            bytes=received.size,
+            sha256=received.sha256,
+            storage_key=received.key,
+        ),
+    )
+    session.commit()
     return row
 
 
-def _check_model(path: Path, filename: str, max_unpacked: int) -> None:
-    """Run the archive checks, turning a failure into a 400 problem that names the member."""
+def _check_model(path: Path, filename: str, settings: Settings) -> None:
+    """Run the archive and model checks, turning a failure into a 400 problem that names the culprit."""
     assert archive_kind(filename) is not None
     try:
-        check_archive(path, filename, max_unpacked)
+        check_archive(path, filename, settings)
     except ArchiveError as exc:
         errors = [{"field": "file", "member": exc.member, "message": exc.reason}]
         raise ProblemError(
@@ -133,6 +121,15 @@ def _check_model(path: Path, filename: str, max_unpacked: int) -> None:
             f"The model archive was refused: {exc}",
             slug="invalid-archive",
             title="Invalid model archive",
+            errors=errors,
+        ) from exc
+    except ModelCheckError as exc:
+        errors = [{"field": "file", "tensor": exc.tensor, "message": exc.reason}]
+        raise ProblemError(
+            400,
+            f"The model was refused: {exc}",
+            slug="invalid-model",
+            title="Invalid model",
             errors=errors,
         ) from exc
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.core.errors import AUTH_PROBLEMS, problems
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response
 from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
@@ -14,6 +15,7 @@ from app.jobs.views import job_out, round_out
 from app.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+MAX_EVENT_ID = 2**31 - 1  # the events table's id is an INTEGER: PostgreSQL cannot compare past it
 
 IdempotencyKey = Annotated[
     str | None,
@@ -25,7 +27,10 @@ IdempotencyKey = Annotated[
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobOut,
-    responses={200: {"model": JobOut, "description": "A replay of an earlier request with the same key."}},
+    responses={
+        200: {"model": JobOut, "description": "A replay of an earlier request with the same key."},
+        **problems(*AUTH_PROBLEMS, 400, 422),
+    },
 )
 def create_job(
     body: JobCreate,
@@ -40,25 +45,25 @@ def create_job(
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=code)
 
 
-@router.get("", response_model=JobList)
+@router.get("", response_model=JobList, responses=problems(*AUTH_PROBLEMS, 422))
 def list_jobs(
     key: CurrentKey,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: str | None = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JobList:
     """The caller's jobs, newest first; pass the last id as `after` for the next page."""
     rows, has_more = service.list_jobs(session, key.id, limit, after)
     return JobList(data=[job_out(job) for job in rows], has_more=has_more)
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=problems(*AUTH_PROBLEMS, 404))
 def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> JobOut:
     """One of the caller's jobs, with its progress, result or error."""
     return job_out(service.get_job(session, key.id, job_id))
 
 
-@router.get("/{job_id}/rounds", response_model=RoundList)
+@router.get("/{job_id}/rounds", response_model=RoundList, responses=problems(*AUTH_PROBLEMS, 404))
 def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> RoundList:
     """Every finished round with the score of each candidate layer."""
     job = service.get_job(session, key.id, job_id)
@@ -73,7 +78,8 @@ def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> RoundList:
             "content": {"text/event-stream": {}},
             "description": "With `Accept: text/event-stream`: each event as it is written (id = event id), "
             "keep-alive comments, and the end of the stream once the job has finished.",
-        }
+        },
+        **problems(*AUTH_PROBLEMS, 400, 404, 422),
     },
 )
 def list_events(
@@ -82,7 +88,7 @@ def list_events(
     key: CurrentKey,
     session: SessionDep,
     hub: EventHubDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response | EventList:
@@ -91,12 +97,12 @@ def list_events(
         rows, has_more = service.list_events(session, key.id, job_id, after, limit)
         return EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more)
     job = service.get_job(session, key.id, job_id)
-    start = resume_point(last_event_id, after)
+    start = resume_point(last_event_id, after, MAX_EVENT_ID)
     replay = None
     if job.status in JobStatus.TERMINAL:
         replay = [EventOut.model_validate(e) for e in repository.events_after(session, job.id, start)]
-    # A stream may stay open for hours: give the connection back now, the hub reads with its own.
-    session.close()
+    # The session closes when this function returns (SessionDep's scope), so an open stream holds no
+    # connection: the hub reads with its own, between polls none.
     return event_stream(hub, job.id, start, replay)
 
 
@@ -104,7 +110,10 @@ def list_events(
     "/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    responses={200: {"model": JobOut, "description": "A queued job was cancelled at once."}},
+    responses={
+        200: {"model": JobOut, "description": "A queued job was cancelled at once."},
+        **problems(*AUTH_PROBLEMS, 404, 409),
+    },
 )
 def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     """Cancel a job: at once while queued, else the worker stops at its next check (202)."""
@@ -120,6 +129,7 @@ def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: Sett
         206: {"description": "The requested byte range."},
         304: {"description": "The client's copy (If-None-Match) is current."},
         307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
+        **problems(*AUTH_PROBLEMS, 400, 404, 409, 416),
     },
 )
 def download_artifact(

@@ -167,13 +167,16 @@ def wants_stream(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
 
-def resume_point(last_event_id: str | None, after: int) -> int:
+def resume_point(last_event_id: str | None, after: int, highest: int) -> int:
     """Where a stream starts: `Last-Event-ID` (a reconnecting browser sends it) wins over `after`."""
-    if last_event_id is None or not last_event_id.strip():
+    value = (last_event_id or "").strip()
+    if not value:
         return after
-    if not last_event_id.strip().isdigit():
-        raise field_error("Last-Event-ID", "expected the id of an event, a whole number", status=400)
-    return int(last_event_id)
+    if not (value.isascii() and value.isdigit() and int(value) <= highest):
+        raise field_error(
+            "Last-Event-ID", f"expected an event id, a whole number up to {highest}", status=400
+        )
+    return int(value)
 
 
 def _message(event: EventOut) -> ServerSentEvent:

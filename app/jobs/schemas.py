@@ -25,9 +25,9 @@ _Metric = Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9_-]{1,32}$
 
 
 class _Strict(BaseModel):
-    """Unknown fields are an error, so a typo never silently falls back to a default."""
+    """Unknown fields are an error, and JSON types are not coerced (`true` or `"0.5"` is no number)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class BuiltinTask(_Strict):

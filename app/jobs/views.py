@@ -14,7 +14,7 @@ from app.models import CandidateScore, Job, JobStatus, Round
 
 
 def job_out(job: Job) -> JobOut:
-    """The job object of issue 3: request fields, timestamps, progress, result, error and urls."""
+    """The job object: request fields, timestamps, progress, result, error and urls."""
     base = f"/v1/jobs/{job.id}"
     result = None
     if job.status == JobStatus.SUCCEEDED and job.result is not None:

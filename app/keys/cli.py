@@ -2,13 +2,15 @@
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from app.core.db import session_scope
 from app.core.migrate import upgrade_to_head
-from app.keys.service import create_key
+from app.keys.service import create_key, list_keys, revoke_key
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 _console = Console()
+_ID_HELP = "The key's id (key_…), as `secateur keys list` shows it."
 
 
 @keys_app.callback()
@@ -32,3 +34,34 @@ def create(
     _console.print(f"Created key [bold]{key_id}[/bold] ({name.strip()}). It will not be shown again:")
     # Plain print so the key can be piped without rich markup or wrapping.
     print(secret)
+
+
+@keys_app.command("list")
+def list_() -> None:
+    """List every key: id, name, prefix, creation time and whether it is revoked."""
+    upgrade_to_head()
+    with session_scope() as session:
+        rows = [(row.id, row.name, row.prefix, row.created_at, row.revoked_at) for row in list_keys(session)]
+    table = Table("id", "name", "prefix", "created", "revoked")
+    for key_id, name, prefix, created, revoked in rows:
+        table.add_row(
+            key_id,
+            name,
+            prefix + "…",
+            f"{created:%Y-%m-%d %H:%M}",
+            f"{revoked:%Y-%m-%d %H:%M}" if revoked else "",
+        )
+    _console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke(key_id: str = typer.Argument(..., help=_ID_HELP)) -> None:
+    """Revoke a key at once: its next request is refused with 401."""
+    upgrade_to_head()
+    try:
+        with session_scope() as session:
+            row = revoke_key(session, key_id)
+            name = row.name
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="KEY_ID") from exc
+    _console.print(f"Revoked key [bold]{key_id}[/bold] ({name}).")

@@ -17,3 +17,13 @@ def add(session: Session, name: str, key_hash: str, prefix: str) -> ApiKey:
     session.add(row)
     session.flush()
     return row
+
+
+def list_all(session: Session) -> list[ApiKey]:
+    """Every key, oldest first, revoked ones included."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def get(session: Session, key_id: str) -> ApiKey | None:
+    """The key row with this id."""
+    return session.get(ApiKey, key_id)

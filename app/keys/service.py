@@ -6,7 +6,7 @@ import secrets
 from sqlalchemy.orm import Session
 
 from app.keys import repository
-from app.models import ApiKey
+from app.models import ApiKey, utcnow
 
 KEY_PREFIX = "sk-sec-"
 MIN_BOOTSTRAP_KEY_LENGTH = 8  # short enough for test fixtures, long enough to refuse an accidental "1"
@@ -47,4 +47,20 @@ def authenticate(session: Session, secret: str) -> ApiKey | None:
     row = repository.get_by_hash(session, hash_key(secret))
     if row is None or row.revoked_at is not None:
         return None
+    return row
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    """Every key, oldest first; the secrets themselves are not stored, only their prefixes."""
+    return repository.list_all(session)
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey:
+    """Revoke a key by id; every later request with it is refused (there is no auth cache)."""
+    row = repository.get(session, key_id)
+    if row is None:
+        raise LookupError(f"no key {key_id!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
     return row

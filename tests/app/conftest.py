@@ -12,12 +12,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
+from tiny_safetensors import model_files
 
 from app.client import SecateurClient
 from app.jobs.events import EventHub, get_event_hub
 from app.models import Job
 
-MODEL_FILES = [("config.json", b'{"model_type": "bert"}'), ("model.safetensors", b"\x00" * 64)]
+MODEL_FILES = model_files()
 
 
 def build_tar_gz(
@@ -137,3 +138,32 @@ def event_hub(app: FastAPI, session_factory: sessionmaker[Session]) -> EventHub:
     hub = EventHub(session_factory, interval_s=3600, ping_s=3600)
     app.dependency_overrides[get_event_hub] = lambda: hub
     return hub
+
+
+@pytest.fixture
+def live_server(app: Any, settings: Any) -> Any:
+    """Serve the test app over real HTTP with the server options `secateur serve` uses; yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from app.core.server import server_options
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **server_options(settings)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.plan import Budget, model_slug, parse_budget_overrides, parse_seed_overrides, plan_runs, split_list
+from bench.plan import (
+    Budget,
+    RunSpec,
+    model_name,
+    model_slug,
+    parse_budget_overrides,
+    parse_seed_overrides,
+    plan_runs,
+    resolve_model,
+    split_list,
+)
 
 
 def test_seed_zero_runs_for_every_task_before_any_extra_seed() -> None:
@@ -66,6 +76,27 @@ def test_names_and_lists() -> None:
     assert split_list(["a,b", " c "]) == ["a", "b", "c"]
     assert parse_seed_overrides([""]) == {}
     assert Budget(learning_rate=3e-5).tag == "n1000-e1-len128-lr3em05-bs16"
+
+
+def test_records_name_the_model_and_data_without_machine_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A packaged model is recorded by its package, a hub id as is, a local folder by its name."""
+    bundled = tmp_path / "site" / "tiny_model_pkg" / "model"
+    bundled.mkdir(parents=True)
+    (bundled.parent / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert resolve_model("tiny_model_pkg") == str(bundled)  # --model takes the name a record shows
+    assert resolve_model("org/name") == "org/name" and resolve_model("no_such_pkg_x") == "no_such_pkg_x"
+    assert model_name(str(bundled)) == "tiny_model_pkg"
+    assert model_name("FacebookAI/roberta-base") == "FacebookAI/roberta-base"
+    (tmp_path / "mine").mkdir()
+    assert model_name(str(tmp_path / "mine")) == "mine"
+    spec = RunSpec(str(bundled), "sst2", "aglp", 0, Budget(), 0.95, tmp_path / "shared" / "data")
+    described = spec.describe()
+    assert str(tmp_path) not in str(described)
+    assert (described["model"], described["data_dir"]) == ("tiny_model_pkg", "data")
+    assert described["run_id"].startswith("tiny_model_pkg-model__sst2__")  # file names are unchanged
 
 
 def test_full_model_epochs_and_candidate_sample_reach_the_engine_and_the_tag() -> None:

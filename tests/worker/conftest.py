@@ -45,11 +45,18 @@ def model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def broken_model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An archive that passes the upload checks (config.json, .safetensors) but holds no real weights."""
-    root = tmp_path_factory.mktemp("broken")
-    (root / "config.json").write_text('{"model_type": "bert", "num_hidden_layers": 2}')
-    (root / "model.safetensors").write_bytes(b"this is not a safetensors file")
-    archive = root / "broken.tar.gz"
+    """An archive that passes the upload checks (config and weights agree) but cannot be built:
+    its hidden size does not divide into its attention heads, which only loading finds out."""
+    import json
+
+    from transformers import AutoModel
+
+    root = tmp_path_factory.mktemp("broken") / "broken"
+    AutoModel.from_config(tiny_config("bert", layers=2)).save_pretrained(root, safe_serialization=True)
+    config = json.loads((root / "config.json").read_text())
+    config["num_attention_heads"] = config["hidden_size"] + 1
+    (root / "config.json").write_text(json.dumps(config))
+    archive = root.parent / "broken.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for name in ("config.json", "model.safetensors"):
             tar.add(root / name, arcname=name)

@@ -23,16 +23,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def read_key(process: subprocess.Popen[str], lines: list[str], timeout_s: float) -> str:
-    """The API key `serve` prints at start-up; the rest of its output is collected in `lines`."""
+def read_key(process: subprocess.Popen[str], lines: list[str], timeout_s: float, data_dir: Path) -> str:
+    """The API key once `serve` has announced it (from its key file: a pipe is no terminal, so the key
+    itself is not printed); the rest of its output is collected in `lines`."""
     found: list[str] = []
 
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("API key (") and not found:
-                found.append(line.rsplit(": ", 1)[1].strip())
+            if line.startswith("API key") and not found:
+                found.append((data_dir / "api-key").read_text().strip())
 
     threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + timeout_s
@@ -47,7 +48,7 @@ class Serve:
     """`secateur serve` in a subprocess, through the console script's own entry point."""
 
     def __init__(self, cwd: Path, data_dir: Path) -> None:
-        self.cwd, self.port, self.lines = cwd, free_port(), list[str]()
+        self.cwd, self.port, self.lines, self.data_dir = cwd, free_port(), list[str](), data_dir
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SECATEUR_")}
         self.env.update(OFFLINE, SECATEUR_DATA_DIR=str(data_dir), SECATEUR_DEVICE="cpu", OMP_NUM_THREADS="1")
 
@@ -64,7 +65,7 @@ class Serve:
         self.process = subprocess.Popen(
             command, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        self.key = read_key(self.process, self.lines, timeout_s=90)
+        self.key = read_key(self.process, self.lines, timeout_s=90, data_dir=self.data_dir)
         api = SecateurClient(f"http://127.0.0.1:{self.port}", self.key, max_retries=0)
         deadline = time.monotonic() + 30
         while True:

@@ -57,7 +57,7 @@ def _builtin(spec: TaskSpec, task: BuiltinTask) -> RawTask:
 
 
 def _builtin_paths(spec: TaskSpec, task: BuiltinTask) -> tuple[Path, Path]:
-    """Explicit files win; a data folder may be the task's own or a root laid out like /work/shared/data."""
+    """Explicit files win; a data folder may be the task's own or a root laid out like ../shared/data."""
     if spec.train_file is not None or spec.validation_file is not None:
         return _require_files(spec)
     assert spec.data_dir is not None  # the caller took the hub path otherwise

@@ -17,7 +17,7 @@ class BuiltinTask:
     text_fields: tuple[str, ...]  # columns in the local files
     label_field: str
     metric: str
-    folder: str  # relative to a data root laid out like /work/shared/data
+    folder: str  # relative to a data root laid out like ../shared/data
     train_file: str
     validation_file: str
     hub_path: str
@@ -171,5 +171,5 @@ def get_task(name: str) -> BuiltinTask:
 
 
 def local_folder(name: str) -> str:
-    """The task's folder relative to a data root laid out like /work/shared/data (e.g. `glue/SST-2`)."""
+    """The task's folder relative to a data root laid out like ../shared/data (e.g. `glue/SST-2`)."""
     return get_task(name).folder

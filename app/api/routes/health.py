@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from app.api.deps import SessionDep, SettingsDep
-from app.core.errors import ProblemError
+from app.core.errors import ProblemError, problems
 from app.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problems(503))
 def readyz(session: SessionDep, settings: SettingsDep) -> dict[str, str]:
     """The database answers `SELECT 1` and the queue is reachable; 503 otherwise."""
     try:

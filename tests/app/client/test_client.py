@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
+from tiny_safetensors import model_files
 
 from app.client import ApiError, SecateurClient
 from app.models import Event, Job
@@ -21,8 +22,8 @@ def test_a_model_directory_is_packed_and_uploaded(api: SecateurClient, tmp_path:
     """A directory goes up as one .tar.gz of purpose model; a CSV as a dataset."""
     model = tmp_path / "tiny"
     model.mkdir()
-    (model / "config.json").write_text('{"model_type": "bert"}')
-    (model / "model.safetensors").write_bytes(b"\x00" * 64)
+    for name, payload in model_files():
+        (model / name).write_bytes(payload)
     uploaded = api.files.upload(model)
     assert (uploaded.purpose, uploaded.filename) == ("model", "tiny.tar.gz")
     (tmp_path / "train.csv").write_text("sentence,label\nnice,1\n")

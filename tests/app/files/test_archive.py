@@ -5,11 +5,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tiny_safetensors import model_files
 
+from app.core.config import Settings
 from app.files.archive import ArchiveError, check_archive, safe_extract
 
-MODEL = [("config.json", b"{}"), ("model.safetensors", b"\x00" * 32)]
-LIMIT = 1024 * 1024
+MODEL = model_files()
+LIMIT = Settings(_env_file=None, max_unpacked_bytes=1024 * 1024)
 
 
 def _write(tmp_path: Path, name: str, payload: bytes) -> Path:
@@ -27,7 +29,7 @@ def test_a_valid_tar_gz_extracts_into_its_top_level_folder(
     check_archive(archive, "m.tar.gz", LIMIT)
     root = safe_extract(archive, tmp_path / "out", LIMIT)
     assert root == (tmp_path / "out" / "tiny").resolve()
-    assert (root / "model.safetensors").read_bytes() == b"\x00" * 32
+    assert (root / "model.safetensors").read_bytes() == MODEL[1][1]
 
 
 def test_a_flat_zip_extracts_in_place(tmp_path: Path, zip_bytes: Callable[..., bytes]) -> None:
@@ -89,12 +91,16 @@ def test_a_zip_bomb_over_the_unpacked_limit_is_refused(
 ) -> None:
     # 8 MiB of zeros deflates to a few KiB: small upload, big unpack.
     """A small zip that unpacks past the limit is refused by the check and by extraction."""
-    archive = _write(tmp_path, "m.zip", zip_bytes([*MODEL, ("model-2.safetensors", b"\x00" * (8 * LIMIT))]))
+    bomb = ("model-2.safetensors", b"\x00" * (8 * LIMIT.max_unpacked_bytes))
+    archive = _write(tmp_path, "m.zip", zip_bytes([*MODEL, bomb]))
     assert archive.stat().st_size < 64 * 1024
+    no_ratio = LIMIT.model_copy(update={"max_unpack_ratio": 1e9})
     with pytest.raises(ArchiveError, match="unpacked size exceeds"):
+        check_archive(archive, "m.zip", no_ratio)
+    with pytest.raises(ArchiveError, match="unpacked size exceeds"):
+        safe_extract(archive, tmp_path / "out", no_ratio)
+    with pytest.raises(ArchiveError, match="more than 100 times its size"):
         check_archive(archive, "m.zip", LIMIT)
-    with pytest.raises(ArchiveError, match="unpacked size exceeds"):
-        safe_extract(archive, tmp_path / "out", LIMIT)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +129,7 @@ def test_extract_needs_config_at_the_top_or_in_one_folder(
     tmp_path: Path, tar_gz: Callable[..., bytes]
 ) -> None:
     """A model spread over two folders has no single model directory."""
-    entries = [("a/config.json", b"{}"), ("b/model.safetensors", b"\x00")]
+    entries = [("a/config.json", MODEL[0][1]), ("a/model.safetensors", MODEL[1][1]), ("b/x.txt", b"")]
     archive = _write(tmp_path, "m.tar.gz", tar_gz(entries))
     with pytest.raises(ArchiveError, match="single top-level folder"):
         safe_extract(archive, tmp_path / "out", LIMIT)

@@ -105,8 +105,10 @@ def test_stream_errors_are_problems(
     response = client.get(f"/v1/jobs/{job.id}/events", headers={**caller.headers, **SSE})
     assert response.status_code == 404 and response.json()["type"] == "urn:secateur:problem:not-found"
     mine = make_job(caller.id, status="running")
-    bad = client.get(f"/v1/jobs/{mine.id}/events", headers={**caller.headers, **SSE, "Last-Event-ID": "x"})
-    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "Last-Event-ID"
+    for value in ("x", "-1", "1.5", str(2**31)):
+        headers = {**caller.headers, **SSE, "Last-Event-ID": value}
+        bad = client.get(f"/v1/jobs/{mine.id}/events", headers=headers)
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "Last-Event-ID", value
 
 
 def test_one_query_per_poll_whatever_the_number_of_subscribers(
@@ -168,28 +170,16 @@ def test_a_subscriber_joining_during_a_poll_still_gets_its_replay(
 
 
 def test_a_server_shutdown_completes_open_streams(
-    app: Any, caller: Any, make_job: MakeJob, db_session: Session, event_hub: EventHub
+    live_server: str, caller: Any, make_job: MakeJob, db_session: Session, event_hub: EventHub
 ) -> None:
     """Stopping uvicorn ends each open stream with a complete response, not a cut-off one."""
-    import socket
-    import threading
-
     import httpx
-    import uvicorn
     from sse_starlette.sse import AppStatus
 
     job = make_job(caller.id, status="running")
     add_events(db_session, job, "job.started")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    url = f"{live_server}/v1/jobs/{job.id}/events"
     try:
-        while not server.started:
-            thread.join(0.05)
-        url = f"http://127.0.0.1:{port}/v1/jobs/{job.id}/events"
         with httpx.stream("GET", url, headers={**caller.headers, **SSE}, timeout=30) as response:
             lines = response.iter_lines()
             assert next(line for line in lines if line.startswith("data:"))
@@ -197,6 +187,4 @@ def test_a_server_shutdown_completes_open_streams(
             assert [line for line in lines if line.startswith("data:")] == []  # no RemoteProtocolError
     finally:
         AppStatus.should_exit = False
-        server.should_exit = True
-        thread.join(10)
     assert not event_hub.subscriptions

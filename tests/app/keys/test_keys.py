@@ -89,3 +89,38 @@ def test_start_up_on_an_unmigrated_database_says_what_to_do(
     with pytest.raises(RuntimeError, match="alembic upgrade head"), TestClient(app):
         pass
     engine.dispose()
+
+
+def _cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `secateur keys …` against the database at `url`."""
+    env = {**os.environ, "SECATEUR_DATABASE_URL": url, "SECATEUR_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    command = [sys.executable, "-c", "from app.keys.cli import keys_app; keys_app()", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_lists_and_revokes_keys_and_revocation_is_immediate(
+    tmp_path: Path, app: FastAPI, settings: Settings
+) -> None:
+    """`keys revoke` sets revoked_at; the very next request with the key is 401; `keys list` shows it."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session:
+        row, secret = create_key(session, "erin")
+        session.commit()
+    app.dependency_overrides[get_session_factory] = lambda: factory
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(app) as client:
+        assert client.get("/v1/jobs", headers=headers).status_code == 200
+        revoked = _cli(tmp_path, url, "revoke", row.id)
+        assert revoked.returncode == 0, revoked.stderr
+        assert client.get("/v1/jobs", headers=headers).status_code == 401
+    listed = _cli(tmp_path, url, "list")
+    assert listed.returncode == 0, listed.stderr
+    line = next(line for line in listed.stdout.splitlines() if row.id in line)
+    assert "erin" in line and row.prefix in line and line.count("20") >= 2  # created and revoked dates
+    assert secret not in listed.stdout
+    unknown = _cli(tmp_path, url, "revoke", "key_nope")
+    assert unknown.returncode != 0 and "no key 'key_nope'" in unknown.stderr
+    engine.dispose()

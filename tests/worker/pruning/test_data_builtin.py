@@ -1,4 +1,4 @@
-"""Built-in tasks through a data folder laid out like /work/shared/data, and through a stand-in hub."""
+"""Built-in tasks through a data folder laid out like ../shared/data, and through a stand-in hub."""
 
 from __future__ import annotations
 

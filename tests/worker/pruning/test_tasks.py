@@ -56,7 +56,7 @@ def test_unknown_task_lists_the_known_ones() -> None:
     ],
 )
 def test_local_folders_follow_the_shared_data_layout(name: str, folder: str) -> None:
-    """Each task's folder is relative to a data root laid out like /work/shared/data."""
+    """Each task's folder is relative to a data root laid out like ../shared/data."""
     assert local_folder(name) == folder
 
 
