@@ -141,9 +141,12 @@ def stack(
 
 
 def test_a_job_runs_end_to_end_through_the_api(stack: Stack, tmp_path: Path) -> None:
-    """Upload, submit, poll, rounds, artifact: the pruned model loads with transformers."""
+    """Upload, submit, follow the live event stream, rounds, artifact: the pruned model loads."""
     job_id = stack.submit()
-    job = wait_for(stack.client, job_id, ("succeeded",), timeout_s=120)
+    streamed: list[str] = []
+    job = stack.client.jobs.wait(job_id, on_event=lambda event: streamed.append(event.type))
+    assert job.status == "succeeded" and streamed[-1] == "job.succeeded", streamed
+    assert streamed.count("round.finished") == 3
     result = job.result
     assert result is not None and result.layers_removed == 3 and len(result.kept_layers) == 1
     assert job.progress.layers_total == 4 and job.progress.layers_remaining == 1
