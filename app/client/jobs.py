@@ -105,6 +105,9 @@ class Jobs:
                     raise
                 problem = exc
             else:
+                # A finished job whose log has no terminal event (older rows) ends the stream without one.
+                if self.get(job_id).status in TERMINAL_STATUSES:
+                    return
                 problem = ApiError.client_side(
                     "stream-ended", "The event stream ended early", f"job {job_id} has not finished"
                 )

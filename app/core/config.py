@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     # Auth.
     bootstrap_api_key: str | None = None
 
+    # Webhooks. Delivery happens on the worker side; the API only records what is to be sent.
+    webhook_allow_private: bool = False  # True lets endpoints resolve to loopback/private addresses
+    webhook_timeout_s: float = 10.0  # per attempt, connect and read together
+    webhook_max_attempts: int = 8  # per delivery, the first try included
+    webhook_retry_base_s: float = 5.0  # the wait after the first failure; doubled after each next one
+    webhook_retry_max_s: float = 3600.0
+    webhook_disable_after: int = 15  # consecutive failed attempts before an endpoint is disabled
+    webhook_poll_s: float = 1.0  # how often the local runner's delivery loop looks for due deliveries
+
     # Worker.
     device: str | None = None  # "cuda", "cpu", ...; None picks CUDA when present
     shared_dir: Path = Path("../shared")  # real GLUE/CoNLL data for tests and benchmarks

@@ -7,6 +7,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import CandidateScore, Event, Job, JobStatus, Round
+from app.webhooks import fanout as webhook_fanout
 
 
 def get_owned(session: Session, owner_id: str, job_id: str) -> Job | None:
@@ -32,9 +33,12 @@ def list_page(session: Session, owner_id: str, limit: int, after: Job | None) ->
     return list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
 
 
-def add_event(session: Session, job_id: str, type_: str, message: str, data: dict[str, Any]) -> None:
-    """Append one line to the job's event log."""
-    session.add(Event(job_id=job_id, type=type_, message=message, data=data))
+def add_event(session: Session, job_id: str, type_: str, message: str, data: dict[str, Any]) -> Event:
+    """Append one line to the job's event log, with its webhook deliveries in the same transaction."""
+    row = Event(job_id=job_id, type=type_, message=message, data=data)
+    session.add(row)
+    webhook_fanout.queue_for_event(session, row)
+    return row
 
 
 def mark_enqueued(session: Session, job_id: str, now: datetime) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from standardwebhooks import Webhook
 from worker_env import API_KEY, OFFLINE, reset_caches
 from worker_helpers import (
     check_artifact,
@@ -33,6 +34,7 @@ from app.client import ApiError, SecateurClient
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.models import Job
+from tests.app.webhooks.receiver import Receiver, start_receiver
 
 pytestmark = pytest.mark.redis
 
@@ -40,15 +42,15 @@ pytestmark = pytest.mark.redis
 class CeleryWorker:
     """`celery worker` as the operations guide runs it, in its own process group so it can be SIGKILLed."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, queues: str = "gpu") -> None:
+        self.env, self.log, self.queues = env, log, queues
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start a fresh worker process."""
         command = [
             sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "-Q", "gpu", "--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1",
+            "-Q", self.queues, "--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1",
             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle",
         ]  # fmt: skip
@@ -85,6 +87,7 @@ class Stack:
     client: SecateurClient
     worker: CeleryWorker
     settings: Settings
+    receiver: Receiver
     model_id: str
     train_id: str
     validation_id: str
@@ -112,10 +115,15 @@ def stack(
         "SECATEUR_BOOTSTRAP_API_KEY": API_KEY,
         "SECATEUR_DEVICE": "cpu",
         "SECATEUR_HEARTBEAT_S": "0.5",
+        "SECATEUR_WEBHOOK_ALLOW_PRIVATE": "true",  # the test's receiver is on loopback
+        "SECATEUR_WEBHOOK_RETRY_BASE_S": "0.5",
         "OMP_NUM_THREADS": "1",
         **OFFLINE,
     }
     worker = CeleryWorker({**os.environ, **env}, data_dir / "worker.log")
+    # Webhooks have their own queue; in production the maintenance worker takes it.
+    deliveries = CeleryWorker({**os.environ, **env}, data_dir / "webhooks.log", queues="webhooks")
+    receiver, receiver_server = start_receiver()
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
@@ -123,6 +131,7 @@ def stack(
         from app.main import create_app
 
         worker.start()
+        deliveries.start()
         try:
             with TestClient(create_app()) as http:
                 client = SecateurClient(api_key=API_KEY, http=http)
@@ -131,12 +140,15 @@ def stack(
                     client,
                     worker,
                     Settings(),
+                    receiver,
                     upload(client, model_archive, "model"),
                     upload(client, train, "dataset"),
                     upload(client, validation, "dataset"),
                 )
         finally:
             worker.stop()
+            deliveries.stop()
+            receiver_server.shutdown()
             reset_caches()
 
 
@@ -161,6 +173,26 @@ def test_a_job_runs_end_to_end_through_the_api(stack: Stack, tmp_path: Path) -> 
     # The work dir and the checkpoint blob are cleaned up once the job is done.
     assert not (stack.settings.data_dir / "work" / job_id).exists()
     assert not (stack.settings.data_dir / "blobs" / "checkpoints" / f"{job_id}.tar").exists()
+
+
+def test_webhooks_are_delivered_and_retried_by_a_celery_worker(stack: Stack) -> None:
+    """A job's events reach a registered endpoint, signed; a 500 is retried by the task after its backoff."""
+    created = stack.client.post("/v1/webhooks", json={"url": stack.receiver.url, "events": ["job.succeeded"]})
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    stack.receiver.statuses[:] = [500]
+    job_id = stack.submit()
+    wait_for(stack.client, job_id, ("succeeded",), timeout_s=120)
+    path = f"/v1/webhooks/{endpoint['id']}/deliveries"
+    deadline = time.monotonic() + 60
+    while (delivery := stack.client.get(path).json()["data"][0])["status"] != "succeeded":
+        assert time.monotonic() < deadline, delivery
+        time.sleep(0.5)
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 200]
+    body = Webhook(endpoint["secret"]).verify(
+        stack.receiver.requests[-1].body, stack.receiver.requests[-1].headers
+    )
+    assert body["type"] == "job.succeeded" and body["data"]["job"]["id"] == job_id
 
 
 def test_bad_inputs_fail_with_a_useful_message_and_the_worker_lives_on(

@@ -150,3 +150,15 @@ def test_no_artifact_before_success(
     with pytest.raises(ApiError) as early:
         api.jobs.download(job.id, tmp_path / "x.tar.gz")
     assert early.value.status == 409 and early.value.code == "artifact-not-ready"
+
+
+def test_wait_returns_for_a_finished_job_whose_log_has_no_terminal_event(
+    api: SecateurClient, caller: Any, make_job: Callable[..., Job], db_session: Session, event_hub: Any
+) -> None:
+    """Older rows may lack the terminal event: the stream ends, and the job's status says it is over."""
+    job = make_job(caller.id, status="failed", error_code="worker_lost", error_message="gone")
+    db_session.add(Event(job_id=job.id, type="job.started", message="started", data={}))
+    db_session.commit()
+    seen: list[str] = []
+    assert api.jobs.wait(job.id, on_event=lambda e: seen.append(e.type)).status == "failed"
+    assert seen == ["job.started"]

@@ -10,6 +10,15 @@ from app.client import ApiError, SecateurClient
 
 JOB_LIST = {"object": "list", "data": [], "has_more": False}
 Handler = Callable[[httpx.Request], httpx.Response]
+JOB = {
+    "id": "job_1", "status": "running", "model": "m", "task": {"name": "rte"}, "strategy": "aglp",
+    "retention": 0.9, "hyperparameters": {}, "metadata": {}, "created_at": "2026-01-01T00:00:00Z",
+    "started_at": None, "finished_at": None, "result": None, "error": None,
+    "progress": dict.fromkeys(
+        ("layers_total", "layers_remaining", "baseline_score", "current_score", "retained_fraction"), None
+    ) | {"round": 0},
+    "urls": dict.fromkeys(("self", "rounds", "events", "cancel", "artifact"), "/v1/jobs/job_1"),
+}  # fmt: skip
 
 
 def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
@@ -59,16 +68,7 @@ def test_429_waits_as_long_as_retry_after_says() -> None:
 
 def test_a_retried_submit_reuses_its_idempotency_key() -> None:
     """Every attempt of one submit carries the same Idempotency-Key, so the server never makes two jobs."""
-    job = {
-        "id": "job_1", "status": "queued", "model": "m", "task": {"name": "rte"}, "strategy": "aglp",
-        "retention": 0.9, "hyperparameters": {}, "metadata": {}, "created_at": "2026-01-01T00:00:00Z",
-        "started_at": None, "finished_at": None, "result": None, "error": None,
-        "progress": dict.fromkeys(
-            ("layers_total", "layers_remaining", "baseline_score", "current_score", "retained_fraction"), None
-        ) | {"round": 0},
-        "urls": dict.fromkeys(("self", "rounds", "events", "cancel", "artifact"), "/v1/jobs/job_1"),
-    }  # fmt: skip
-    handler, seen = scripted(httpx.ReadTimeout("slow"), httpx.Response(502), httpx.Response(201, json=job))
+    handler, seen = scripted(httpx.ReadTimeout("slow"), httpx.Response(502), httpx.Response(201, json=JOB))
     submitted = client_for(handler, []).jobs.submit({"model": "m", "task": {"name": "rte"}, "retention": 0.9})
     assert submitted.id == "job_1"
     keys = {request.headers["idempotency-key"] for request in seen}
@@ -109,11 +109,12 @@ def test_the_stream_skips_keep_alives_and_resumes_where_it_dropped() -> None:
     """A stream that ends early is reopened with Last-Event-ID; ping comments are not events."""
     first = sse("id: 1", f"data: {event_json(1, 'job.started')}", "", ": ping", "")
     second = sse(": ping", "", "id: 2", f"data: {event_json(2, 'job.succeeded')}", "")
-    handler, seen = scripted(first, second)
+    handler, seen = scripted(first, httpx.Response(200, json=JOB), second)  # the job is still running
     sleeps: list[float] = []
     events = list(client_for(handler, sleeps).jobs.stream("job_1"))
     assert [e.type for e in events] == ["job.started", "job.succeeded"]
-    assert [r.headers["last-event-id"] for r in seen] == ["0", "1"] and len(sleeps) == 1
+    streams = [r for r in seen if r.headers.get("accept") == "text/event-stream"]
+    assert [r.headers["last-event-id"] for r in streams] == ["0", "1"] and len(sleeps) == 1
     assert seen[0].headers["accept"] == "text/event-stream"
 
 

@@ -1,0 +1,1 @@
+"""The web page at /ui: server-rendered shells that small vendored scripts fill from the API."""

@@ -1,0 +1,71 @@
+"""HTTP routes of the webhooks API."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.api.deps import CurrentKey, SessionDep, SettingsDep
+from app.webhooks import repository, service
+from app.webhooks.schemas import (
+    DeliveryList,
+    DeliveryStatusName,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookList,
+    WebhookOut,
+    WebhookUpdate,
+)
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
+def create_webhook(
+    body: WebhookCreate, key: CurrentKey, session: SessionDep, settings: SettingsDep
+) -> WebhookCreated:
+    """Register an endpoint for job events; the answer carries its signing secret, shown only this once."""
+    endpoint = service.create(session, settings, key.id, body)
+    return WebhookCreated.model_validate(endpoint)
+
+
+@router.get("", response_model=WebhookList)
+def list_webhooks(key: CurrentKey, session: SessionDep) -> WebhookList:
+    """The caller's endpoints, newest first (a key has at most a handful, so one page)."""
+    rows = repository.list_owned(session, key.id)
+    return WebhookList(data=[WebhookOut.model_validate(e) for e in rows], has_more=False)
+
+
+@router.get("/{endpoint_id}", response_model=WebhookOut)
+def get_webhook(endpoint_id: str, key: CurrentKey, session: SessionDep) -> WebhookOut:
+    """One endpoint: its filter, whether it is enabled, and why not."""
+    return WebhookOut.model_validate(service.get(session, key.id, endpoint_id))
+
+
+@router.patch("/{endpoint_id}", response_model=WebhookOut)
+def update_webhook(
+    endpoint_id: str, body: WebhookUpdate, key: CurrentKey, session: SessionDep, settings: SettingsDep
+) -> WebhookOut:
+    """Change the URL, events or description, or enable/disable it (enabling resets the failure count)."""
+    return WebhookOut.model_validate(service.update(session, settings, key.id, endpoint_id, body))
+
+
+@router.delete("/{endpoint_id}", response_model=WebhookDeleted)
+def delete_webhook(endpoint_id: str, key: CurrentKey, session: SessionDep) -> WebhookDeleted:
+    """Remove the endpoint with its deliveries; nothing more is sent to it."""
+    service.delete(session, key.id, endpoint_id)
+    return WebhookDeleted(id=endpoint_id)
+
+
+@router.get("/{endpoint_id}/deliveries", response_model=DeliveryList)
+def list_deliveries(
+    endpoint_id: str,
+    key: CurrentKey,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: str | None = None,
+    status: DeliveryStatusName | None = None,
+) -> DeliveryList:
+    """The endpoint's deliveries, newest first, each with every attempt (status code, error, duration)."""
+    rows, has_more = service.deliveries(session, key.id, endpoint_id, limit, after, status)
+    return DeliveryList(data=rows, has_more=has_more)

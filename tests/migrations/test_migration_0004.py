@@ -1,0 +1,30 @@
+"""Revision 0004 adds the webhook tables on top of 0001 and removes them again."""
+
+from alembic import command
+from sqlalchemy import inspect
+
+from app.core.db import make_engine
+from app.core.migrate import alembic_config
+
+WEBHOOK_TABLES = {"webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
+
+
+def test_0004_upgrades_from_0001_and_downgrades(empty_database_url: str) -> None:
+    """0001 has no webhook tables; 0004 creates all three; downgrading to 0001 drops exactly them."""
+    config = alembic_config(empty_database_url)
+    engine = make_engine(empty_database_url)
+    try:
+        command.upgrade(config, "0001")
+        assert not WEBHOOK_TABLES & set(inspect(engine).get_table_names())
+        command.upgrade(config, "0004")
+        tables = set(inspect(engine).get_table_names())
+        assert tables >= WEBHOOK_TABLES | {"jobs", "events"}
+        assert {i["name"] for i in inspect(engine).get_indexes("webhook_deliveries")} == {
+            "ix_webhook_deliveries_endpoint_created",
+            "ix_webhook_deliveries_status_next",
+        }
+        command.downgrade(config, "0001")
+        assert not WEBHOOK_TABLES & set(inspect(engine).get_table_names())
+        assert "jobs" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
