@@ -165,6 +165,9 @@ def submit(
     strategy: Annotated[str | None, typer.Option(help="aglp, glp or top.")] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="A hyperparameter, name=value.")] = None,
     metadata: Annotated[list[str] | None, typer.Option("--metadata", help="name=value to keep.")] = None,
+    allow_weak_baseline: Annotated[
+        bool | None, typer.Option("--allow-weak-baseline", help="Prune even a full model near chance.")
+    ] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Replays return the same job.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Then follow it until it ends.")] = False,
     url: Url = DEFAULT_URL,
@@ -173,6 +176,7 @@ def submit(
     """Submit a job from flags and/or a JSON/YAML file (flags win) and print its id."""
     body = _load_spec(file)
     top: dict[str, Any] = {"model": model, "retention": retention, "strategy": strategy}
+    top["allow_weak_baseline"] = allow_weak_baseline
     body.update({k: v for k, v in top.items() if v is not None})
     spec_task: dict[str, Any] = {"name": task} if task is not None else dict(body.get("task") or {})
     custom: dict[str, Any] = {"type": task_type, "train_file": train, "validation_file": validation}

@@ -1,4 +1,4 @@
-"""Database tables: API keys, files, jobs, rounds, candidate layer scores, events and webhooks."""
+"""Database tables: keys, files, jobs, rounds, candidate scores, events, kept depths and webhooks."""
 
 import uuid
 from datetime import UTC, datetime
@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -119,6 +121,13 @@ class Job(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # How the job starts and where it may stop (server defaults fill rows made before these existed).
+    baseline: Mapped[str] = mapped_column(String(16), default="fine-tune", server_default="fine-tune")
+    allow_weak_baseline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    protected_layers: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    target_layers: Mapped[int | None] = mapped_column(Integer, default=None)
+    keep_depths: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # [{"code", "message"}]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -256,3 +265,26 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobDepth(Base):
+    """An accepted round's model kept for download; `storage_key` is None once dropped for space."""
+
+    __tablename__ = "job_depths"
+    __table_args__ = (UniqueConstraint("job_id", "layers", name="uq_job_depths_job_layers"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    layers: Mapped[int] = mapped_column(Integer)
+    kept_layers: Mapped[list[Any]] = mapped_column(JSON)
+    score: Mapped[float] = mapped_column(Float)
+    report_score: Mapped[float] = mapped_column(Float)
+    parameters: Mapped[int] = mapped_column(BigInteger)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    device: Mapped[str | None] = mapped_column(String(255), default=None)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dropped_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
+from transformers import AutoTokenizer
 
 from worker.pruning.data import load_task
+from worker.pruning.latency import full_twin, median_seconds
 from worker.pruning.surgery import count_parameters, layer_count, load_checkpoint
 from worker.pruning.types import PruneRequest, TaskType
 
@@ -24,29 +23,6 @@ def selection_batch(request: PruneRequest, size: int) -> tuple[TaskType, dict[st
         )
     rows = [{k: v for k, v in row.items() if k != "labels"} for row in data.selection.select(range(size))]
     return data.type, dict(data.collator(rows))
-
-
-def full_twin(pruned: PreTrainedModel, model: str) -> PreTrainedModel:
-    """The unpruned architecture with the pruned model's head; random weights, as latency ignores them."""
-    config = AutoConfig.from_pretrained(model)
-    for key in ("num_labels", "id2label", "label2id", "problem_type"):
-        setattr(config, key, getattr(pruned.config, key))
-    return type(pruned)(config)
-
-
-def _median_seconds(
-    models: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], warmup: int, runs: int
-) -> dict[str, float]:
-    """Median forward time per model, alternating models each step so background load hits both alike."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for step in range(warmup + runs):
-            for name, net in models.items():
-                start = time.perf_counter()
-                net(**batch)
-                if step >= warmup:
-                    times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def compare(
@@ -64,7 +40,7 @@ def compare(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)  # fixed, so timings compare across runs on a shared machine
     try:
-        seconds = _median_seconds({"full": full, "pruned": pruned}, batch, warmup, runs)
+        seconds = median_seconds({"full": full, "pruned": pruned}, batch, warmup, runs)
     finally:
         torch.set_num_threads(previous)
     size = int(batch["input_ids"].shape[0])

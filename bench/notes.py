@@ -6,6 +6,7 @@ import statistics
 from collections import defaultdict
 
 from bench.tables import Run
+from worker.pruning.guard import threshold_warning, undertrained_gain
 from worker.pruning.strategies import threshold_for
 
 
@@ -15,7 +16,7 @@ def chance_note(by_strategy: dict[str, list[Run]]) -> str:
     baseline = statistics.fmean(r["summary"]["baseline_score"] for r in runs)
     chance = statistics.fmean(r["summary"]["chance_score"] for r in runs)
     threshold = threshold_for(baseline, runs[0]["retention"])
-    if threshold > chance:
+    if threshold_warning(threshold, chance) is None:
         return ""
     return (
         f" The retention threshold ({threshold:.3f}) is at or below chance ({chance:.3f}): a model that "
@@ -34,9 +35,9 @@ def undertrained_note(by_strategy: dict[str, list[Run]]) -> str:
     for strategy, runs in by_strategy.items():
         for run in runs:
             baseline = run["summary"]["baseline_score"]
-            margin = baseline - threshold_for(baseline, run["retention"])
-            gain = max(p["score"] for p in run["curve"]) - baseline
-            if gain > margin and gain > best_gain:
+            threshold = threshold_for(baseline, run["retention"])
+            gain = undertrained_gain(baseline, threshold, max(p["score"] for p in run["curve"]))
+            if gain is not None and gain > best_gain:
                 best_gain, worst = gain, strategy
     if not worst:
         return ""

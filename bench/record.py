@@ -10,18 +10,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from worker.pruning.types import PruneResult, RoundRecord
+from worker.pruning.guard import CHANCE_MARGIN, learned, learning_bar
+from worker.pruning.types import Depth, PruneResult, RoundRecord, RunWarning
+
+__all__ = ["CHANCE_MARGIN", "BenchObserver", "learned", "learning_bar"]
 
 SCHEMA = 1
-# The full model counts as learned when, on both dev halves, it closes this share of the gap from chance
-# to a perfect score of 1. A share, not a fixed margin: MRPC's F1 for "all paraphrases" is 0.81, so a
-# fixed +0.05 would ask it for a quarter of its headroom while asking SST-2 (chance 0.5) for a tenth.
-CHANCE_MARGIN = 0.1
-
-
-def learning_bar(chance: float, margin: float = CHANCE_MARGIN) -> float:
-    """The score the full model must reach on both dev halves to count as having learned the task."""
-    return chance + margin * (1.0 - chance)
 
 
 class BenchObserver:
@@ -55,6 +49,12 @@ class BenchObserver:
 
     def on_checkpoint(self, directory: Path) -> None:
         """Nothing to do: the engine owns its checkpoints."""
+
+    def on_warning(self, warning: RunWarning) -> None:
+        """Nothing to do: the report derives its own notes from the records."""
+
+    def on_depth(self, depth: Depth) -> None:
+        """Nothing to do: the harness keeps only the final model."""
 
     def heartbeat(self) -> None:
         """Nothing to do: the harness has no supervisor to tell."""
@@ -115,11 +115,6 @@ def fine_tunes(result: PruneResult) -> float | None:
     """Fine-tunes run, in units of the baseline's: total training examples over the baseline's share."""
     per_fine_tune = result.train_examples - sum(r.train_examples for r in result.rounds)
     return result.train_examples / per_fine_tune if per_fine_tune > 0 else None
-
-
-def learned(selection: float, report: float, chance: float, margin: float = CHANCE_MARGIN) -> bool:
-    """Whether a full model scoring `selection` and `report` on the two dev halves clearly beats chance."""
-    return min(selection, report) >= learning_bar(chance, margin)
 
 
 def build(

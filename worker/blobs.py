@@ -1,4 +1,4 @@
-"""The job's files in storage: tarballs, the checkpoint that lets another machine resume, cleanup."""
+"""The job's files in storage: tarballs, kept depths, the checkpoint another machine resumes from, cleanup."""
 
 from __future__ import annotations
 
@@ -70,3 +70,19 @@ def cleanup(storage: Storage, job_id: str, work: Path) -> None:
     """Drop the job's work dir and checkpoint blob once it reached a terminal state."""
     shutil.rmtree(work, ignore_errors=True)
     storage.delete(checkpoint_key(job_id))
+
+
+def depth_key(job_id: str, layers: int) -> str:
+    """Where a job's kept depth with `layers` layers lives in storage."""
+    return f"artifacts/{job_id}/depths/layers-{layers}.tar.gz"
+
+
+def upload_depth(storage: Storage, job_id: str, layers: int, directory: Path) -> tuple[str, int, str]:
+    """Pack a saved depth, store it, and free the local copy; returns (key, bytes, sha256)."""
+    tarball = directory.with_name(f"{directory.name}.tar.gz")
+    size, sha256 = pack(directory, tarball, compress=True)
+    key = depth_key(job_id, layers)
+    storage.put_file(key, tarball)
+    tarball.unlink()
+    shutil.rmtree(directory, ignore_errors=True)  # the blob is the copy that counts; disk is precious
+    return key, size, sha256

@@ -30,6 +30,11 @@ class JobInputs:
     strategy: str
     retention: float
     hyperparameters: dict[str, Any]
+    baseline: str = "fine-tune"
+    allow_weak_baseline: bool = False
+    protected_layers: tuple[int, ...] = ()
+    target_layers: int | None = None
+    keep_depths: bool = True
 
 
 def load_inputs(job_id: str) -> JobInputs:
@@ -39,7 +44,17 @@ def load_inputs(job_id: str) -> JobInputs:
         if job is None:
             raise LookupError(f"job {job_id} does not exist")
         return JobInputs(
-            job.id, job.model, dict(job.task), job.strategy, job.retention, dict(job.hyperparameters)
+            job.id,
+            job.model,
+            dict(job.task),
+            job.strategy,
+            job.retention,
+            dict(job.hyperparameters),
+            baseline=job.baseline,
+            allow_weak_baseline=job.allow_weak_baseline,
+            protected_layers=tuple(job.protected_layers or ()),
+            target_layers=job.target_layers,
+            keep_depths=job.keep_depths,
         )
 
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import sys
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
 from worker.inputs import build_task, hyperparameters, load_inputs, materialise_model
+from worker.kept_depths import keep_depth
 from worker.progress import ACTIVE, DbObserver, add_event, forget_after
 from worker.pruning.errors import PruningError
 from worker.pruning.types import Cancelled, PruneRequest, PruneResult
@@ -137,6 +139,10 @@ def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[s
         "parameters_before": result.parameters_before,
         "parameters_after": result.parameters_after,
         "artifact": {"bytes": artifact_bytes, "sha256": sha256},
+        "baseline": result.baseline,
+        "chance_score": result.chance_score,
+        "warnings": [asdict(w) for w in result.warnings],
+        "latency": asdict(result.latency) if result.latency else None,
     }
 
 
@@ -205,13 +211,19 @@ def _prune(
 ) -> PruneResult:
     """Materialise the inputs and run the engine; raises Cancelled when asked to stop."""
     inputs = load_inputs(job_id)
+    device = pick_device(settings)
     request = PruneRequest(
         model=materialise_model(storage, inputs.model, work),
         task=build_task(storage, settings, inputs.task, work),
         retention=inputs.retention,
         strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
         hyperparameters=hyperparameters(inputs.hyperparameters),
-        device=pick_device(settings),
+        device=device,
+        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
+        allow_weak_baseline=inputs.allow_weak_baseline,
+        protected_layers=inputs.protected_layers,
+        target_layers=inputs.target_layers,
+        latency_runs=settings.latency_runs,
     )
     if observer.should_stop():  # also beats: fetching inputs can take a while
         raise Cancelled()
@@ -221,7 +233,17 @@ def _prune(
     shutil.rmtree(out_dir, ignore_errors=True)
     from worker.pruning.engine import prune  # torch loads here, in the job's own process
 
-    return prune(request, observer, out_dir, work / "checkpoint")
+    depths_dir = None
+    if inputs.keep_depths:
+        import torch
+
+        from worker.pruning.latency import device_label
+
+        label = device_label(torch.device(device))
+        bound = settings.max_depth_artifacts_bytes
+        observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound, label)
+        depths_dir = work / "depths"
+    return prune(request, observer, out_dir, work / "checkpoint", depths_dir=depths_dir)
 
 
 def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.core.db import session_scope
 from app.jobs import repository as jobs_repository
 from app.models import CandidateScore, Job, JobStatus, Round, utcnow
-from worker.pruning.types import RoundRecord
+from worker.pruning.types import Depth, RoundRecord, RunWarning
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,12 @@ class DbObserver:
         heartbeat_s: float,
         on_checkpoint_saved: Callable[[Path], None] | None = None,
         poll_s: float = 1.0,
+        on_depth_saved: Callable[[Depth], None] | None = None,
     ) -> None:
         self.job_id, self.attempt = job_id, attempt
         self.heartbeat_s, self.poll_s = heartbeat_s, poll_s
         self.on_checkpoint_saved = on_checkpoint_saved
+        self.on_depth_saved = on_depth_saved
         self.cancel_requested = False
         self.lost = False
         self._last_beat = 0.0
@@ -176,6 +178,26 @@ class DbObserver:
             if self._update(session, heartbeat_at=utcnow()):
                 add_event(session, self.job_id, "job.checkpointed", "checkpoint saved")
         self._last_beat = time.monotonic()
+
+    def on_warning(self, warning: RunWarning) -> None:
+        """Add a warning to the job object (once, even when a resumed run raises it again) and the log."""
+        if self.lost:
+            return
+        entry = {"code": warning.code, "message": warning.message}
+        with session_scope() as session:
+            current = list(session.scalar(select(Job.warnings).where(Job.id == self.job_id)) or [])
+            if entry in current:
+                return
+            if self._update(session, warnings=[*current, entry], heartbeat_at=utcnow()):
+                add_event(session, self.job_id, "job.warning", warning.message, code=warning.code)
+
+    def on_depth(self, depth: Depth) -> None:
+        """Hand an accepted depth's saved model to whoever keeps it (storage and its row)."""
+        if self.lost:
+            return
+        if self.on_depth_saved is not None:
+            self.on_depth_saved(depth)
+        self.heartbeat()
 
     def heartbeat(self) -> None:
         """Tell the reconciler this attempt is alive; throttled to one write per `heartbeat_s`."""

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     device: str | None = None  # "cuda", "cpu", ...; None picks CUDA when present
     shared_dir: Path = Path("../shared")  # real GLUE/CoNLL data for tests and benchmarks
     task_data_dir: Path | None = None  # local copies of the built-in tasks' data; None: the hub
+    latency_runs: int = 5  # timed forward passes of the full and pruned model (median); 0 skips
+    # Each job's kept depths may take this much storage; beyond it the oldest are dropped, never the last.
+    max_depth_artifacts_bytes: int = 4 * 1024**3
 
     @property
     def sqlalchemy_url(self) -> str:

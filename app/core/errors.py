@@ -38,6 +38,7 @@ _WHEN = {
     404: "No such object for this key.",
     408: "The request body stopped arriving (`body-timeout`).",
     409: "The object's state forbids this.",
+    410: "The object existed but was deleted (`depth-dropped`).",
     413: "The upload is over its size limit (`file-too-large`).",
     416: "The Range cannot be satisfied.",
     422: "A field is invalid (`validation-error`).",

@@ -1,4 +1,4 @@
-"""Serve a job's artifact: a local file with Range and ETag support, or a presigned S3 redirect."""
+"""Serve a job's archives (the artifact, kept depths): a local file with Range and ETag, or an S3 redirect."""
 
 from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -7,7 +7,7 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from app.core.errors import ProblemError
 from app.core.storage import Storage
 from app.jobs.service import artifact_key
-from app.models import Job
+from app.models import Job, JobDepth
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -19,16 +19,29 @@ def _etag_matches(header: str, etag: str) -> bool:
 def artifact_response(request: Request, job: Job, storage: Storage) -> Response:
     """The pruned model archive of a succeeded job (409 before)."""
     key = artifact_key(job)
-    filename = f"{job.id}.tar.gz"
+    what = f"The artifact of job {job.id!r}"
+    return _archive(request, storage, key, job.artifact_sha256, f"{job.id}.tar.gz", what)
+
+
+def depth_response(request: Request, depth: JobDepth, storage: Storage) -> Response:
+    """One kept depth's archive, served exactly like the artifact."""
+    assert depth.storage_key is not None  # the service answers 410 for a dropped depth
+    filename = f"{depth.job_id}-layers-{depth.layers}.tar.gz"
+    what = f"The {depth.layers}-layer model of job {depth.job_id!r}"
+    return _archive(request, storage, depth.storage_key, depth.sha256, filename, what)
+
+
+def _archive(
+    request: Request, storage: Storage, key: str, sha256: str | None, filename: str, what: str
+) -> Response:
+    """A stored .tar.gz: presigned redirect on S3, else the file with a strong ETag and Range support."""
     url = storage.presigned_url(key, filename)
     if url is not None:
         return RedirectResponse(url, status_code=307)
     path = storage.local_path(key)
     if path is None or not path.is_file():
-        raise ProblemError(
-            404, f"The artifact of job {job.id!r} is missing from storage.", slug="artifact-missing"
-        )
-    etag = f'"{job.artifact_sha256}"'
+        raise ProblemError(404, f"{what} is missing from storage.", slug="artifact-missing")
+    etag = f'"{sha256}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _etag_matches(if_none_match, etag):

@@ -2,16 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.core.errors import AUTH_PROBLEMS, problems
 from app.jobs import repository, service
-from app.jobs.artifact import artifact_response
+from app.jobs.artifact import artifact_response, depth_response
 from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
-from app.jobs.schemas import EventList, EventOut, JobCreate, JobList, JobOut, RoundList
-from app.jobs.views import job_out, round_out
+from app.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
+from app.jobs.views import depth_out, job_out, round_out
 from app.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -143,6 +143,45 @@ def download_artifact(
 router.add_api_route(
     "/{job_id}/artifact",
     download_artifact,
+    methods=["HEAD"],
+    include_in_schema=False,
+    response_class=Response,
+)
+
+
+@router.get("/{job_id}/artifacts", response_model=DepthList, responses=problems(*AUTH_PROBLEMS, 404))
+def list_depths(job_id: str, key: CurrentKey, session: SessionDep) -> DepthList:
+    """Every accepted depth kept so far (also while the job runs): layers, scores, size and latency."""
+    job = service.get_job(session, key.id, job_id)
+    return DepthList(data=[depth_out(row) for row in repository.depths(session, job.id)])
+
+
+@router.get(
+    "/{job_id}/artifacts/{layers}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/gzip": {}}, "description": "That depth's model as a .tar.gz."},
+        206: {"description": "The requested byte range."},
+        304: {"description": "The client's copy (If-None-Match) is current."},
+        307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
+        **problems(*AUTH_PROBLEMS, 400, 404, 410, 416, 422),
+    },
+)
+def download_depth(
+    job_id: str,
+    layers: Annotated[int, Path(ge=1, le=4096)],
+    request: Request,
+    key: CurrentKey,
+    session: SessionDep,
+    storage: StorageDep,
+) -> Response:
+    """One accepted depth's model, with the same ETag and Range behaviour as the artifact."""
+    return depth_response(request, service.depth_of(session, key.id, job_id, layers), storage)
+
+
+router.add_api_route(
+    "/{job_id}/artifacts/{layers}",
+    download_depth,
     methods=["HEAD"],
     include_in_schema=False,
     response_class=Response,

@@ -1,4 +1,4 @@
-"""All SQL about jobs, their rounds, candidate scores and events."""
+"""All SQL about jobs, their rounds, candidate scores, events and kept depths."""
 
 from datetime import datetime
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.models import CandidateScore, Event, Job, JobStatus, Round
+from app.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
 from app.webhooks import fanout as webhook_fanout
 
 
@@ -96,3 +96,15 @@ def events_after(session: Session, job_id: str, after: int) -> list[Event]:
     """Every event of the job with id > `after`, oldest first."""
     query = select(Event).where(Event.job_id == job_id, Event.id > after).order_by(Event.id)
     return list(session.scalars(query))
+
+
+def depths(session: Session, job_id: str) -> list[JobDepth]:
+    """The job's kept depths, most layers first (the order they were accepted in)."""
+    query = select(JobDepth).where(JobDepth.job_id == job_id).order_by(JobDepth.layers.desc())
+    return list(session.scalars(query))
+
+
+def depth(session: Session, job_id: str, layers: int) -> JobDepth | None:
+    """The job's kept depth with `layers` layers, if any."""
+    query = select(JobDepth).where(JobDepth.job_id == job_id, JobDepth.layers == layers)
+    return session.scalars(query).one_or_none()

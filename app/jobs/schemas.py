@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 Strategy = Literal["aglp", "glp", "top"]
+BaselineMode = Literal["fine-tune", "as-is"]
 JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 
 # Duplicated from worker/pruning/tasks.py on purpose: the API must not import the worker (or torch).
@@ -107,6 +108,23 @@ class JobCreate(_Strict):
     metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] = Field(
         default_factory=dict, max_length=16
     )
+    baseline: BaselineMode = Field(
+        default="fine-tune",
+        description="fine-tune: a fresh head trained on the task (the paper). as-is: the model is already "
+        "fine-tuned for this task; its head is kept and scored without training (aglp only).",
+    )
+    allow_weak_baseline: bool = Field(
+        default=False, description="Run on even when the full model does not beat chance (then warned)."
+    )
+    protected_layers: list[Annotated[int, Field(ge=0, le=4095)]] = Field(
+        default_factory=list, max_length=4096, description="Original layer indices never removed."
+    )
+    target_layers: int | None = Field(
+        default=None, ge=1, le=4096, description="Stop once the model has this many layers."
+    )
+    keep_depths: bool = Field(
+        default=True, description="Keep every accepted depth's model for download from /artifacts."
+    )
 
     @field_validator("model")
     @classmethod
@@ -138,6 +156,25 @@ class ArtifactInfo(BaseModel):
     sha256: str | None
 
 
+class WarningOut(BaseModel):
+    """Something that makes the result mean less than it seems to."""
+
+    code: str
+    message: str
+
+
+class LatencyOut(BaseModel):
+    """The full and pruned model timed on the worker's own device (CPU numbers say cpu)."""
+
+    device: str
+    batch_size: int
+    sequence_length: int
+    runs: int
+    full_ms: float
+    pruned_ms: float
+    speedup: float
+
+
 class JobResult(BaseModel):
     """The outcome of a succeeded job (extra keys the worker writes are passed through)."""
 
@@ -152,6 +189,8 @@ class JobResult(BaseModel):
     parameters_before: int
     parameters_after: int
     artifact: ArtifactInfo
+    warnings: list[WarningOut] = Field(default_factory=list)
+    latency: LatencyOut | None = None
 
 
 class JobError(BaseModel):
@@ -169,6 +208,7 @@ class JobUrls(BaseModel):
     events: str
     cancel: str
     artifact: str
+    artifacts: str
 
 
 class JobOut(BaseModel):
@@ -186,9 +226,15 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    baseline: BaselineMode
+    allow_weak_baseline: bool
+    protected_layers: list[int]
+    target_layers: int | None
+    keep_depths: bool
     progress: Progress
     result: JobResult | None
     error: JobError | None
+    warnings: list[WarningOut]
     urls: JobUrls
 
 
@@ -246,3 +292,27 @@ class EventList(BaseModel):
     object: Literal["list"] = "list"
     data: list[EventOut]
     has_more: bool
+
+
+class DepthOut(BaseModel):
+    """One accepted depth: the model after an accepted round, and where to download it."""
+
+    layers: int
+    round: int
+    kept_layers: list[int]
+    score: float
+    report_score: float
+    parameters: int
+    bytes: int
+    sha256: str
+    latency_ms: float | None
+    device: str | None
+    available: bool
+    url: str | None
+
+
+class DepthList(BaseModel):
+    """Every accepted depth of a job, deepest (fewest layers removed) first."""
+
+    object: Literal["list"] = "list"
+    data: list[DepthOut]

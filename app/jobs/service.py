@@ -1,4 +1,4 @@
-"""Job use cases: create (idempotent), read, list, rounds, events and cancel."""
+"""Job use cases: create (idempotent), read, list, rounds, events, cancel and kept depths."""
 
 import hashlib
 import json
@@ -13,7 +13,7 @@ from app.core.errors import ProblemError, field_error
 from app.files import repository as files_repository
 from app.jobs import repository
 from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
-from app.models import Event, Job, JobStatus, utcnow
+from app.models import Event, Job, JobDepth, JobStatus, utcnow
 
 logger = logging.getLogger("secateur.jobs")
 
@@ -44,6 +44,29 @@ def _check_references(session: Session, owner_id: str, body: JobCreate) -> None:
         _check_file(session, owner_id, body.task.validation_file, "dataset", "task.validation_file")
 
 
+def _check_options(body: JobCreate) -> None:
+    """The baseline mode and layer constraints that can be checked without the model (422 naming the field).
+
+    The model's depth is only known once a worker loads it: layers out of range and a target_layers at
+    or above the depth fail the job then, with the same kind of message.
+    """
+    if body.baseline == "as-is" and body.strategy in ("glp", "top"):
+        raise field_error(
+            "baseline",
+            f"as-is cannot be used with strategy {body.strategy!r}: it fine-tunes every round from the "
+            "pretrained weights, so a fine-tuned model has nothing to start from; use aglp",
+        )
+    protected = body.protected_layers
+    repeated = sorted({layer for layer in protected if protected.count(layer) > 1})
+    if repeated:
+        raise field_error("protected_layers", f"layers {repeated} are listed more than once")
+    if body.target_layers is not None and body.target_layers < len(protected):
+        raise field_error(
+            "target_layers",
+            f"{body.target_layers} is below the {len(protected)} protected layers, which are never removed",
+        )
+
+
 def _replay(existing: Job, digest: str) -> Job:
     """The earlier job for a reused Idempotency-Key, or 422 when the body differs."""
     if existing.request_hash != digest:
@@ -67,6 +90,7 @@ def create_job(
         existing = repository.get_by_idempotency_key(session, owner_id, idempotency_key)
         if existing is not None:
             return _replay(existing, digest), False
+    _check_options(body)
     _check_references(session, owner_id, body)
     job = Job(
         owner_id=owner_id,
@@ -77,6 +101,11 @@ def create_job(
         retention=body.retention,
         hyperparameters=body.hyperparameters.model_dump(mode="json"),
         metadata_=dict(body.metadata),
+        baseline=body.baseline,
+        allow_weak_baseline=body.allow_weak_baseline,
+        protected_layers=sorted(body.protected_layers) or None,
+        target_layers=body.target_layers,
+        keep_depths=body.keep_depths,
         idempotency_key=idempotency_key,
         request_hash=digest,
     )
@@ -155,3 +184,25 @@ def artifact_key(job: Job) -> str:
             409, f"Job {job.id!r} has no artifact yet (status {job.status}).", slug="artifact-not-ready"
         )
     return job.artifact_key
+
+
+def depth_of(session: Session, owner_id: str, job_id: str, layers: int) -> JobDepth:
+    """The caller's job's kept depth with `layers` layers; 404 when none was accepted, 410 once dropped."""
+    job = get_job(session, owner_id, job_id)
+    row = repository.depth(session, job.id, layers)
+    if row is None:
+        kept = [d.layers for d in repository.depths(session, job.id)]
+        listed = ", ".join(map(str, kept)) if kept else "none yet"
+        raise ProblemError(
+            404,
+            f"Job {job_id!r} has no accepted depth with {layers} layers (accepted depths: {listed}).",
+            slug="depth-not-found",
+        )
+    if row.storage_key is None:
+        raise ProblemError(
+            410,
+            f"The {layers}-layer model of job {job_id!r} was dropped to keep the job's depths within "
+            "the storage bound; the last accepted model is always kept.",
+            slug="depth-dropped",
+        )
+    return row

@@ -3,14 +3,16 @@
 from app.jobs.schemas import (
     ArtifactInfo,
     CandidateOut,
+    DepthOut,
     JobError,
     JobOut,
     JobResult,
     JobUrls,
     Progress,
     RoundOut,
+    WarningOut,
 )
-from app.models import CandidateScore, Job, JobStatus, Round
+from app.models import CandidateScore, Job, JobDepth, JobStatus, Round
 
 
 def job_out(job: Job) -> JobOut:
@@ -39,6 +41,11 @@ def job_out(job: Job) -> JobOut:
         retention=job.retention,
         hyperparameters=job.hyperparameters,
         metadata=job.metadata_,
+        baseline=job.baseline,
+        allow_weak_baseline=job.allow_weak_baseline,
+        protected_layers=list(job.protected_layers or []),
+        target_layers=job.target_layers,
+        keep_depths=job.keep_depths,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
@@ -52,12 +59,14 @@ def job_out(job: Job) -> JobOut:
         ),
         result=result,
         error=error,
+        warnings=[WarningOut.model_validate(w) for w in job.warnings or []],
         urls=JobUrls(
             self=base,
             rounds=f"{base}/rounds",
             events=f"{base}/events",
             cancel=f"{base}/cancel",
             artifact=f"{base}/artifact",
+            artifacts=f"{base}/artifacts",
         ),
     )
 
@@ -74,4 +83,23 @@ def round_out(row: Round, candidates: list[CandidateScore]) -> RoundOut:
         retained_fraction=row.retained_fraction,
         accepted=row.accepted,
         seconds=row.seconds,
+    )
+
+
+def depth_out(row: JobDepth) -> DepthOut:
+    """One kept depth, with its download URL while its archive is kept."""
+    available = row.storage_key is not None
+    return DepthOut(
+        layers=row.layers,
+        round=row.round,
+        kept_layers=list(row.kept_layers),
+        score=row.score,
+        report_score=row.report_score,
+        parameters=row.parameters,
+        bytes=row.bytes,
+        sha256=row.sha256,
+        latency_ms=row.latency_ms,
+        device=row.device,
+        available=available,
+        url=f"/v1/jobs/{row.job_id}/artifacts/{row.layers}" if available else None,
     )

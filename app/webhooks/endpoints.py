@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep
+from app.core.errors import AUTH_PROBLEMS, problems
 from app.webhooks import repository, service
 from app.webhooks.schemas import (
     DeliveryList,
@@ -17,10 +18,12 @@ from app.webhooks.schemas import (
     WebhookUpdate,
 )
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=problems(*AUTH_PROBLEMS))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated, responses=problems(409, 422)
+)
 def create_webhook(
     body: WebhookCreate, key: CurrentKey, session: SessionDep, settings: SettingsDep
 ) -> WebhookCreated:
@@ -36,13 +39,13 @@ def list_webhooks(key: CurrentKey, session: SessionDep) -> WebhookList:
     return WebhookList(data=[WebhookOut.model_validate(e) for e in rows], has_more=False)
 
 
-@router.get("/{endpoint_id}", response_model=WebhookOut)
+@router.get("/{endpoint_id}", response_model=WebhookOut, responses=problems(404))
 def get_webhook(endpoint_id: str, key: CurrentKey, session: SessionDep) -> WebhookOut:
     """One endpoint: its filter, whether it is enabled, and why not."""
     return WebhookOut.model_validate(service.get(session, key.id, endpoint_id))
 
 
-@router.patch("/{endpoint_id}", response_model=WebhookOut)
+@router.patch("/{endpoint_id}", response_model=WebhookOut, responses=problems(404, 422))
 def update_webhook(
     endpoint_id: str, body: WebhookUpdate, key: CurrentKey, session: SessionDep, settings: SettingsDep
 ) -> WebhookOut:
@@ -50,20 +53,20 @@ def update_webhook(
     return WebhookOut.model_validate(service.update(session, settings, key.id, endpoint_id, body))
 
 
-@router.delete("/{endpoint_id}", response_model=WebhookDeleted)
+@router.delete("/{endpoint_id}", response_model=WebhookDeleted, responses=problems(404))
 def delete_webhook(endpoint_id: str, key: CurrentKey, session: SessionDep) -> WebhookDeleted:
     """Remove the endpoint with its deliveries; nothing more is sent to it."""
     service.delete(session, key.id, endpoint_id)
     return WebhookDeleted(id=endpoint_id)
 
 
-@router.get("/{endpoint_id}/deliveries", response_model=DeliveryList)
+@router.get("/{endpoint_id}/deliveries", response_model=DeliveryList, responses=problems(404, 422))
 def list_deliveries(
     endpoint_id: str,
     key: CurrentKey,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: str | None = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
     status: DeliveryStatusName | None = None,
 ) -> DeliveryList:
     """The endpoint's deliveries, newest first, each with every attempt (status code, error, duration)."""

@@ -4,7 +4,7 @@ Written to match app/models.py (UTCDateTime is the timezone-aware DateTime it wr
 so no batch mode is needed on SQLite; constraints carry explicit names for later revisions.
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01 01:20:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

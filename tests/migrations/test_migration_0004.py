@@ -1,6 +1,7 @@
-"""Revision 0004 adds the webhook tables on top of 0001 and removes them again."""
+"""Revision 0004 adds the webhook tables on top of the revision before it and removes them again."""
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from app.core.db import make_engine
@@ -9,12 +10,14 @@ from app.core.migrate import alembic_config
 WEBHOOK_TABLES = {"webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
 
 
-def test_0004_upgrades_from_0001_and_downgrades(empty_database_url: str) -> None:
-    """0001 has no webhook tables; 0004 creates all three; downgrading to 0001 drops exactly them."""
+def test_0004_upgrades_from_its_parent_and_downgrades(empty_database_url: str) -> None:
+    """The parent has no webhook tables; 0004 creates all three; downgrading drops exactly them."""
     config = alembic_config(empty_database_url)
+    parent = ScriptDirectory.from_config(config).get_revision("0004").down_revision
+    assert isinstance(parent, str)
     engine = make_engine(empty_database_url)
     try:
-        command.upgrade(config, "0001")
+        command.upgrade(config, parent)
         assert not WEBHOOK_TABLES & set(inspect(engine).get_table_names())
         command.upgrade(config, "0004")
         tables = set(inspect(engine).get_table_names())
@@ -23,7 +26,7 @@ def test_0004_upgrades_from_0001_and_downgrades(empty_database_url: str) -> None
             "ix_webhook_deliveries_endpoint_created",
             "ix_webhook_deliveries_status_next",
         }
-        command.downgrade(config, "0001")
+        command.downgrade(config, parent)
         assert not WEBHOOK_TABLES & set(inspect(engine).get_table_names())
         assert "jobs" in inspect(engine).get_table_names()
     finally:

@@ -47,9 +47,10 @@ class RunState:
 
 
 def fingerprint(request: PruneRequest) -> dict[str, Any]:
-    """The request as JSON, minus the device: a restarted worker may land on another device."""
+    """The request as JSON, minus the device and timing: a restarted worker may land elsewhere."""
     data = asdict(request)
     data.pop("device", None)
+    data.pop("latency_runs", None)  # timing only: an operator may change it between attempts
     return json.loads(json.dumps(data, default=str))
 
 

@@ -17,10 +17,13 @@ from rich.table import Table
 
 from worker.pruning.errors import PruningError
 from worker.pruning.types import (
+    BaselineMode,
+    Depth,
     Hyperparameters,
     PruneRequest,
     PruneResult,
     RoundRecord,
+    RunWarning,
     Strategy,
     TaskSpec,
     TaskType,
@@ -69,6 +72,14 @@ class ProgressObserver:
 
     def on_checkpoint(self, directory: Path) -> None:
         """Nothing to show."""
+
+    def on_warning(self, warning: RunWarning) -> None:
+        """Show a warning as soon as the engine raises it."""
+        self.progress.console.print(f"[yellow]warning ({warning.code}):[/yellow] {warning.message}")
+
+    def on_depth(self, depth: Depth) -> None:
+        """Say where an accepted depth was saved."""
+        self.progress.console.print(f"saved the {depth.layers}-layer model to {depth.directory}")
 
     def heartbeat(self) -> None:
         """Keep the spinner moving."""
@@ -133,12 +144,24 @@ def prune(
         None, help="Custom task: classification, regression, token-classification."
     ),
     metric: str | None = typer.Option(None, help="Override the task's default metric."),
+    baseline: str = typer.Option(
+        "fine-tune", help="fine-tune (fresh head, trained) or as-is (the model is already fine-tuned)."
+    ),
+    allow_weak_baseline: bool = typer.Option(False, help="Run on even if the full model does not learn."),
+    protected_layer: list[int] = typer.Option([], help="Original layer index never removed (repeat)."),
+    target_layers: int | None = typer.Option(None, help="Stop once the model has this many layers."),
+    keep_depths: bool = typer.Option(False, help="Save every accepted depth under OUT/depths."),
+    latency_runs: int = typer.Option(5, help="Timed forward passes per model (median); 0 skips."),
 ) -> None:
     """Prune a model's layers while keeping `retention` of its fine-tuned score."""
     try:
         if strategy not in get_args(Strategy):
             raise typer.BadParameter(
                 f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy"
+            )
+        if baseline not in get_args(BaselineMode):
+            raise typer.BadParameter(
+                f"must be one of {', '.join(get_args(BaselineMode))}", param_hint="--baseline"
             )
         if type is not None and type not in get_args(TaskType):
             raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
@@ -159,6 +182,11 @@ def prune(
             device=device,
             min_layers=min_layers,
             run_to_end=run_to_end,
+            baseline=cast(BaselineMode, baseline),
+            allow_weak_baseline=allow_weak_baseline,
+            protected_layers=tuple(protected_layer),
+            target_layers=target_layers,
+            latency_runs=latency_runs,
             hyperparameters=Hyperparameters(
                 epochs=epochs,
                 candidate_epochs=candidate_epochs,
@@ -188,6 +216,7 @@ def prune(
                 out_dir=out,
                 checkpoint_dir=checkpoint_dir,
                 baseline_cache_dir=baseline_cache,
+                depths_dir=out / "depths" if keep_depths else None,
             )
     except PruningError as exc:
         console.print(f"[red]error ({exc.code}):[/red] {exc}")
@@ -200,6 +229,14 @@ def prune(
         f"{result.parameters_before:,} -> {result.parameters_after:,}; {time.monotonic() - began:.0f}s; "
         f"saved to {out}"
     )
+    if result.latency is not None:
+        lat = result.latency
+        console.print(
+            f"latency on {lat.device}, batch {lat.batch_size} x {lat.sequence_length} tokens, median of "
+            f"{lat.runs}: full {lat.full_ms:.1f} ms, pruned {lat.pruned_ms:.1f} ms, {lat.speedup:.2f}x"
+        )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning ({warning.code}):[/yellow] {warning.message}")
 
 
 if __name__ == "__main__":

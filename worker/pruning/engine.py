@@ -25,19 +25,25 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
-from worker.pruning import baseline_cache, checkpoint
+from worker.pruning import baseline_cache, checkpoint, guard
+from worker.pruning.as_is import load_as_is
 from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.constraints import check_depth, validate_constraints
+from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
+from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
 from worker.pruning.strategies import Context, play, retained_fraction, save_checkpoint, threshold_for
 from worker.pruning.surgery import count_parameters, layer_count, load_model
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import (
     Hyperparameters,
+    Latency,
     NullObserver,
     Observer,
     PruneRequest,
     PruneResult,
+    RunWarning,
     TaskSpec,
     TaskType,
 )
@@ -82,6 +88,7 @@ def validate(request: PruneRequest) -> None:
             raise ConfigError(f"hyperparameter {name} must be a finite number >= 0, got {value!r}")
     if hp.learning_rate == 0:
         raise ConfigError("hyperparameter learning_rate must be > 0")
+    validate_constraints(request)
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -134,11 +141,26 @@ def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cac
     return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
 
 
+def _score_as_is(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.Baseline:
+    """Baseline as-is: the uploaded fine-tuned model, scored on both dev halves without training."""
+    hp = ctx.request.hyperparameters
+    started = time.monotonic()
+    score = evaluate(full, data.selection, data, hp, ctx.device)
+    report = evaluate(full, data.report, data, hp, ctx.device)
+    return baseline_cache.Baseline(full, score, report, 0, time.monotonic() - started)
+
+
 def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | None) -> RunState:
-    """The fine-tuned full model (from the cache when it holds it) as current model and result so far."""
+    """The full model every strategy starts from, as current model and result so far.
+
+    The one place the baseline is made: fine-tuned (from the cache when it holds it), or as-is.
+    """
     task_type = cast(TaskType, data.type)
-    cached = baseline_cache.load(cache_dir, ctx.request, task_type) if cache_dir else None
-    if cached is None:
+    as_is = ctx.request.baseline == "as-is"
+    cached = baseline_cache.load(cache_dir, ctx.request, task_type) if cache_dir and not as_is else None
+    if as_is:
+        base = _score_as_is(ctx, data, full)
+    elif cached is None:
         base = _fine_tune_full(ctx, data, full)
         if cache_dir:
             baseline_cache.save(cache_dir, ctx.request, base)
@@ -154,17 +176,38 @@ def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | Non
     return state
 
 
+def _load_full(request: PruneRequest, data: TaskDataLike) -> tuple[Any, list[RunWarning]]:
+    """The full model: pretrained with a fresh seeded head, or (as-is) the uploaded one with its head."""
+    task_type = cast(TaskType, data.type)
+    if request.baseline == "as-is":
+        return load_as_is(request.model, task_type, data.label_names)
+    seed = request.hyperparameters.seed
+    return load_model(request.model, task_type, data.num_labels, data.label_names, seed), []
+
+
+def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, model: Any) -> Latency | None:
+    """The full architecture and the result timed at the job's batch size and max length (None: skipped)."""
+    if request.latency_runs == 0:
+        return None
+    hp = request.hyperparameters
+    batch = timing_batch(data, hp.batch_size, hp.max_length)
+    # Latency ignores weights, so the full model need not be kept in memory through the rounds.
+    return compare(full_twin(model, request.model), model, batch, device, request.latency_runs)
+
+
 def prune(
     request: PruneRequest,
     observer: Observer | None = None,
     out_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
     baseline_cache_dir: Path | None = None,
+    depths_dir: Path | None = None,
 ) -> PruneResult:
     """Prune `request.model` on its task; optionally save the model and report, and checkpoint/resume.
 
     With `baseline_cache_dir`, the fine-tuned full model is taken from (or stored in) that cache, so
-    runs that differ only in strategy, retention or candidate budget fine-tune it once.
+    runs that differ only in strategy, retention or candidate budget fine-tune it once. With
+    `depths_dir`, every accepted round's model is saved there and handed to `observer.on_depth`.
     """
     started = time.monotonic()
     observer = observer or NullObserver()
@@ -179,12 +222,9 @@ def prune(
     if data.type not in ("classification", "regression", "token-classification"):
         raise ConfigError(f"unknown task type {data.type!r}")
     task_type = cast(TaskType, data.type)
-    full = load_model(request.model, task_type, data.num_labels, data.label_names, hp.seed)
+    full, warnings = _load_full(request, data)
     layers_total = layer_count(full.config)
-    if request.min_layers >= layers_total:
-        raise ConfigError(
-            f"min_layers ({request.min_layers}) must be below the model's {layers_total} layers"
-        )
+    check_depth(request, layers_total)
     parameters_before = count_parameters(full)
     ctx = Context(
         request=request,
@@ -199,17 +239,41 @@ def prune(
         seconds_before=0.0,
         candidate_train=_candidate_sample(data, hp),
     )
+    if depths_dir is not None:
+        batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
+        tok = getattr(data, "tokenizer", None) or tokenizer
+        ctx.on_accept = DepthKeeper(depths_dir, tok, observer, batch, device, request.latency_runs)
     state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
+    fresh = state is None
     if state is None:
         state = _baseline(ctx, data, full, baseline_cache_dir)
-        ctx.threshold = threshold_for(state.baseline_score, request.retention)
-        save_checkpoint(ctx, state)
     else:
         ctx.seconds_before = state.seconds
-        ctx.threshold = threshold_for(state.baseline_score, request.retention)
+    ctx.threshold = threshold_for(state.baseline_score, request.retention)
+    # Right after the baseline: a full model that did not learn ends the job before the rounds' cost.
+    warnings += guard.check_baseline(
+        state.baseline_score,
+        state.baseline_report_score,
+        data.chance_score,
+        data.metric,
+        request.allow_weak_baseline,
+        request.baseline == "as-is",
+    )
+    at_chance = guard.threshold_warning(ctx.threshold, data.chance_score)
+    warnings += [at_chance] if at_chance else []
+    if fresh:
+        for warning in warnings:
+            observer.on_warning(warning)
+        save_checkpoint(ctx, state)
     if ctx.pristine is None:
         del full
     play(ctx, state)
+    undertrained = guard.undertrained_warning(
+        state.baseline_score, ctx.threshold, [r.score for r in state.rounds]
+    )
+    if undertrained is not None:
+        warnings.append(undertrained)
+        observer.on_warning(undertrained)
     result = state.slots["result"]
     removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
     outcome = PruneResult(
@@ -229,6 +293,9 @@ def prune(
         rounds=tuple(state.rounds),
         train_examples=state.train_examples,
         seconds=ctx.seconds_before + time.monotonic() - started,
+        baseline=request.baseline,
+        warnings=tuple(warnings),
+        latency=_latency(request, data, device, result.model),
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,11 @@ class Context:
     started: float  # time.monotonic() when this process started the run
     seconds_before: float  # time spent by earlier processes on this run
     candidate_train: Dataset | None = None  # the candidates' training sample (None: all of train)
+    on_accept: Callable[[int, Slot], None] | None = None  # told of every accepted round's model
+
+    def candidates(self, layers: list[int]) -> list[int]:
+        """The layers that may be removed: all but the protected ones."""
+        return [layer for layer in layers if layer not in self.request.protected_layers]
 
 
 @dataclass
@@ -107,7 +112,7 @@ def aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     candidates, winner, model, score, examples = _try_candidates(
         ctx,
         rnd,
-        current.kept,
+        ctx.candidates(current.kept),
         lambda layer: without_layers(current.model, [position[layer]]),
         ctx.request.hyperparameters.candidate_epochs,
     )
@@ -124,7 +129,7 @@ def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     """GLP: each remaining layer is tried on the pretrained model minus the order so far plus itself."""
     assert ctx.pristine is not None
     pristine = ctx.pristine
-    remaining = [layer for layer in range(ctx.layers_total) if layer not in state.order]
+    remaining = ctx.candidates([layer for layer in range(ctx.layers_total) if layer not in state.order])
     candidates, winner, model, score, examples = _try_candidates(
         ctx,
         rnd,
@@ -144,17 +149,20 @@ def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
 
 
 def top_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
-    """Top-layer dropping: the pretrained model minus its top `rnd` layers, fine-tuned."""
+    """Top-layer dropping: the pretrained model minus its top `rnd` layers, fine-tuned.
+
+    Protected layers are skipped: round k drops the k highest layers that are not protected.
+    """
     assert ctx.pristine is not None
     began = time.monotonic()
-    dropped = list(range(ctx.layers_total - rnd, ctx.layers_total))
+    dropped = sorted(ctx.candidates(list(range(ctx.layers_total)))[::-1][:rnd])
     model = without_layers(ctx.pristine, dropped)
     examples = _train(ctx, model, ctx.request.hyperparameters.epochs, FINAL, rnd, 0)
     score = _score(ctx, model)
     layer = dropped[0]
     seconds = time.monotonic() - began
     ctx.observer.on_candidate(rnd, layer, score, seconds)
-    kept = list(range(ctx.layers_total - rnd))
+    kept = [layer for layer in range(ctx.layers_total) if layer not in dropped]
     return Outcome((CandidateScore(layer, score, seconds),), layer, model, kept, score, examples)
 
 
@@ -183,7 +191,10 @@ def save_checkpoint(ctx: Context, state: RunState) -> None:
 def play(ctx: Context, state: RunState) -> None:
     """Play rounds until the layer floor, or until the first rejected round unless `run_to_end`."""
     round_fn = ROUNDS[ctx.request.strategy]
-    while _layers_left(ctx, state) > ctx.request.min_layers:
+    request = ctx.request
+    # Never below min_layers or target_layers, and protected layers are never removed.
+    floor = max(request.min_layers, request.target_layers or 0, len(request.protected_layers))
+    while _layers_left(ctx, state) > floor:
         if state.rejected and not ctx.request.run_to_end:
             break
         rnd = len(state.rounds) + 1
@@ -198,6 +209,8 @@ def play(ctx: Context, state: RunState) -> None:
             state.slots["current"] = Slot(outcome.model, outcome.kept, outcome.score, report_score)
         if accepted:
             state.slots["result"] = Slot(outcome.model, outcome.kept, outcome.score, report_score)
+            if ctx.on_accept is not None:
+                ctx.on_accept(rnd, state.slots["result"])
         else:
             state.rejected = True
         record = RoundRecord(

@@ -101,7 +101,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _auto_class(task_type: TaskType) -> Any:
+def auto_class(task_type: TaskType) -> Any:
     """The AutoModel class for a task type."""
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
@@ -145,7 +145,7 @@ def load_model(
     from safetensors import SafetensorError
 
     try:
-        model = _auto_class(task_type).from_pretrained(path, **kwargs)
+        model = auto_class(task_type).from_pretrained(path, **kwargs)
     except SafetensorError as exc:
         raise ModelError(f"the model's .safetensors weights cannot be read: {exc}") from exc
     except (OSError, ValueError, KeyError) as exc:
@@ -156,4 +156,4 @@ def load_model(
 
 def load_checkpoint(path: Path, task_type: TaskType) -> PreTrainedModel:
     """Reload a model this engine saved (already pruned, head included)."""
-    return _auto_class(task_type).from_pretrained(str(path), use_safetensors=True)
+    return auto_class(task_type).from_pretrained(str(path), use_safetensors=True)

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 
 Strategy = Literal["aglp", "glp", "top"]
 TaskType = Literal["classification", "regression", "token-classification"]
+BaselineMode = Literal["fine-tune", "as-is"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ class PruneRequest:
     device: str | None = None  # None: CUDA when present, else CPU
     min_layers: int = 1
     run_to_end: bool = False  # keep pruning past the threshold (for curves); the result still obeys it
+    # "fine-tune": pretrained encoder + fresh head, fine-tuned (the paper). "as-is": the model is already
+    # fine-tuned for this task; its head is kept and scored without training.
+    baseline: BaselineMode = "fine-tune"
+    allow_weak_baseline: bool = False  # run on even when the full model does not beat chance
+    protected_layers: tuple[int, ...] = ()  # original indices that are never candidates
+    target_layers: int | None = None  # stop once the model has this many layers
+    latency_runs: int = 5  # timed forward passes per model (median); 0 skips the timing
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,41 @@ class RoundRecord:
 
 
 @dataclass(frozen=True)
+class RunWarning:
+    """Something that makes a result mean less than it seems to; `code` is stable."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Median forward time of the full and the pruned model on one batch, on the engine's device."""
+
+    device: str  # "cpu" or "cuda:0 (NVIDIA H200)": CPU numbers are labelled as such
+    batch_size: int
+    sequence_length: int
+    runs: int
+    full_ms: float
+    pruned_ms: float
+    speedup: float
+
+
+@dataclass(frozen=True)
+class Depth:
+    """An accepted round's model, saved in `directory`: its layers, scores, size and latency."""
+
+    round: int
+    layers: int
+    kept_layers: tuple[int, ...]
+    score: float
+    report_score: float
+    parameters: int
+    latency_ms: float | None
+    directory: Path
+
+
+@dataclass(frozen=True)
 class PruneResult:
     """The outcome: the last accepted model's layers and scores, and every round."""
 
@@ -108,6 +151,9 @@ class PruneResult:
     rounds: tuple[RoundRecord, ...]
     train_examples: int
     seconds: float
+    baseline: BaselineMode = "fine-tune"
+    warnings: tuple[RunWarning, ...] = ()
+    latency: Latency | None = None
 
 
 class Cancelled(Exception):
@@ -121,6 +167,8 @@ class Observer(Protocol):
     def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None: ...
     def on_round(self, record: RoundRecord) -> None: ...
     def on_checkpoint(self, directory: Path) -> None: ...
+    def on_warning(self, warning: RunWarning) -> None: ...
+    def on_depth(self, depth: Depth) -> None: ...
     def heartbeat(self) -> None: ...
     def should_stop(self) -> bool: ...
 
@@ -138,6 +186,12 @@ class NullObserver:
         pass
 
     def on_checkpoint(self, directory: Path) -> None:
+        pass
+
+    def on_warning(self, warning: RunWarning) -> None:
+        pass
+
+    def on_depth(self, depth: Depth) -> None:
         pass
 
     def heartbeat(self) -> None:

@@ -18,7 +18,9 @@ def job(**fields: Any) -> JobOut:
         "finished_at": None, "result": None, "error": None,
         "progress": {"round": 0, "layers_total": None, "layers_remaining": None, "baseline_score": None,
                      "current_score": None, "retained_fraction": None},
-        "urls": dict.fromkeys(("self", "rounds", "events", "cancel", "artifact"), "/v1/jobs/job_1"),
+        "urls": dict.fromkeys(("self", "rounds", "events", "cancel", "artifact", "artifacts"), "/v1/jobs/1"),
+    "baseline": "fine-tune", "allow_weak_baseline": False, "protected_layers": [], "target_layers": None,
+    "keep_depths": False, "warnings": [],
     }  # fmt: skip
     return JobOut.model_validate(body | fields)
 

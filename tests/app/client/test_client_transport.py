@@ -17,7 +17,9 @@ JOB = {
     "progress": dict.fromkeys(
         ("layers_total", "layers_remaining", "baseline_score", "current_score", "retained_fraction"), None
     ) | {"round": 0},
-    "urls": dict.fromkeys(("self", "rounds", "events", "cancel", "artifact"), "/v1/jobs/job_1"),
+    "urls": dict.fromkeys(("self", "rounds", "events", "cancel", "artifact", "artifacts"), "/v1/jobs/job_1"),
+    "baseline": "fine-tune", "allow_weak_baseline": False, "protected_layers": [], "target_layers": None,
+    "keep_depths": False, "warnings": [],
 }  # fmt: skip
 
 

@@ -77,7 +77,13 @@ def test_cli_prunes_and_saves(bert_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--retention", "1.5"], "retention"), (["--lr", "-1"], "learning_rate")],
+    [
+        (["--retention", "1.5"], "retention"),
+        (["--lr", "-1"], "learning_rate"),
+        (["--baseline", "as-is", "--strategy", "glp"], "cannot be used with strategy glp"),
+        (["--protected-layer", "9"], "protected_layers [9] are out of range"),
+        (["--target-layers", "4"], "target_layers (4) must be below"),
+    ],
 )
 def test_cli_errors_exit_2_without_traceback(
     bert_dir: Path, tmp_path: Path, flags: list[str], message: str
@@ -88,6 +94,21 @@ def test_cli_errors_exit_2_without_traceback(
     result = runner.invoke(prune_app, args)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_cli_keeps_depths_protects_layers_and_reports_latency(bert_dir: Path, tmp_path: Path) -> None:
+    """--protected-layer, --target-layers, --keep-depths and --latency-runs reach the engine."""
+    spec = write_task_files(tmp_path / "task", n_train=48, n_eval=12)
+    out = tmp_path / "out"
+    args = ["--model", str(bert_dir), "--out", str(out), "--strategy", "top", "--retention", "0.01"]
+    args += ["--protected-layer", "3", "--target-layers", "3", "--keep-depths", "--latency-runs", "1"]
+    args += ["--allow-weak-baseline", "--epochs", "1", "--max-length", "32", "--device", "cpu"]
+    result = runner.invoke(prune_app, [*args, *_custom_args(spec)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "pruning_report.json").read_text())
+    assert report["kept_layers"] == [0, 1, 3] and report["latency"]["device"].startswith("cpu")
+    assert (out / "depths" / "layers-003" / "depth.json").is_file()
+    assert "latency on cpu" in result.output
 
 
 def test_cli_module_does_not_import_torch() -> None:
