@@ -10,8 +10,10 @@ from app.core.errors import AUTH_PROBLEMS, problems
 from app.jobs import repository, service
 from app.jobs.artifact import artifact_response, depth_response
 from app.jobs.estimate_schemas import JobEstimate
+from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
 from app.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
 from app.jobs.views import depth_out, job_out, round_out
+from app.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 MAX_EVENT_ID = 2**31 - 1  # the events table's id is an INTEGER: PostgreSQL cannot compare past it
@@ -74,17 +76,40 @@ def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
     return json_response(RoundList(data=[round_out(r, c) for r, c in rounds]))
 
 
-@router.get("/{job_id}/events", response_model=EventList, responses=problems(*AUTH_PROBLEMS, 404, 422))
+@router.get(
+    "/{job_id}/events",
+    response_model=EventList,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "With `Accept: text/event-stream`: each event as it is written (id = event id), "
+            "keep-alive comments, and the end of the stream once the job has finished.",
+        },
+        **problems(*AUTH_PROBLEMS, 400, 404, 422),
+    },
+)
 def list_events(
     job_id: str,
+    request: Request,
     key: CurrentKey,
     session: SessionDep,
+    hub: EventHubDep,
     after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
-    """The job's event log, oldest first; pass the last event id as `after` to continue."""
-    rows, has_more = service.list_events(session, key.id, job_id, after, limit)
-    return json_response(EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more))
+    """The job's event log, oldest first; pass the last event id as `after` to continue, or stream it."""
+    if not wants_stream(request):
+        rows, has_more = service.list_events(session, key.id, job_id, after, limit)
+        return json_response(EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more))
+    job = service.get_job(session, key.id, job_id)
+    start = resume_point(last_event_id, after, MAX_EVENT_ID)
+    replay = None
+    if job.status in JobStatus.TERMINAL:
+        replay = [EventOut.model_validate(e) for e in repository.events_after(session, job.id, start)]
+    # The session closes when this function returns (SessionDep's scope), so an open stream holds no
+    # connection: the hub reads with its own, between polls none.
+    return event_stream(hub, job.id, start, replay)
 
 
 @router.post(

@@ -89,6 +89,18 @@ def events_page(session: Session, job_id: str, after: int, limit: int) -> list[E
     return list(session.scalars(query))
 
 
+def new_events(session: Session, cursors: dict[str, int], limit: int) -> list[Event]:
+    """Events with id > each job's cursor, for many jobs in one query, oldest first (at most `limit`)."""
+    condition = or_(*(and_(Event.job_id == job_id, Event.id > after) for job_id, after in cursors.items()))
+    return list(session.scalars(select(Event).where(condition).order_by(Event.id).limit(limit)))
+
+
+def events_after(session: Session, job_id: str, after: int) -> list[Event]:
+    """Every event of the job with id > `after`, oldest first."""
+    query = select(Event).where(Event.job_id == job_id, Event.id > after).order_by(Event.id)
+    return list(session.scalars(query))
+
+
 def depths(session: Session, job_id: str) -> list[JobDepth]:
     """The job's kept depths, most layers first (the order they were accepted in)."""
     query = select(JobDepth).where(JobDepth.job_id == job_id).order_by(JobDepth.layers.desc())

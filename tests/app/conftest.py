@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx2 as httpx  # what starlette.testclient returns
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from tiny_safetensors import model_files
 
+from app.client import SecateurClient
+from app.jobs.events import EventHub, get_event_hub
 from app.models import Job
 
 MODEL_FILES = model_files()
@@ -120,6 +123,21 @@ def zip_bytes() -> Callable[..., bytes]:
 def model_tar() -> bytes:
     """A minimal valid model archive (config.json + safetensors inside one top-level folder)."""
     return build_tar_gz([(f"tiny/{name}", payload) for name, payload in MODEL_FILES])
+
+
+@pytest.fixture
+def api(client: TestClient, caller: Any) -> SecateurClient:
+    """The Python client on the in-process app, as the default caller; retries never sleep."""
+    secret = caller.headers["Authorization"].removeprefix("Bearer ")
+    return SecateurClient(api_key=secret, http=client, sleep=lambda _s: None)
+
+
+@pytest.fixture
+def event_hub(app: FastAPI, session_factory: sessionmaker[Session]) -> EventHub:
+    """The app's event hub, polling only when woken (nudge) so tests never wait on a clock."""
+    hub = EventHub(session_factory, interval_s=3600, ping_s=3600)
+    app.dependency_overrides[get_event_hub] = lambda: hub
+    return hub
 
 
 @pytest.fixture

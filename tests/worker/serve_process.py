@@ -11,8 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 from worker_env import OFFLINE
+
+from app.client import ApiError, SecateurClient
 
 
 def free_port() -> int:
@@ -51,8 +52,8 @@ class Serve:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SECATEUR_")}
         self.env.update(OFFLINE, SECATEUR_DATA_DIR=str(data_dir), SECATEUR_DEVICE="cpu", OMP_NUM_THREADS="1")
 
-    def __enter__(self) -> httpx.Client:
-        """Start it, read the printed key and wait until the API answers; returns an authorised client."""
+    def __enter__(self) -> SecateurClient:
+        """Start it, read the printed key and wait until the API answers; returns a client with the key."""
         command = [
             sys.executable,
             "-c",
@@ -65,16 +66,14 @@ class Serve:
             command, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self.key = read_key(self.process, self.lines, timeout_s=90, data_dir=self.data_dir)
-        api = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {self.key}"}
-        )
+        api = SecateurClient(f"http://127.0.0.1:{self.port}", self.key, max_retries=0)
         deadline = time.monotonic() + 30
         while True:
             try:
-                if api.get("/healthz").status_code == 200:
-                    return api
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "".join(self.lines)
+                api.jobs.list(limit=1)  # authenticated, so the key is known to the database too
+                return api
+            except ApiError as exc:
+                assert exc.code == "unreachable" and time.monotonic() < deadline, "".join(self.lines)
                 time.sleep(0.2)
 
     def stop(self) -> None:

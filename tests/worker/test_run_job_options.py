@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from transformers import AutoModelForSequenceClassification
 from worker_env import API_KEY, reset_caches
-from worker_helpers import FAST, events, get_job, upload
+from worker_helpers import FAST
 
 from app.core.migrate import upgrade_to_head
 from worker.jobs import run_job
@@ -54,6 +54,29 @@ def api(
             ]
             yield client, files
         reset_caches()
+
+
+# Raw requests on the TestClient (not yet on app.client): these tests read the job as a dict.
+def upload(client: TestClient, path: Path, purpose: str) -> str:
+    """Upload a file and return its id."""
+    with path.open("rb") as handle:
+        response = client.post("/v1/files", files={"file": (path.name, handle)}, data={"purpose": purpose})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def get_job(client: TestClient, job_id: str) -> dict[str, Any]:
+    """The job object."""
+    response = client.get(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def events(client: TestClient, job_id: str) -> list[dict[str, Any]]:
+    """The job's whole event log, oldest first."""
+    response = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
 
 
 def _run(client: TestClient, files: list[str], **options: Any) -> dict[str, Any]:

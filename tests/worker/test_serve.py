@@ -31,9 +31,9 @@ def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
             upload(api, train, "dataset"),
             upload(api, validation, "dataset"),
         ]
-        hook = api.post("/v1/webhooks", json={"url": receiver.url}).json()
+        hook = api.json("POST", "/v1/webhooks", json={"url": receiver.url})
         job = wait_for(api, submit(api, *files), ("succeeded",), timeout_s=180)
-        assert job["result"]["layers_removed"] == 3
+        assert job.result is not None and job.result.layers_removed == 3
         check_artifact(api, job, tmp_path / "pruned")
         # The local runner's delivery thread sent every subscribed event, signed with the secret.
         expected = ["baseline.scored", "round.finished", "round.finished", "round.finished", "job.succeeded"]
@@ -48,7 +48,8 @@ def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
     restarted = Serve(tmp_path, data_dir)
     with restarted as api:
         assert restarted.key == serve.key  # the generated key is kept and reused
-        assert wait_for(api, slow, ("succeeded",), timeout_s=180)["result"]["layers_removed"] == 3
+        resumed = wait_for(api, slow, ("succeeded",), timeout_s=180)
+        assert resumed.result is not None and resumed.result.layers_removed == 3
         check_resumed(api, slow)
         restarted.stop()
     receiver_server.shutdown()
@@ -58,7 +59,7 @@ def wait_for_deliveries(api: Any, endpoint_id: str, count: int, timeout_s: float
     """The event types of the endpoint's deliveries, oldest first, once `count` have succeeded."""
     deadline = time.monotonic() + timeout_s
     while True:
-        data = api.get(f"/v1/webhooks/{endpoint_id}/deliveries", params={"limit": 100}).json()["data"]
+        data = api.json("GET", f"/v1/webhooks/{endpoint_id}/deliveries", params={"limit": 100})["data"]
         if sum(d["status"] == "succeeded" for d in data) >= count or time.monotonic() > deadline:
             return [d["type"] for d in reversed(data) if d["status"] == "succeeded"]
         time.sleep(0.3)

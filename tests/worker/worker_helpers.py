@@ -1,15 +1,13 @@
-"""HTTP helpers for the worker tests: upload, submit, wait, and unpack the pruned model."""
+"""Helpers for the worker tests, on the Python client: upload, submit, wait, and unpack the pruned model."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from fastapi.testclient import TestClient
+from app.client import SecateurClient
+from app.client.models import TERMINAL_STATUSES, EventOut, JobOut, RoundOut
 
 # A budget that takes a second or two per job on one core: one epoch everywhere, a high learning rate.
 FAST = {
@@ -21,21 +19,15 @@ FAST = {
     "max_length": 32,
     "learning_rate": 1e-3,
 }
-TERMINAL = ("succeeded", "failed", "cancelled")
-# The in-process TestClient (Celery tests) or a real HTTP client (the `serve` test).
-Api = httpx.Client | TestClient
 
 
-def upload(client: Api, path: Path, purpose: str) -> str:
+def upload(api: SecateurClient, path: Path, purpose: str) -> str:
     """Upload a file and return its id."""
-    with path.open("rb") as handle:
-        response = client.post("/v1/files", files={"file": (path.name, handle)}, data={"purpose": purpose})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return api.files.upload(path, "model" if purpose == "model" else "dataset").id
 
 
 def submit(
-    client: Api, model: str, train: str, validation: str, label_field: str = "label", **hp: Any
+    api: SecateurClient, model: str, train: str, validation: str, label_field: str = "label", **hp: Any
 ) -> str:
     """Submit a classification job on uploaded files; returns the job id."""
     body = {
@@ -53,77 +45,64 @@ def submit(
         "allow_weak_baseline": True,
         "hyperparameters": {**FAST, **hp},
     }
-    response = client.post("/v1/jobs", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return api.jobs.submit(body).id
 
 
-def get_job(client: Api, job_id: str) -> dict[str, Any]:
+def get_job(api: SecateurClient, job_id: str) -> JobOut:
     """The job object."""
-    response = client.get(f"/v1/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return api.jobs.get(job_id)
 
 
-def wait_for(client: Api, job_id: str, statuses: tuple[str, ...], timeout_s: float) -> dict[str, Any]:
+def wait_for(api: SecateurClient, job_id: str, statuses: tuple[str, ...], timeout_s: float) -> JobOut:
     """Poll until the job reaches one of `statuses`; fails with the job's state after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
-        job = get_job(client, job_id)
-        if job["status"] in statuses:
+        job = api.jobs.get(job_id)
+        if job.status in statuses:
             return job
-        if job["status"] in TERMINAL or time.monotonic() > deadline:
+        if job.status in TERMINAL_STATUSES or time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout_s} s: {job}")
         time.sleep(0.2)
 
 
-def events(client: Api, job_id: str) -> list[dict[str, Any]]:
+def events(api: SecateurClient, job_id: str) -> list[EventOut]:
     """The job's whole event log, oldest first."""
-    response = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000})
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
+    return list(api.jobs.iter_events(job_id))
 
 
-def rounds(client: Api, job_id: str) -> list[dict[str, Any]]:
+def rounds(api: SecateurClient, job_id: str) -> list[RoundOut]:
     """The job's recorded rounds."""
-    response = client.get(f"/v1/jobs/{job_id}/rounds")
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
+    return api.jobs.rounds(job_id)
 
 
-def check_artifact(client: Api, job: dict[str, Any], dest: Path) -> Any:
-    """Download the pruned model, check its digest and layer count, and load it with transformers."""
-    import hashlib
-
+def check_artifact(api: SecateurClient, job: JobOut, dest: Path) -> Any:
+    """Download the pruned model (sha256-checked by the client), unpack it and load it with transformers."""
     from transformers import AutoModelForSequenceClassification
 
-    response = client.get(f"/v1/jobs/{job['id']}/artifact", follow_redirects=True)
-    assert response.status_code == 200, response.text
-    assert hashlib.sha256(response.content).hexdigest() == job["result"]["artifact"]["sha256"]
-    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
+    assert job.result is not None
+    api.jobs.download(job.id, dest.with_suffix(".tar.gz"), unpack_to=dest)
     assert (dest / "pruning_report.json").is_file()
     model = AutoModelForSequenceClassification.from_pretrained(dest)
-    assert model.config.num_hidden_layers == len(job["result"]["kept_layers"])
+    assert model.config.num_hidden_layers == len(job.result.kept_layers)
     return model
 
 
-def wait_for_round_checkpoint(client: Api, job_id: str, timeout_s: float) -> None:
+def wait_for_round_checkpoint(api: SecateurClient, job_id: str, timeout_s: float) -> None:
     """Wait until round 1 is recorded and checkpointed (the baseline's checkpoint comes first)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        types = [e["type"] for e in events(client, job_id)]
+        types = [e.type for e in events(api, job_id)]
         if "round.finished" in types and types.count("job.checkpointed") >= 2:
             return
-        assert time.monotonic() < deadline and "job.succeeded" not in types, get_job(client, job_id)
+        assert time.monotonic() < deadline and "job.succeeded" not in types, get_job(api, job_id)
         time.sleep(0.1)
 
 
-def check_resumed(client: Api, job_id: str) -> None:
+def check_resumed(api: SecateurClient, job_id: str) -> None:
     """The job was started twice, every round is recorded once, and round 1 was not computed again."""
-    assert [r["round"] for r in rounds(client, job_id)] == [1, 2, 3]
-    log = events(client, job_id)
-    types = [e["type"] for e in log]
+    assert [r.round for r in rounds(api, job_id)] == [1, 2, 3]
+    log = events(api, job_id)
+    types = [e.type for e in log]
     assert types.count("job.started") == 2 and "job.requeued" in types, types
-    resumed_at = max(i for i, e in enumerate(log) if e["type"] == "job.started")
-    assert not [e for e in log[resumed_at:] if e["data"].get("round") == 1], log[resumed_at:]
+    resumed_at = max(i for i, e in enumerate(log) if e.type == "job.started")
+    assert not [e for e in log[resumed_at:] if e.data.get("round") == 1], log[resumed_at:]

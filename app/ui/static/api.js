@@ -80,12 +80,15 @@ async function followEvents(jobId, after, onEvent, signal, isOver = () => false)
       const type = response.headers.get("content-type") || "";
       if (type.startsWith("text/event-stream")) {
         await readStream(response.body, take);
-        continue; // the server ends the stream when the job ends; otherwise reconnect from `last`
+        // The server ends the stream when the job has ended (with its terminal event, or, for a log
+        // without one, once the rest is replayed); after any other end, resume from `last` after a pause.
+        if (ended || isOver()) return;
+      } else {
+        const page = await response.json();
+        page.data.forEach(take);
+        if (page.has_more) continue;
+        if (isOver()) return;
       }
-      const page = await response.json();
-      page.data.forEach(take);
-      if (page.has_more) continue;
-      if (isOver()) return;
     } catch (error) {
       if (signal.aborted) return;
       if (error instanceof ApiError && error.status < 500) throw error;

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.client import ApiError, SecateurClient
 from app.models import Event, Job
 
 MakeJob = Callable[..., Any]
@@ -44,9 +45,9 @@ def test_a_running_job_is_asked_to_stop(
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
-def test_a_finished_job_is_409(client: TestClient, caller: Any, make_job: MakeJob, status: str) -> None:
+def test_a_finished_job_is_409(api: SecateurClient, caller: Any, make_job: MakeJob, status: str) -> None:
     """Cancelling a finished job is a 409."""
     job = make_job(caller.id, status=status)
-    response = client.post(f"/v1/jobs/{job.id}/cancel", headers=caller.headers)
-    assert response.status_code == 409
-    assert response.json()["type"] == "urn:secateur:problem:job-finished"
+    with pytest.raises(ApiError) as refused:
+        api.jobs.cancel(job.id)
+    assert refused.value.status == 409 and refused.value.type == "urn:secateur:problem:job-finished"

@@ -3,9 +3,11 @@
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.client import ApiError, SecateurClient
 from app.models import CandidateScore, Event, Round, utcnow
 
 MakeJob = Callable[..., Any]
@@ -25,23 +27,16 @@ def test_get_a_job_and_another_keys_job_is_404(
 
 
 def test_list_pages_newest_first(
-    client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob
+    api: SecateurClient, caller: Any, other_caller: Any, make_job: MakeJob
 ) -> None:
     """Paging with `after` walks the caller's jobs newest first, each once."""
     ids = [make_job(caller.id).id for _ in range(5)]
     make_job(other_caller.id)
-    seen: list[str] = []
-    after = None
-    while True:
-        query = "?limit=2" + (f"&after={after}" if after else "")
-        page = client.get(f"/v1/jobs{query}", headers=caller.headers).json()
-        seen += [job["id"] for job in page["data"]]
-        if not page["has_more"]:
-            break
-        after = page["data"][-1]["id"]
-    assert seen == ids[::-1]
-    assert client.get("/v1/jobs?limit=101", headers=caller.headers).status_code == 422
-    assert client.get("/v1/jobs?after=job_unknown", headers=caller.headers).status_code == 422
+    assert [job.id for job in api.jobs.iter(page_size=2)] == ids[::-1]
+    for bad in ({"limit": 101}, {"after": "job_unknown"}):
+        with pytest.raises(ApiError) as problem:
+            api.jobs.list(**bad)  # type: ignore[arg-type]
+        assert problem.value.status == 422 and problem.value.errors[0]["field"] == next(iter(bad))
 
 
 def test_a_succeeded_job_shows_progress_and_result(
@@ -83,18 +78,21 @@ def test_a_succeeded_job_shows_progress_and_result(
     assert body["finished_at"].endswith(("Z", "+00:00"))
 
 
-def test_a_failed_job_shows_its_error(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+def test_a_failed_job_shows_its_error(api: SecateurClient, caller: Any, make_job: MakeJob) -> None:
     """A failed job shows its error code and message and no result."""
     job = make_job(
         caller.id, status="failed", error_code="invalid_dataset", error_message="no column 'label'"
     )
-    body = client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()
-    assert body["error"] == {"code": "invalid_dataset", "message": "no column 'label'"}
-    assert body["result"] is None
+    body = api.jobs.get(job.id)
+    assert body.error is not None and body.error.model_dump() == {
+        "code": "invalid_dataset",
+        "message": "no column 'label'",
+    }
+    assert body.result is None
 
 
 def test_rounds_join_candidate_scores(
-    client: TestClient, caller: Any, make_job: MakeJob, db_session: Session
+    api: SecateurClient, caller: Any, make_job: MakeJob, db_session: Session
 ) -> None:
     """Rounds list their candidates sorted by layer; unfinished rounds are left out."""
     job = make_job(caller.id, status="running")
@@ -119,7 +117,7 @@ def test_rounds_join_candidate_scores(
     db_session.add(CandidateScore(job_id=job.id, round=2, layer=0, score=0.7))
     db_session.add(CandidateScore(job_id=job.id, round=3, layer=1, score=0.6))  # round 3 still running
     db_session.commit()
-    data = client.get(f"/v1/jobs/{job.id}/rounds", headers=caller.headers).json()["data"]
+    data = [r.model_dump() for r in api.jobs.rounds(job.id)]
     assert [r["round"] for r in data] == [1, 2]
     zero_shot = {"zero_shot_score": None, "zero_shot_loss": None, "block_influence": None}  # AGLP has none
     assert data[0]["candidates"] == [
@@ -131,15 +129,16 @@ def test_rounds_join_candidate_scores(
     assert data[1]["candidates"] == [{"layer": 0, "score": 0.7, **zero_shot}]
 
 
-def test_events_page_by_id(client: TestClient, caller: Any, make_job: MakeJob, db_session: Session) -> None:
+def test_events_page_by_id(api: SecateurClient, caller: Any, make_job: MakeJob, db_session: Session) -> None:
     """Events come oldest first and page by integer id."""
     job = make_job(caller.id)
     for i in range(5):
         db_session.add(Event(job_id=job.id, type="candidate.scored", message=f"c{i}", data={"layer": i}))
     db_session.commit()
-    url = f"/v1/jobs/{job.id}/events"
-    first = client.get(f"{url}?limit=3", headers=caller.headers).json()
-    assert [e["message"] for e in first["data"]] == ["c0", "c1", "c2"] and first["has_more"]
-    rest = client.get(f"{url}?after={first['data'][-1]['id']}", headers=caller.headers).json()
-    assert [e["data"]["layer"] for e in rest["data"]] == [3, 4] and not rest["has_more"]
-    assert client.get(f"{url}?after=-1", headers=caller.headers).status_code == 422
+    first = api.jobs.events(job.id, limit=3)
+    assert [e.message for e in first.data] == ["c0", "c1", "c2"] and first.has_more
+    rest = api.jobs.events(job.id, after=first.data[-1].id)
+    assert [e.data["layer"] for e in rest.data] == [3, 4] and not rest.has_more
+    with pytest.raises(ApiError) as negative:
+        api.jobs.events(job.id, after=-1)
+    assert negative.value.status == 422 and negative.value.errors[0]["field"] == "after"

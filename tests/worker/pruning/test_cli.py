@@ -165,6 +165,8 @@ def test_cli_on_real_minilm_and_sst2(tmp_path: Path) -> None:
         "5",
         "--device",
         "cpu",
+        # 200 examples x 1 epoch is a smoke budget: whether it clears the learned bar depends on batching.
+        "--allow-weak-baseline",
     ]
     result = runner.invoke(prune_app, args)
     assert result.exit_code == 0, result.output

@@ -1,0 +1,51 @@
+"""The client's typed results: the API's own response schemas (one vocabulary), plus a download receipt."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.files.schemas import FileDeleted, FileList, FileOut, Purpose
+from app.jobs.schemas import (
+    CandidateOut,
+    EventList,
+    EventOut,
+    JobCreate,
+    JobList,
+    JobOut,
+    JobStatusName,
+    Progress,
+    RoundList,
+    RoundOut,
+)
+
+TERMINAL_STATUSES: frozenset[JobStatusName] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Download:
+    """A verified artifact on disk: where it is, its digest, how many bytes were resumed, where unpacked."""
+
+    path: Path
+    sha256: str
+    bytes: int
+    resumed_from: int
+    unpacked_to: Path | None = None
+
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "CandidateOut",
+    "Download",
+    "EventList",
+    "EventOut",
+    "FileDeleted",
+    "FileList",
+    "FileOut",
+    "JobCreate",
+    "JobList",
+    "JobOut",
+    "JobStatusName",
+    "Progress",
+    "Purpose",
+    "RoundList",
+    "RoundOut",
+]
