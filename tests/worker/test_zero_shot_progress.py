@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import select
 from job_rows import make_job
+from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.db import session_scope
