@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from job_rows import make_job
 from sqlalchemy import select
-from test_claims import local_db, make_job  # noqa: F401  (the fixture is used by name)
 
 from app.core.config import Settings
 from app.core.db import session_scope
@@ -16,7 +16,7 @@ from worker.pruning.types import CandidateScore as Candidate
 from worker.pruning.types import RoundRecord
 
 
-def test_a_shortlist_round_stores_zero_shot_fields_once(local_db: Settings) -> None:  # noqa: F811
+def test_a_shortlist_round_stores_zero_shot_fields_once(local_db: Settings) -> None:
     """Verified candidates (recorded as they finish) gain their zero-shot fields; the others get a row."""
     job_id = make_job()
     attempt = claim(job_id, "a:1", stale_after_s=60)
