@@ -19,11 +19,8 @@ from app.core.migrate import upgrade_to_head
 
 sys.path.insert(0, str(Path(__file__).parent / "pruning"))
 from synthetic import tiny_config, tiny_tokenizer, write_task_files
-from worker_env import reset_caches, unavailable
+from worker_env import POSTGRES_ADMIN_URL, reset_caches, unavailable
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SECATEUR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("SECATEUR_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import POSTGRES_ADMIN_URL
 from serve_process import free_port
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from worker_env import API_KEY, OFFLINE, unavailable
+from worker_env import API_KEY, OFFLINE, POSTGRES_ADMIN_URL, unavailable
 from worker_helpers import submit, upload, wait_for
+
+from app.client import SecateurClient
 
 pytestmark = pytest.mark.redis
 
@@ -102,15 +103,14 @@ def test_the_documented_scaled_mode_runs_a_job(
         first, second = (f"http://127.0.0.1:{port}" for port in ports)
         for base in (first, second):
             _ready(f"{base}/readyz", 120, process, log)
-        auth = {"Authorization": f"Bearer {API_KEY}"}
-        with httpx.Client(base_url=first, headers=auth, timeout=30) as one:
+        with SecateurClient(first, API_KEY, timeout=30) as one:
             train, validation = dataset_files
             model = upload(one, model_archive, "model")
             job_id = submit(one, model, upload(one, train, "dataset"), upload(one, validation, "dataset"))
-        with httpx.Client(base_url=second, headers=auth, timeout=30) as two:
+        with SecateurClient(second, API_KEY, timeout=30) as two:
             job = wait_for(two, job_id, ("succeeded",), timeout_s=300)
-            assert job["result"]["layers_removed"] >= 1
-            assert 'secateur_jobs{status="succeeded"} 1.0' in two.get("/metrics").text
+            assert job.result is not None and job.result.layers_removed >= 1
+        assert 'secateur_jobs{status="succeeded"} 1.0' in httpx.get(f"{second}/metrics", timeout=30).text
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

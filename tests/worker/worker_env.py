@@ -10,6 +10,9 @@ from app.core import db, storage
 from app.core.config import get_settings
 
 API_KEY = "sk-sec-worker-tests-0123456789"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SECATEUR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 # Offline: nothing in these tests may reach a model hub.
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
