@@ -136,6 +136,24 @@ async def receive_upload(
     return received
 
 
+def _one_error(group: ExceptionGroup, settings: Settings, received: Received) -> Exception:
+    """The error a failed upload answers with: the size limit first, then a problem, else the first."""
+    errors = _leaves(group)
+    if any(isinstance(error, TooLarge) for error in errors):
+        return too_large(upload_limit(settings, received.purpose))
+    problems = [error for error in errors if isinstance(error, ProblemError)]
+    # Anything else (a client that went away, a storage error) surfaces as itself, not as a group.
+    return problems[0] if problems else errors[0]
+
+
+def _leaves(group: ExceptionGroup) -> list[Exception]:
+    """The exceptions of a (possibly nested) group, in order."""
+    leaves: list[Exception] = []
+    for error in group.exceptions:
+        leaves.extend(_leaves(error) if isinstance(error, ExceptionGroup) else [error])
+    return leaves
+
+
 async def _receive(
     body: AsyncIterator[bytes],
     form: _Form,
@@ -177,14 +195,10 @@ async def _receive(
                 # Always end the file's stream, so its writer thread finishes instead of waiting forever.
                 if send is not None:
                     send.close()
-    except* TooLarge:
-        raise too_large(upload_limit(settings, received.purpose)) from None
-    except* ProblemError as group_error:
-        raise group_error.exceptions[0] from None
-    except* Exception as group_error:
-        # Anything else (a client that went away, a storage error) surfaces as itself, not as a group.
-        first = group_error.exceptions[0]
-        raise first from first.__cause__
+    except ExceptionGroup as group_error:
+        # The reader and the writer thread may both fail (both see the limit): answer with one error.
+        error = _one_error(group_error, settings, received)
+        raise error from error.__cause__
     field_value = received.fields.get("purpose")
     received.purpose = None if field_value is None else field_value.decode("utf-8", "replace")
 

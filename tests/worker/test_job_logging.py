@@ -14,9 +14,14 @@ def test_run_job_logs_under_its_job_id(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = io.StringIO()
     handler = logging.StreamHandler(lines)
     structure(handler)
-    jobs.log.addHandler(handler)
-    monkeypatch.setattr(jobs.log, "level", logging.INFO)
     monkeypatch.setattr(jobs, "_run_job", lambda job_id, attempt: jobs.log.info("working on %s", job_id))
-    jobs.run_job("job_xyz")
-    jobs.log.removeHandler(handler)
+    level = jobs.log.level
+    # setLevel, not the attribute: loggers cache isEnabledFor answers, which setLevel clears.
+    jobs.log.setLevel(logging.INFO)
+    jobs.log.addHandler(handler)
+    try:
+        jobs.run_job("job_xyz")
+    finally:
+        jobs.log.removeHandler(handler)
+        jobs.log.setLevel(level)
     assert 'job_id=job_xyz msg="working on job_xyz"' in lines.getvalue()
