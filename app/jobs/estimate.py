@@ -39,8 +39,8 @@ def train_size(body: JobCreate) -> int | None:
 
 
 def _plan(body: JobCreate, layers: int, size: int) -> Any:
-    """The engine's cost plan of this request."""
-    from worker.pruning.cost import Plan
+    """The engine's cost plan of this request: its floor and baseline mode count as they do in the engine."""
+    from worker.pruning.cost import Plan, layer_floor
 
     hp = body.hyperparameters
     return Plan(
@@ -51,6 +51,8 @@ def _plan(body: JobCreate, layers: int, size: int) -> Any:
         repurpose_epochs=hp.repurpose_epochs,
         candidate_train_examples=hp.candidate_train_examples,
         shortlist=hp.shortlist,
+        min_layers=layer_floor(1, body.target_layers, len(body.protected_layers)),
+        baseline_epochs=0 if body.baseline == "as-is" else None,
     )
 
 

@@ -14,6 +14,11 @@ from worker.pruning.types import Hyperparameters
 STRATEGIES = ("aglp", "aglp-shortlist", "glp", "top", "analyze")
 
 
+def layer_floor(min_layers: int, target_layers: int | None, protected: int) -> int:
+    """The fewest layers a job may end with: min_layers, target_layers, and one per protected layer."""
+    return max(min_layers, target_layers or 0, protected)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The figures a job's cost depends on."""

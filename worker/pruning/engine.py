@@ -29,7 +29,7 @@ from worker.pruning import baseline_cache, checkpoint, guard
 from worker.pruning.as_is import load_as_is
 from worker.pruning.checkpoint import RunState, Slot
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
-from worker.pruning.cost import STRATEGIES, Plan
+from worker.pruning.cost import STRATEGIES, Plan, layer_floor
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
@@ -245,7 +245,7 @@ def prune(
     stop_if_asked(observer, "after loading the model")
     layers_total = layer_count(full.config)
     check_depth(request, layers_total)
-    floor = max(request.min_layers, request.target_layers or 0, len(request.protected_layers))
+    floor = layer_floor(request.min_layers, request.target_layers, len(request.protected_layers))
     plan = Plan.of(hp, layers_total, len(data.train), floor, fine_tune_baseline=request.baseline != "as-is")
     check_plan(request, plan)
     parameters_before = count_parameters(full)

@@ -23,7 +23,7 @@ import torch
 from worker.pruning import checkpoint
 from worker.pruning.batching import Meter
 from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.cost import Plan, round_cost
+from worker.pruning.cost import Plan, layer_floor, round_cost
 from worker.pruning.surgery import without_layers
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import Cancelled, CandidateScore, Observer, PruneRequest, RoundRecord, StopReason
@@ -229,8 +229,7 @@ def play(
     # The analysis maps every depth: it plays to the floor whatever the threshold says.
     to_floor = ctx.request.run_to_end or ctx.request.strategy == "analyze"
     request = ctx.request
-    # Never below min_layers or target_layers, and protected layers are never removed.
-    floor = max(request.min_layers, request.target_layers or 0, len(request.protected_layers))
+    floor = layer_floor(request.min_layers, request.target_layers, len(request.protected_layers))
     while _layers_left(ctx, state) > floor:
         if state.rejected and not to_floor:
             break

@@ -54,6 +54,20 @@ def test_dry_run_estimates_every_strategy_and_creates_nothing(
     assert client.get("/v1/jobs", headers=caller.headers).json()["data"] == []
 
 
+def test_dry_run_counts_the_jobs_floor_and_baseline_mode(
+    client: TestClient, caller: Any, job_body: Body
+) -> None:
+    """target_layers stops the rounds early and an as-is baseline trains nothing, as in the engine."""
+    hp = {"epochs": 1, "candidate_epochs": 1, "repurpose_epochs": 1, "candidate_train_examples": 200}
+    body = job_body(hyperparameters=hp, dry_run=True, layers=6, target_layers=4, baseline="as-is")
+    response = _post(client, caller, body)
+    assert response.status_code == 200, response.text
+    aglp = {c["strategy"]: c for c in response.json()["strategies"]}["aglp"]
+    # No baseline fine-tune; rounds from 6 and 5 layers only: candidates on 200, one repurposing each.
+    assert aglp["train_examples"] == (6 + 5) * 200 + 2 * 2490
+    assert aglp["fine_tunes"] == 6 + 5 + 2
+
+
 def test_dry_run_times_with_the_measured_throughput_and_checks_the_budget(
     client: TestClient, caller: Any, job_body: Body, make_job: Callable[..., Any]
 ) -> None:
