@@ -108,6 +108,39 @@ def _summary(result: PruneResult) -> Table:
     return table
 
 
+def task_spec(
+    name: str | None,
+    type: str | None,
+    data: Path | None,
+    train_file: Path | None,
+    validation_file: Path | None,
+    text_field: list[str],
+    label_field: str | None,
+    metric: str | None = None,
+) -> TaskSpec:
+    """The task from the command's options; an unknown --type is a usage error."""
+    if type is not None and type not in get_args(TaskType):
+        raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+    return TaskSpec(
+        name=name,
+        type=cast(TaskType | None, type),
+        data_dir=data,
+        train_file=train_file,
+        validation_file=validation_file,
+        text_fields=tuple(text_field),
+        label_field=label_field,
+        metric=metric,
+    )
+
+
+def check_baseline_mode(baseline: str) -> None:
+    """An unknown --baseline is a usage error."""
+    if baseline not in get_args(BaselineMode):
+        raise typer.BadParameter(
+            f"must be one of {', '.join(get_args(BaselineMode))}", param_hint="--baseline"
+        )
+
+
 @prune_app.command("prune")
 def prune(
     model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
@@ -162,24 +195,10 @@ def prune(
     """Prune a model's layers while keeping `retention` of its fine-tuned score."""
     if strategy not in get_args(Strategy):
         raise typer.BadParameter(f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy")
-    if baseline not in get_args(BaselineMode):
-        raise typer.BadParameter(
-            f"must be one of {', '.join(get_args(BaselineMode))}", param_hint="--baseline"
-        )
-    if type is not None and type not in get_args(TaskType):
-        raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+    check_baseline_mode(baseline)
     request = PruneRequest(
         model=model,
-        task=TaskSpec(
-            name=task,
-            type=cast(TaskType | None, type),
-            data_dir=data,
-            train_file=train_file,
-            validation_file=validation_file,
-            text_fields=tuple(text_field),
-            label_field=label_field,
-            metric=metric,
-        ),
+        task=task_spec(task, type, data, train_file, validation_file, text_field, label_field, metric),
         retention=retention,
         strategy=cast(Strategy, strategy),
         device=device,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast, get_args
+from typing import cast
 
 import typer
 from rich.table import Table
 
-from worker.pruning.cli import console, run
-from worker.pruning.types import Hyperparameters, PruneRequest, PruneResult, TaskSpec, TaskType
+from worker.pruning.cli import check_baseline_mode, console, run, task_spec
+from worker.pruning.types import BaselineMode, Hyperparameters, PruneRequest, PruneResult
 
 
 def sensitivity(result: PruneResult) -> Table:
@@ -58,25 +58,22 @@ def analyze(
     type: str | None = typer.Option(
         None, help="Custom task: classification, regression, token-classification."
     ),
+    baseline: str = typer.Option(
+        "fine-tune", help="fine-tune (fresh head, trained) or as-is (already fine-tuned: nothing is trained)."
+    ),
+    allow_weak_baseline: bool = typer.Option(False, help="Run on even if the full model does not learn."),
 ) -> None:
-    """Fine-tune the full model once, then remove layers greedily by zero-shot score down to the floor."""
-    if type is not None and type not in get_args(TaskType):
-        raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+    """Fine-tune the full model once (or take it as-is), then remove layers greedily by zero-shot score."""
+    check_baseline_mode(baseline)
     request = PruneRequest(
         model=model,
-        task=TaskSpec(
-            name=task,
-            type=cast(TaskType | None, type),
-            data_dir=data,
-            train_file=train_file,
-            validation_file=validation_file,
-            text_fields=tuple(text_field),
-            label_field=label_field,
-        ),
+        task=task_spec(task, type, data, train_file, validation_file, text_field, label_field),
         retention=retention,
         strategy="analyze",
         device=device,
         min_layers=min_layers,
+        baseline=cast(BaselineMode, baseline),
+        allow_weak_baseline=allow_weak_baseline,
         hyperparameters=Hyperparameters(
             epochs=epochs,
             learning_rate=lr,
