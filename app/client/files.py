@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from app.client.models import FileDeleted, FileList, FileOut, Purpose
+from app.client.pages import every
 
 if TYPE_CHECKING:
     from app.client.client import SecateurClient
@@ -58,13 +59,7 @@ class Files:
 
     def iter(self, page_size: int = 100) -> Iterator[FileOut]:
         """Every file, newest first, page after page."""
-        after = None
-        while True:
-            page = self.list(limit=page_size, after=after)
-            yield from page.data
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+        return every(lambda after: self.list(limit=page_size, after=after))
 
     def get(self, file_id: str) -> FileOut:
         """One file."""

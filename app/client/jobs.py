@@ -21,6 +21,7 @@ from app.client.models import (
     RoundList,
     RoundOut,
 )
+from app.client.pages import every
 
 if TYPE_CHECKING:
     from app.client.client import SecateurClient
@@ -48,13 +49,7 @@ class Jobs:
 
     def iter(self, page_size: int = 100) -> Iterator[JobOut]:
         """Every job, newest first, page after page."""
-        after = None
-        while True:
-            page = self.list(limit=page_size, after=after)
-            yield from page.data
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+        return every(lambda after: self.list(limit=page_size, after=after))
 
     def get(self, job_id: str) -> JobOut:
         """One job with its progress, result or error."""
