@@ -234,4 +234,38 @@ def shortlist_section(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
         return []
     header = ["task", "seed", "strategy", "removed", "sel / report", "train examples", "% of AGLP"]
     header += ["min", "zero-shot top", "mean τ"]
-    return ["", "## Shortlist vs faithful AGLP", "", SHORTLIST_NOTE, "", *table(header, rows)]
+    return [
+        "",
+        "## Shortlist vs faithful AGLP",
+        "",
+        SHORTLIST_NOTE,
+        "",
+        *table(header, rows),
+        "",
+        *shortlist_lines(groups),
+    ]
+
+
+def shortlist_lines(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
+    """Per task and shortlist size, over the seeds AGLP also ran: layers removed and training share."""
+    lines, seeds_seen = [], set()
+    for group, by_strategy in groups.items():
+        aglp = {r["seed"]: r["summary"] for r in by_strategy.get("aglp", [])}
+        for strategy in sorted(s for s in by_strategy if s.startswith("aglp-shortlist")):
+            pairs = [(r["summary"], aglp[r["seed"]]) for r in by_strategy[strategy] if r["seed"] in aglp]
+            if not pairs:
+                continue
+            seeds_seen |= {(group, r["seed"]) for r in by_strategy[strategy] if r["seed"] in aglp}
+            delta = statistics.fmean(s["layers_removed"] - a["layers_removed"] for s, a in pairs)
+            share = statistics.fmean(s["train_examples"] / a["train_examples"] for s, a in pairs)
+            lines.append(
+                f"- {label(group, list(groups))}, {strategy}: {delta:+.1f} layers removed against AGLP "
+                f"with {share:.0%} of its training examples, mean of {len(pairs)} seed(s)."
+            )
+    if lines:
+        tasks = len({group for group, _ in seeds_seen})
+        lines.append(
+            f"- Evidence: {len(seeds_seen)} (task, seed) pair(s) on {tasks} task(s); so few seeds and tasks "
+            "are weak evidence for or against the shortlist."
+        )
+    return lines

@@ -198,6 +198,9 @@ def test_shortlist_runs_get_their_own_rows_against_aglp(tmp_path: Path) -> None:
         "| sst2 | 0 | aglp-shortlist2 | 4 of 6 | 0.790 / 0.780 | 4000 | 40% | 10.0 | 0.75 | 0.50 |"
         in markdown
     )
+    assert "- sst2, aglp-shortlist1: -1.0 layers removed against AGLP with 25% of its training" in markdown
+    assert "- sst2, aglp-shortlist2: +0.0 layers removed against AGLP with 40% of its training" in markdown
+    assert "- Evidence: 1 (task, seed) pair(s) on 1 task(s);" in markdown
     assert "| sst2 | aglp-shortlist1 | 1 |" in markdown  # the cost table tells the sizes apart too
     assert "--strategies aglp,aglp-shortlist --shortlist 1,2 --seeds 0" in markdown
 
