@@ -14,6 +14,7 @@ from bench.notes import chance_note, tie_note, undertrained_note
 from bench.plan import DEFAULT_MODEL_PACKAGE, REPO, STRATEGIES, TASKS
 from bench.plots import plot_task
 from bench.record import CHANCE_MARGIN
+from bench.shortlist_table import shortlist_section
 from bench.tables import (
     Group,
     Run,
@@ -22,7 +23,6 @@ from bench.tables import (
     label,
     learned_run,
     probe_rows,
-    shortlist_section,
     strategy_label,
     strategy_rows,
     table,

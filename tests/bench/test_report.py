@@ -201,6 +201,13 @@ def test_shortlist_runs_get_their_own_rows_against_aglp(tmp_path: Path) -> None:
     assert "- sst2, aglp-shortlist1: -1.0 layers removed against AGLP with 25% of its training" in markdown
     assert "- sst2, aglp-shortlist2: +0.0 layers removed against AGLP with 40% of its training" in markdown
     assert "- Evidence: 1 (task, seed) pair(s) on 1 task(s);" in markdown
+    assert "scored differently" not in markdown
+    two["summary"]["baseline_score"] = 0.81  # a baseline fine-tuned apart from AGLP's
+    (results / "r2.json").write_text(json.dumps(two))
+    assert (
+        "scored differently for AGLP and the shortlist on sst2 seed 0:"
+        in render(results, tmp_path / "docs").read_text()
+    )
     assert "| sst2 | aglp-shortlist1 | 1 |" in markdown  # the cost table tells the sizes apart too
     assert "--strategies aglp,aglp-shortlist --shortlist 1,2 --seeds 0" in markdown
 
