@@ -9,9 +9,10 @@ from bench.tables import Group, Run, count, label, minutes, score, table
 SHORTLIST_NOTE = (
     "`aglp-shortlistK` ranks each round's candidates zero-shot and fine-tunes only the best K. "
     "% of AGLP: training examples against faithful AGLP's on the same task, seed and budget. "
-    "Zero-shot top: share of rounds whose fine-tuned winner was the zero-shot favourite; mean τ: "
+    "Zero-shot top: share of rounds whose fine-tuned winner was the zero-shot favourite (1.00 by "
+    "construction at shortlist 1, where the favourite is the only candidate fine-tuned); mean τ: "
     "Kendall τ between the zero-shot and fine-tuned order of the verified candidates, averaged over "
-    "the rounds that have one (none at shortlist 1)."
+    "the rounds that have one (none at shortlist 1; at shortlist 2 each round's τ is +1 or -1)."
 )
 
 
