@@ -8,6 +8,8 @@ from bench.tables import Group, Run, count, label, minutes, score, table
 
 SHORTLIST_NOTE = (
     "`aglp-shortlistK` ranks each round's candidates zero-shot and fine-tunes only the best K. "
+    "It saves candidate fine-tunes only: the baseline and each round's repurposing cost what AGLP's "
+    "do, so where candidates train on a small sample the share of AGLP's examples stays high. "
     "% of AGLP: training examples against faithful AGLP's on the same task, seed and budget. "
     "Zero-shot top: share of rounds whose fine-tuned winner was the zero-shot favourite (1.00 by "
     "construction at shortlist 1, where the favourite is the only candidate fine-tuned); mean τ: "
