@@ -13,6 +13,9 @@ from worker.pruning.types import Hyperparameters, PruneRequest, Strategy, TaskSp
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "mrpc", "cola", "conll2003-ner", "conll2003-pos", "rte")
 STRATEGIES: tuple[Strategy, ...] = ("aglp", "glp", "top")
+# Runnable but not in the default plan: each shortlist size is a run of its own.
+EXTRA_STRATEGIES: tuple[Strategy, ...] = ("aglp-shortlist",)
+DEFAULT_SHORTLISTS = (2,)
 BUDGET_KEYS = (
     "train_examples",
     "epochs",
@@ -87,11 +90,17 @@ class RunSpec:
     retention: float
     data_dir: Path
     device: str | None = None
+    shortlist: int | None = None  # aglp-shortlist only: candidates fine-tuned per round
+
+    @property
+    def label(self) -> str:
+        """The strategy as runs and tables name it: `aglp-shortlist2` carries its shortlist."""
+        return f"{self.strategy}{self.shortlist}" if self.shortlist is not None else self.strategy
 
     @property
     def run_id(self) -> str:
         """A unique, readable name for the run's result file and work folder."""
-        return f"{model_slug(self.model)}__{self.task}__{self.strategy}__seed{self.seed}__{self.budget.tag}"
+        return f"{model_slug(self.model)}__{self.task}__{self.label}__seed{self.seed}__{self.budget.tag}"
 
     def request(self) -> PruneRequest:
         """The engine request; run_to_end records the whole curve while the result obeys retention."""
@@ -100,7 +109,7 @@ class RunSpec:
             task=TaskSpec(name=self.task, data_dir=self.data_dir),  # the engine finds glue/<TASK> etc.
             retention=self.retention,
             strategy=self.strategy,
-            hyperparameters=self.budget.hyperparameters(self.seed),
+            hyperparameters=self.hyperparameters(),
             device=self.device,
             run_to_end=True,
             # The benchmark records whether the full model learned (and the report flags it) instead
@@ -108,6 +117,11 @@ class RunSpec:
             allow_weak_baseline=True,
             latency_runs=0,
         )
+
+    def hyperparameters(self) -> Hyperparameters:
+        """The budget's hyperparameters, with the shortlist where the strategy has one."""
+        hp = self.budget.hyperparameters(self.seed)
+        return hp if self.shortlist is None else replace(hp, shortlist=self.shortlist)
 
     def describe(self) -> dict[str, Any]:
         """The run's identity and budget, as stored in its JSON."""
@@ -117,6 +131,8 @@ class RunSpec:
             "model_slug": model_slug(self.model),
             "task": self.task,
             "strategy": self.strategy,
+            "label": self.label,
+            "shortlist": self.shortlist,
             "seed": self.seed,
             "retention": self.retention,
             "budget": {**asdict(self.budget), "tag": self.budget.tag},
@@ -214,8 +230,12 @@ def plan_runs(
     retention: float,
     data_dir: Path,
     device: str | None,
+    shortlists: tuple[int, ...] = DEFAULT_SHORTLISTS,
 ) -> list[RunSpec]:
-    """Every run, lowest seed first across all tasks, so each task gets one seed before any gets more."""
+    """Every run, lowest seed first across all tasks, so each task gets one seed before any gets more.
+
+    `aglp-shortlist` becomes one run per shortlist size; the other strategies ignore `shortlists`.
+    """
     per_task = {task: sorted(set(seeds) | set(extra_seeds.get(task, []))) for task in tasks}
     all_seeds = sorted({s for task_seeds in per_task.values() for s in task_seeds})
     return [
@@ -228,9 +248,22 @@ def plan_runs(
             retention=retention,
             data_dir=data_dir,
             device=device,
+            shortlist=shortlist,
         )
         for seed in all_seeds
         for task in tasks
         if seed in per_task[task]
         for strategy in strategies
+        for shortlist in (shortlists if strategy == "aglp-shortlist" else (None,))
     ]
+
+
+def parse_shortlists(items: list[str]) -> tuple[int, ...]:
+    """Parse `--shortlist 1,2` into sizes (default: the engine's 2); each must be at least 1."""
+    try:
+        sizes = tuple(sorted({int(part) for part in split_list(items)})) or DEFAULT_SHORTLISTS
+    except ValueError as exc:
+        raise ValueError(f"bad --shortlist {items!r}: expected whole numbers such as 1,2") from exc
+    if min(sizes) < 1:
+        raise ValueError(f"bad --shortlist {items!r}: a shortlist fine-tunes at least 1 candidate")
+    return sizes

@@ -15,7 +15,13 @@ from matplotlib.ticker import MaxNLocator
 
 from worker.pruning.strategies import threshold_for
 
-COLORS = {"aglp": "tab:red", "glp": "tab:blue", "top": "tab:green"}
+COLORS = {
+    "aglp": "tab:red",
+    "glp": "tab:blue",
+    "top": "tab:green",
+    "aglp-shortlist1": "tab:orange",
+    "aglp-shortlist2": "tab:purple",
+}
 
 
 def mean_curve(runs: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:

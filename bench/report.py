@@ -14,6 +14,7 @@ from bench.notes import chance_note, tie_note, undertrained_note
 from bench.plan import DEFAULT_MODEL_PACKAGE, REPO, STRATEGIES, TASKS
 from bench.plots import plot_task
 from bench.record import CHANCE_MARGIN
+from bench.shortlist_table import shortlist_section
 from bench.tables import (
     Group,
     Run,
@@ -22,6 +23,7 @@ from bench.tables import (
     label,
     learned_run,
     probe_rows,
+    strategy_label,
     strategy_rows,
     table,
 )
@@ -53,7 +55,7 @@ def group_runs(runs: list[Run]) -> dict[Group, dict[str, list[Run]]]:
     """Runs by (model, task, budget), then by strategy, in the benchmark's task order."""
     groups: dict[Group, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
-        groups[(run["model_slug"], run["task"], run["budget"]["tag"])][run["strategy"]].append(run)
+        groups[(run["model_slug"], run["task"], run["budget"]["tag"])][strategy_label(run)].append(run)
     order = {task: i for i, task in enumerate(TASKS)}
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][2])))
 
@@ -91,6 +93,12 @@ def optional_flags(budget: dict[str, Any]) -> str:
     return "".join(f" {flag} {budget[key]}" for key, flag in flags.items() if budget.get(key) is not None)
 
 
+def shortlist_flag(runs: list[Run]) -> str:
+    """`--shortlist 1,2 ` for the shortlist sizes among the runs; empty where none ran."""
+    sizes = sorted({r["shortlist"] for r in runs if r.get("shortlist") is not None})
+    return f"--shortlist {','.join(map(str, sizes))} " if sizes else ""
+
+
 def commands(runs: list[Run]) -> list[str]:
     """The `bench.reproduce` command that reruns each (model, budget) group of the finished runs."""
     groups: dict[tuple[str, str, float], list[Run]] = defaultdict(list)
@@ -108,6 +116,7 @@ def commands(runs: list[Run]) -> list[str]:
         lines.append(
             f"`python -m bench.reproduce{flag} --tasks {','.join(tasks)} "
             f"--strategies {','.join(sorted({r['strategy'] for r in members}))} "
+            f"{shortlist_flag(members)}"
             f"--seeds {','.join(map(str, common)) or '0'} {extras} "
             f"--train-examples {budget['train_examples']} --max-length {budget['max_length']} "
             f"--epochs {budget['epochs']} --learning-rate {budget['learning_rate']:g} "
@@ -185,6 +194,9 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             "## What it says about the claim",
             "",
             *claim_lines(groups),
+        ]
+        out += shortlist_section(groups)
+        out += [
             "",
             "## Cost and latency",
             "",

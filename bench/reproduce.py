@@ -16,6 +16,7 @@ from app.core.config import get_settings
 from bench import machine, record
 from bench.latency import compare, selection_batch
 from bench.plan import (
+    EXTRA_STRATEGIES,
     REPO,
     STRATEGIES,
     TASKS,
@@ -24,6 +25,7 @@ from bench.plan import (
     default_model,
     parse_budget_overrides,
     parse_seed_overrides,
+    parse_shortlists,
     plan_runs,
     resolve_model,
     split_list,
@@ -106,7 +108,14 @@ def main(
         str, typer.Option(help="model dir, hub id or installed package; default: the installed MiniLM-L6")
     ] = "",
     tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="default: all six")] = None,
-    strategies: Annotated[list[str] | None, typer.Option("--strategies", "-s", help="default: all")] = None,
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option("--strategies", "-s", help="default: aglp, glp, top; also aglp-shortlist"),
+    ] = None,
+    shortlist: Annotated[
+        list[str] | None,
+        typer.Option("--shortlist", help="aglp-shortlist sizes, one run each, e.g. 1,2; default 2"),
+    ] = None,
     seeds: Annotated[list[str] | None, typer.Option("--seeds", help="seeds for all tasks; default 0")] = None,
     extra_seeds: Annotated[
         list[str] | None,
@@ -149,7 +158,9 @@ def main(
     data_dir = data_dir or default_data_dir()
     task_list = split_list(tasks or list(TASKS))
     strategy_list = split_list(strategies or list(STRATEGIES))
-    unknown = [t for t in task_list if t not in TASKS] + [s for s in strategy_list if s not in STRATEGIES]
+    unknown = [t for t in task_list if t not in TASKS] + [
+        s for s in strategy_list if s not in STRATEGIES + EXTRA_STRATEGIES
+    ]
     if unknown:
         raise typer.BadParameter(f"unknown task or strategy: {', '.join(unknown)}")
     if not data_dir.is_dir():
@@ -175,6 +186,7 @@ def main(
             retention,
             data_dir,
             device,
+            shortlists=parse_shortlists(shortlist or []),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -43,6 +43,11 @@ def minutes(x: float) -> str:
     return f"{x / 60:.1f}"
 
 
+def strategy_label(run: Run) -> str:
+    """The strategy as tables name it: `aglp-shortlist2` carries its size (older records have no label)."""
+    return str(run.get("label") or run["strategy"])
+
+
 def learned_run(run: Run) -> bool:
     """Whether a run's full model learned, by the current rule (older records stored an older rule's flag)."""
     s = run["summary"]

@@ -13,6 +13,7 @@ from bench.plan import (
     model_slug,
     parse_budget_overrides,
     parse_seed_overrides,
+    parse_shortlists,
     plan_runs,
     resolve_model,
     split_list,
@@ -107,3 +108,40 @@ def test_full_model_epochs_and_candidate_sample_reach_the_engine_and_the_tag() -
     assert (hp.max_train_examples, hp.candidate_train_examples, hp.seed) == (1000, 250, 2)
     assert budget.tag == "n1000-e1-len128-lr0.0001-bs16-be3-c250"
     assert Budget().with_overrides({"baseline_epochs": "2"}).baseline_epochs == 2
+
+
+def test_each_shortlist_size_is_a_run_of_its_own_with_its_own_id() -> None:
+    """`aglp-shortlist` runs once per --shortlist size; the size reaches the engine, the id and the record."""
+    runs = plan_runs(
+        "m",
+        ["sst2"],
+        ["aglp", "aglp-shortlist"],
+        [0],
+        {},
+        Budget(),
+        {},
+        0.95,
+        Path("/data"),
+        None,
+        shortlists=parse_shortlists(["2,1"]),
+    )
+    assert [(r.strategy, r.shortlist) for r in runs] == [
+        ("aglp", None),
+        ("aglp-shortlist", 1),
+        ("aglp-shortlist", 2),
+    ]
+    aglp, one, two = runs
+    assert "__sst2__aglp__seed0__" in aglp.run_id  # older result files keep their names
+    assert "__sst2__aglp-shortlist1__seed0__" in one.run_id and "__aglp-shortlist2__" in two.run_id
+    assert one.request().strategy == "aglp-shortlist" and one.request().hyperparameters.shortlist == 1
+    assert two.request().hyperparameters.shortlist == 2
+    assert one.describe()["label"] == "aglp-shortlist1" and one.describe()["shortlist"] == 1
+    assert aglp.describe()["shortlist"] is None and aglp.describe()["label"] == "aglp"
+    assert parse_shortlists([]) == (2,)  # the engine's default
+
+
+@pytest.mark.parametrize("item", ["0", "two", "1,-1"])
+def test_bad_shortlist_names_the_problem(item: str) -> None:
+    """A shortlist must be a whole number of at least 1."""
+    with pytest.raises(ValueError, match="bad --shortlist"):
+        parse_shortlists([item])

@@ -171,3 +171,51 @@ def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Pat
     assert (tmp_path / "docs" / "curve-mrpc.png").is_file() and (
         tmp_path / "docs" / "curve-rte.png"
     ).is_file()
+
+
+def test_shortlist_runs_get_their_own_rows_against_aglp(tmp_path: Path) -> None:
+    """Each shortlist size is its own strategy; its cost is a share of AGLP's on the same seed."""
+    results = tmp_path / "results"
+    results.mkdir()
+    aglp = fake_record("sst2", "aglp", 0, 4, 0.8, 0.5)
+    one, two = (fake_record("sst2", "aglp-shortlist", 0, removed, 0.8, 0.5) for removed in (3, 4))
+    for run, size, examples in ((one, 1, 2500), (two, 2, 4000)):
+        run.update(label=f"aglp-shortlist{size}", shortlist=size)
+        run["summary"]["train_examples"] = examples
+    one["result"]["rounds"] = [{"seconds": 100.0, "zero_shot_top": True, "kendall_tau": None}] * 5
+    two["result"]["rounds"] = [
+        {"seconds": 100.0, "zero_shot_top": top, "kendall_tau": tau}
+        for top, tau in ((True, 1.0), (False, -1.0), (True, 1.0), (True, 1.0), (None, None))
+    ]
+    for i, rec in enumerate((aglp, one, two)):
+        (results / f"r{i}.json").write_text(json.dumps(rec))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "| sst2 | 0 | aglp | 4 of 6 | 0.790 / 0.780 | 10000 | 100% | 10.0 | n/a | n/a |" in markdown
+    assert (
+        "| sst2 | 0 | aglp-shortlist1 | 3 of 6 | 0.790 / 0.780 | 2500 | 25% | 10.0 | 1.00 | n/a |" in markdown
+    )
+    assert (
+        "| sst2 | 0 | aglp-shortlist2 | 4 of 6 | 0.790 / 0.780 | 4000 | 40% | 10.0 | 0.75 | 0.50 |"
+        in markdown
+    )
+    assert "- sst2, aglp-shortlist1: -1.0 layers removed against AGLP with 25% of its training" in markdown
+    assert "- sst2, aglp-shortlist2: +0.0 layers removed against AGLP with 40% of its training" in markdown
+    assert "- Evidence: 1 (task, seed) pair(s) on 1 task(s);" in markdown
+    assert "scored differently" not in markdown
+    two["summary"]["baseline_score"] = 0.81  # a baseline fine-tuned apart from AGLP's
+    (results / "r2.json").write_text(json.dumps(two))
+    assert (
+        "scored differently for AGLP and the shortlist on sst2 seed 0:"
+        in render(results, tmp_path / "docs").read_text()
+    )
+    assert "| sst2 | aglp-shortlist1 | 1 |" in markdown  # the cost table tells the sizes apart too
+    assert "--strategies aglp,aglp-shortlist --shortlist 1,2 --seeds 0" in markdown
+
+
+def test_no_shortlist_section_without_shortlist_runs(tmp_path: Path) -> None:
+    """Records from before the shortlist strategy render as they did."""
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "r.json").write_text(json.dumps(fake_record("sst2", "aglp", 0, 4, 0.8, 0.5)))
+    markdown = render(results, tmp_path / "docs").read_text()
+    assert "Shortlist vs faithful AGLP" not in markdown and "--shortlist" not in markdown

@@ -121,6 +121,18 @@ def test_bad_task_is_rejected_by_name(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "qnli" in result.output
 
 
+def test_shortlist_sizes_plan_one_run_each_and_bad_sizes_are_refused(tmp_path: Path) -> None:
+    """The dry run lists one aglp-shortlist run per size; a size of 0 stops the CLI with its name."""
+    base = ["--tasks", "sst2", "--seeds", "0", "--extra-seeds", "", "--data-dir", str(tmp_path)]
+    base += ["--model", "x", "--results-dir", str(tmp_path / "r"), "--strategies", "aglp-shortlist"]
+    planned = CliRunner().invoke(app, [*base, "--shortlist", "1,2", "--dry-run"])
+    assert planned.exit_code == 0, planned.output
+    assert "__sst2__aglp-shortlist1__seed0__" in planned.output
+    assert "__sst2__aglp-shortlist2__seed0__" in planned.output and "2 runs" in planned.output
+    refused = CliRunner().invoke(app, [*base, "--shortlist", "0", "--dry-run"])
+    assert refused.exit_code != 0 and "--shortlist" in refused.output
+
+
 def test_probe_writes_full_model_scores_and_report_lists_them(tmp_path: Path) -> None:
     """The probe fine-tunes the full model once and records scores, chance, loss and class collapse."""
     from bench.probe import app as probe_app
