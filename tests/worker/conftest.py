@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.migrate import upgrade_to_head
 
 sys.path.insert(0, str(Path(__file__).parent / "pruning"))
 from synthetic import tiny_config, tiny_tokenizer, write_task_files
-from worker_env import POSTGRES_ADMIN_URL, reset_caches, unavailable
+from worker_env import empty_postgres_database, reset_caches, unavailable
 
 REDIS_URL = os.environ.get("SECATEUR_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
@@ -79,23 +77,12 @@ def malformed_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database migrated to head, dropped after the module."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"secateur_worker_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        unavailable(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__})")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_to_head(url)
-        yield url
-    finally:
-        reset_caches()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_postgres_database("secateur_worker") as url:
+        try:
+            upgrade_to_head(url)
+            yield url
+        finally:
+            reset_caches()
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from serve_process import free_port
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from worker_env import API_KEY, OFFLINE, POSTGRES_ADMIN_URL, unavailable
+from worker_env import API_KEY, OFFLINE, empty_postgres_database
 from worker_helpers import submit, upload, wait_for
 
 from app.client import SecateurClient
@@ -37,20 +34,8 @@ def documented_block() -> str:
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
     """A brand-new database with no tables: the documented migration step must create them."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"secateur_scaled_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        unavailable(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__})")
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_postgres_database("secateur_scaled") as url:
+        yield url
 
 
 def _ready(url: str, deadline_s: float, process: subprocess.Popen[bytes], log: Path) -> None:
