@@ -24,6 +24,7 @@ BUDGET_KEYS = (
     "batch_size",
     "baseline_epochs",
     "candidate_train_examples",
+    "repurpose_epochs",
 )
 
 
@@ -42,6 +43,9 @@ class Budget:
     baseline_epochs: int | None = None
     # Candidates only rank layers, so they may fine-tune on a fixed sample (None: all train_examples).
     candidate_train_examples: int | None = None
+    # AGLP's repurposing of each round's winner (None: `epochs`); 0 keeps the winner, as the authors'
+    # code does in effect.
+    repurpose_epochs: int | None = None
 
     @property
     def tag(self) -> str:
@@ -52,6 +56,8 @@ class Budget:
             tag += f"-be{self.baseline_epochs}"
         if self.candidate_train_examples is not None:
             tag += f"-c{self.candidate_train_examples}"
+        if self.repurpose_epochs is not None:
+            tag += f"-r{self.repurpose_epochs}"
         return tag
 
     def hyperparameters(self, seed: int) -> Hyperparameters:
@@ -59,7 +65,7 @@ class Budget:
         return Hyperparameters(
             epochs=self.baseline_epochs or self.epochs,
             candidate_epochs=self.epochs,
-            repurpose_epochs=self.epochs,
+            repurpose_epochs=self.epochs if self.repurpose_epochs is None else self.repurpose_epochs,
             learning_rate=self.learning_rate,
             batch_size=self.batch_size,
             max_length=self.max_length,

@@ -134,6 +134,9 @@ def main(
     candidate_train_examples: Annotated[
         int | None, typer.Option(min=1, help="fixed train sample per candidate; default all")
     ] = None,
+    repurpose_epochs: Annotated[
+        int | None, typer.Option(min=0, help="AGLP's repurposing epochs; 0 keeps the winner")
+    ] = None,
     task_budget: Annotated[
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")
     ] = None,
@@ -174,6 +177,7 @@ def main(
             batch_size,
             baseline_epochs=baseline_epochs,
             candidate_train_examples=candidate_train_examples,
+            repurpose_epochs=repurpose_epochs,
         )
         runs = plan_runs(
             model,

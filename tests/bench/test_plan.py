@@ -110,6 +110,16 @@ def test_full_model_epochs_and_candidate_sample_reach_the_engine_and_the_tag() -
     assert Budget().with_overrides({"baseline_epochs": "2"}).baseline_epochs == 2
 
 
+def test_repurpose_epochs_reach_the_engine_and_the_tag() -> None:
+    """--repurpose-epochs 0 keeps each round's winner (the faithful setting) and names the runs apart."""
+    budget = Budget(repurpose_epochs=0)
+    hp = budget.hyperparameters(seed=0)
+    assert (hp.epochs, hp.candidate_epochs, hp.repurpose_epochs) == (1, 1, 0)
+    assert budget.tag == "n1000-e1-len128-lr0.0001-bs16-r0"
+    assert Budget().hyperparameters(seed=0).repurpose_epochs == 1
+    assert Budget().with_overrides({"repurpose_epochs": "2"}).repurpose_epochs == 2
+
+
 def test_each_shortlist_size_is_a_run_of_its_own_with_its_own_id() -> None:
     """`aglp-shortlist` runs once per --shortlist size; the size reaches the engine, the id and the record."""
     runs = plan_runs(

@@ -1,8 +1,12 @@
-"""Rounds that rank candidates zero-shot: `aglp-shortlist` (fine-tune only the best few) and `analyze`.
+"""Rounds that rank candidates zero-shot: `aglp-shortlist` (fine-tune only the best few), `analyze`, and AGLP.
 
 aglp-shortlist round: score every candidate of the current fine-tuned model zero-shot, fine-tune the
 top `shortlist` of them exactly as AGLP fine-tunes a candidate (same seed, same sample), keep the best
 fine-tuned one and repurpose it as AGLP does. With `shortlist` at the layer count it is AGLP.
+
+aglp round: AGLP itself, unchanged in what it trains and keeps, with every candidate's zero-shot score
+recorded beside its fine-tuned one, so each round gives the full agreement between the two rankings.
+One prefix-cache pass of the selection split per round: about L/2 forward passes of the current model.
 
 analyze round: drop the zero-shot favourite, no training, and record every candidate's metric, loss
 and Block Influence: the per-layer sensitivity table, round after round down to the floor.
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING
 from scipy.stats import kendalltau
 
 from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.strategies import CANDIDATE, REPURPOSE, Context, Outcome, _score, _train
+from worker.pruning.strategies import CANDIDATE, REPURPOSE, Context, Outcome, _score, _train, aglp_round
 from worker.pruning.surgery import without_layers
 from worker.pruning.types import CandidateScore
 from worker.pruning.zeroshot import ZeroShot, ranked, zero_shot_scores
@@ -134,7 +138,24 @@ def analyze_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     return Outcome(candidates, top.layer, model, kept, top.score, 0)
 
 
+def ranked_aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
+    """AGLP's round, plus every candidate's zero-shot score, the favourite's win and Kendall's tau."""
+    current = state.slots["current"]
+    began = time.monotonic()
+    scores = zero_shot(ctx, current)
+    order = ranked(scores)
+    ranking_seconds = time.monotonic() - began
+    outcome = aglp_round(ctx, state, rnd)
+    tuned = {c.layer: c.score for c in outcome.candidates if c.score is not None}
+    seconds = {c.layer: c.seconds + ranking_seconds / len(order) for c in outcome.candidates}
+    outcome.candidates = _candidates(scores, tuned, seconds)
+    outcome.zero_shot_top = outcome.removed_layer == order[0].layer
+    outcome.kendall_tau = rank_agreement(order, tuned)
+    return outcome
+
+
 ZERO_SHOT_ROUNDS: dict[str, Callable[[Context, RunState, int], Outcome]] = {
+    "aglp": ranked_aglp_round,
     "aglp-shortlist": shortlist_round,
     "analyze": analyze_round,
 }

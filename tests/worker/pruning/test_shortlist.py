@@ -59,6 +59,18 @@ def test_a_shortlist_of_every_layer_is_aglp(bert_dir: Path, spec: Any) -> None:
         assert (s.kendall_tau is None) if tied else (-1 <= s.kendall_tau <= 1)  # type: ignore[operator]
 
 
+def test_aglp_rounds_record_the_zero_shot_ranking(bert_dir: Path, spec: Any) -> None:
+    """AGLP fine-tunes every candidate as before and records each one's zero-shot score beside it."""
+    result = prune(_request(bert_dir, spec, retention=0.01, min_layers=2, hyperparameters=_hp()))
+    for r in result.rounds:
+        assert len(r.candidates) == r.layers_before
+        assert all(c.score is not None and c.zero_shot_score is not None for c in r.candidates)
+        favourite = min(r.candidates, key=_zero_shot_rank)
+        assert r.zero_shot_top == (r.removed_layer == favourite.layer)
+        tied = len({c.score for c in r.candidates}) == 1
+        assert (r.kendall_tau is None) if tied else (-1 <= r.kendall_tau <= 1)  # type: ignore[operator]
+
+
 def test_rank_agreement_is_kendall_tau_over_the_verified() -> None:
     """Tau compares the zero-shot order with the fine-tuned scores; undefined below two or on ties."""
     order = [ZeroShot(2, 0.9, 0.1, 0.0), ZeroShot(0, 0.8, 0.2, 0.0), ZeroShot(1, 0.7, 0.3, 0.0)]
