@@ -97,6 +97,9 @@ class RunSpec:
     data_dir: Path
     device: str | None = None
     shortlist: int | None = None  # aglp-shortlist only: candidates fine-tuned per round
+    # Play past the threshold for the whole curve; False stops at the first rejected round (where a
+    # model is too slow to map every depth). The result is the same either way.
+    run_to_end: bool = True
 
     @property
     def label(self) -> str:
@@ -117,7 +120,7 @@ class RunSpec:
             strategy=self.strategy,
             hyperparameters=self.hyperparameters(),
             device=self.device,
-            run_to_end=True,
+            run_to_end=self.run_to_end,
             # The benchmark records whether the full model learned (and the report flags it) instead
             # of stopping; it times latency itself, on a fixed thread count.
             allow_weak_baseline=True,
@@ -140,6 +143,7 @@ class RunSpec:
             "label": self.label,
             "shortlist": self.shortlist,
             "seed": self.seed,
+            "run_to_end": self.run_to_end,
             "retention": self.retention,
             "budget": {**asdict(self.budget), "tag": self.budget.tag},
             "data_dir": self.data_dir.name,  # the folder's name only: a full path would name this machine
@@ -237,6 +241,7 @@ def plan_runs(
     data_dir: Path,
     device: str | None,
     shortlists: tuple[int, ...] = DEFAULT_SHORTLISTS,
+    run_to_end: bool = True,
 ) -> list[RunSpec]:
     """Every run, lowest seed first across all tasks, so each task gets one seed before any gets more.
 
@@ -255,6 +260,7 @@ def plan_runs(
             data_dir=data_dir,
             device=device,
             shortlist=shortlist,
+            run_to_end=run_to_end,
         )
         for seed in all_seeds
         for task in tasks

@@ -141,6 +141,9 @@ def main(
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")
     ] = None,
     retention: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    to_end: Annotated[
+        bool, typer.Option("--to-end/--stop-at-threshold", help="map every depth, or stop at the first fail")
+    ] = True,
     data_dir: Annotated[Path | None, typer.Option(help="default: SECATEUR_SHARED_DIR/data")] = None,
     results_dir: Annotated[Path, typer.Option()] = REPO / "bench" / "results",
     work_dir: Annotated[Path, typer.Option(help="engine checkpoints and models")] = REPO / "bench" / "work",
@@ -191,6 +194,7 @@ def main(
             data_dir,
             device,
             shortlists=parse_shortlists(shortlist or []),
+            run_to_end=to_end,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
