@@ -6,15 +6,18 @@ import importlib.util
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from worker.pruning.types import Hyperparameters, PruneRequest, Strategy, TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "mrpc", "cola", "conll2003-ner", "conll2003-pos", "rte")
-STRATEGIES: tuple[Strategy, ...] = ("aglp", "glp", "top")
+# The engine's strategies, plus `zs-greedy` (bench/zs_greedy.py: the engine's analysis, then recovery
+# fine-tunes), which the engine runs as `analyze`.
+BenchStrategy = Strategy | Literal["zs-greedy"]
+STRATEGIES: tuple[BenchStrategy, ...] = ("aglp", "glp", "top")
 # Runnable but not in the default plan: each shortlist size is a run of its own.
-EXTRA_STRATEGIES: tuple[Strategy, ...] = ("aglp-shortlist",)
+EXTRA_STRATEGIES: tuple[BenchStrategy, ...] = ("aglp-shortlist", "zs-greedy")
 DEFAULT_SHORTLISTS = (2,)
 BUDGET_KEYS = (
     "train_examples",
@@ -90,7 +93,7 @@ class RunSpec:
 
     model: str
     task: str
-    strategy: Strategy
+    strategy: BenchStrategy
     seed: int
     budget: Budget
     retention: float
@@ -117,7 +120,7 @@ class RunSpec:
             model=self.model,
             task=TaskSpec(name=self.task, data_dir=self.data_dir),  # the engine finds glue/<TASK> etc.
             retention=self.retention,
-            strategy=self.strategy,
+            strategy=cast(Strategy, "analyze" if self.strategy == "zs-greedy" else self.strategy),
             hyperparameters=self.hyperparameters(),
             device=self.device,
             run_to_end=self.run_to_end,
@@ -232,7 +235,7 @@ def split_list(items: list[str]) -> list[str]:
 def plan_runs(
     model: str,
     tasks: list[str],
-    strategies: list[Strategy],
+    strategies: list[BenchStrategy],
     seeds: list[int],
     extra_seeds: dict[str, list[int]],
     budget: Budget,

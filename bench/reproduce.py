@@ -13,13 +13,14 @@ from rich.console import Console
 from transformers.utils import logging as transformers_logging
 
 from app.core.config import get_settings
-from bench import machine, record
+from bench import machine, record, zs_greedy
 from bench.latency import compare, selection_batch
 from bench.plan import (
     EXTRA_STRATEGIES,
     REPO,
     STRATEGIES,
     TASKS,
+    BenchStrategy,
     Budget,
     RunSpec,
     default_model,
@@ -30,7 +31,6 @@ from bench.plan import (
     resolve_model,
     split_list,
 )
-from worker.pruning.types import Strategy
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console(soft_wrap=True)  # one line per run, also in a log file
@@ -185,7 +185,7 @@ def main(
         runs = plan_runs(
             model,
             task_list,
-            [cast(Strategy, s) for s in strategy_list],
+            [cast(BenchStrategy, s) for s in strategy_list],
             [int(s) for s in split_list(seeds or ["0"])],
             parse_seed_overrides(list(DEFAULT_EXTRA_SEEDS) if extra_seeds is None else extra_seeds),
             budget,
@@ -212,7 +212,10 @@ def main(
         if done or dry_run:
             continue
         started = time.monotonic()
-        path = run_one(spec, results_dir, work_dir, latency_opts, keep_models)
+        if spec.strategy == "zs-greedy":
+            path = zs_greedy.run(spec, results_dir, work_dir, baseline_dir(work_dir))
+        else:
+            path = run_one(spec, results_dir, work_dir, latency_opts, keep_models)
         console.print(f"  wrote {path} in {time.monotonic() - started:.0f} s")
     if not dry_run:
         from bench.report import render
