@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bench.faithful_table import faithful_section, is_faithful
 from bench.notes import chance_note, tie_note, undertrained_note
 from bench.plan import DEFAULT_MODEL_PACKAGE, REPO, STRATEGIES, TASKS
 from bench.plots import plot_task
@@ -195,7 +196,8 @@ def render(results_dir: Path, docs_dir: Path) -> Path:
             "",
             *claim_lines(groups),
         ]
-        out += shortlist_section(groups)
+        out += faithful_section(groups)
+        out += shortlist_section({g: b for g, b in groups.items() if not is_faithful(b)})
         out += [
             "",
             "## Cost and latency",

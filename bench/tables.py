@@ -61,6 +61,8 @@ def budget_label(budget: dict[str, Any]) -> str:
         text += f", full model {budget['baseline_epochs']} ep"
     if budget.get("candidate_train_examples") is not None:
         text += f", candidates {budget['candidate_train_examples']} ex"
+    if budget.get("repurpose_epochs") is not None:
+        text += f", repurpose {budget['repurpose_epochs']} ep"
     return text
 
 
