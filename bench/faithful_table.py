@@ -90,7 +90,7 @@ def strategy_rows(by_strategy: dict[str, list[Run]]) -> list[list[str]]:
         if not runs:
             continue
         pairs = [(r, aglp[r["seed"]]) for r in runs if r["seed"] in aglp]
-        removed = [float(r["summary"]["layers_removed"]) for r in runs]
+        removed: list[float | None] = [float(r["summary"]["layers_removed"]) for r in runs]
         costs = [cost_to_stop(r) for r in runs]
         delta = [r["summary"]["layers_removed"] - a["summary"]["layers_removed"] for r, a in pairs]
         ex_share = [cost_to_stop(r)[0] / cost_to_stop(a)[0] for r, a in pairs]
