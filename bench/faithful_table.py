@@ -163,6 +163,42 @@ def threshold_of(run: Run) -> float:
     return float(baseline - (1.0 - run["retention"]) * abs(baseline))
 
 
+def paired(by_strategy: dict[str, list[Run]], strategy: str) -> tuple[float, float] | None:
+    """Mean over shared seeds of (layers removed - AGLP's, examples to the stop / AGLP's); None if none."""
+    aglp = {r["seed"]: r for r in by_strategy.get("aglp", [])}
+    pairs = [(r, aglp[r["seed"]]) for r in by_strategy.get(strategy, []) if r["seed"] in aglp]
+    if not pairs:
+        return None
+    delta = statistics.fmean(
+        r["summary"]["layers_removed"] - a["summary"]["layers_removed"] for r, a in pairs
+    )
+    share = statistics.fmean(cost_to_stop(r)[0] / cost_to_stop(a)[0] for r, a in pairs)
+    return delta, share
+
+
+def goal_lines(chosen: dict[Group, dict[str, list[Run]]]) -> list[str]:
+    """Per model and cheaper strategy, the task average of the paired layer difference and cost share."""
+    lines = []
+    for model in sorted({g[0] for g in chosen}):
+        layers = {
+            b["aglp"][0]["summary"]["layers_total"]
+            for g, b in chosen.items()
+            if g[0] == model and b.get("aglp")
+        }
+        for strategy in CHEAP:
+            per_task = [p for g, b in chosen.items() if g[0] == model and (p := paired(b, strategy))]
+            if not per_task:
+                continue
+            delta = statistics.fmean(p[0] for p in per_task)
+            share = statistics.fmean(p[1] for p in per_task)
+            lines.append(
+                f"- {model} ({'/'.join(map(str, sorted(layers)))} layers), {strategy}: {delta:+.2f} layers "
+                f"against AGLP with {share:.0%} of its training examples to the stop, mean over "
+                f"{len(per_task)} task(s) of the per-seed pairs."
+            )
+    return lines
+
+
 def faithful_section(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
     """The section, or nothing where no group ran AGLP keeping its winner."""
     chosen = {g: b for g, b in groups.items() if is_faithful(b)}
@@ -178,4 +214,11 @@ def faithful_section(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
         out += ["", f"### {name}: {budget_label(runs[0]['budget'])}", ""]
         out += table(header, strategy_rows(by_strategy))
         out += ["", *detail_lines(name, by_strategy)]
+    goals = goal_lines(chosen)
+    if goals:
+        out += [
+            "",
+            "### Against the goal (within 0.5 layers of AGLP; ≤40% of its examples at 6 layers, ≤25% at 12)",
+        ]
+        out += ["", *goals]
     return out

@@ -64,4 +64,5 @@ def test_costs_count_to_the_first_rejected_round_and_pair_by_seed(tmp_path: Path
     assert "## Shortlist vs faithful AGLP (AGLP keeps its winner)" in markdown
     assert "| aglp | 0 | 1.0 of 6 | +0.0 | 4200 | 100% | 3.7 | 100% | 0.00 |" in markdown
     assert "| aglp-shortlist1 | 0 | 1.0 of 6 | +0.0 | 1500 | 36% | 3.7 | 100% | n/a |" in markdown
+    assert "- m (6 layers), aglp-shortlist1: +0.00 layers against AGLP with 36% of its" in markdown
     assert "top 1 / 2 / 3 in 50% / 50% / 100%" in markdown and "r1 +0.50, r2 -0.50." in markdown
