@@ -25,7 +25,8 @@ NOTE = (
     "`zs-greedy`: remove layers in the zero-shot greedy order (the engine's `analyze`: drop the layer "
     "whose removal leaves the best untrained selection score, re-rank, repeat); each depth costs one "
     "recovery fine-tune of the fine-tuned full model minus that many layers; it keeps the deepest depth "
-    "before the first whose recovered score falls below the threshold."
+    "before the first whose recovered score falls below the threshold. Minutes are wall time on a shared "
+    "CPU whose load changed between runs: compare training examples, which are exact."
 )
 
 
