@@ -47,6 +47,19 @@ def cost_to_stop(run: Run) -> tuple[int, float]:
     return baseline + sum(r["train_examples"] for r in played), run["summary"]["seconds"] - after
 
 
+def full_budget_examples(run: Run) -> int:
+    """Examples to the stop had every verified candidate fine-tuned on the whole training budget."""
+    budget, rounds = run["budget"], run["result"]["rounds"]
+    baseline = run["summary"]["train_examples"] - sum(r["train_examples"] for r in rounds)
+    per_candidate = budget["train_examples"] * budget["epochs"]
+    repurpose = budget["train_examples"] * (budget.get("repurpose_epochs") or 0)
+    total = baseline
+    for rnd in to_stop(run):
+        verified = sum(1 for c in rnd["candidates"] if c.get("score") is not None)
+        total += rnd["train_examples"] if verified == 0 else verified * per_candidate + repurpose
+    return total
+
+
 def zero_shot_rank(rnd: dict[str, Any]) -> int | None:
     """1-based place of the round's removed layer in its zero-shot order; None without zero-shot scores."""
     scored = [c for c in rnd["candidates"] if c.get("zero_shot_score") is not None]
@@ -130,6 +143,21 @@ def detail_lines(name: str, by_strategy: dict[str, list[Run]]) -> list[str]:
             f"(mean over seeds): {', '.join(per_round)}."
         )
     reference = {r["seed"]: r for r in aglp}
+    sample = aglp[0]["budget"].get("candidate_train_examples") if aglp else None
+    if sample is not None:
+        shares = []
+        for strategy in CHEAP:
+            runs = by_strategy.get(strategy, [])
+            pairs = [(r, reference[r["seed"]]) for r in runs if r["seed"] in reference]
+            if pairs:
+                share = statistics.fmean(full_budget_examples(r) / full_budget_examples(a) for r, a in pairs)
+                shares.append(f"{strategy} {share:.0%}")
+        if shares:
+            lines.append(
+                f"- {name}: candidates fine-tuned on {sample} examples here; had every verified candidate "
+                f"trained on all {aglp[0]['budget']['train_examples']}, the same rounds would cost, as a "
+                f"share of AGLP's examples: {', '.join(shares)}."
+            )
     for run in sorted(by_strategy.get("zs-greedy", []), key=lambda r: r["seed"]):
         rule = run.get("zero_shot_rule")
         if rule is None:

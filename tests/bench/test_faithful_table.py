@@ -8,7 +8,7 @@ from typing import Any
 
 from test_report import fake_record
 
-from bench.faithful_table import cost_to_stop, in_top, zero_shot_rank
+from bench.faithful_table import cost_to_stop, full_budget_examples, in_top, zero_shot_rank
 from bench.report import render
 
 
@@ -66,3 +66,13 @@ def test_costs_count_to_the_first_rejected_round_and_pair_by_seed(tmp_path: Path
     assert "| aglp-shortlist1 | 0 | 1.0 of 6 | +0.0 | 1500 | 36% | 3.7 | 100% | n/a |" in markdown
     assert "- m (6 layers), aglp-shortlist1: +0.00 layers against AGLP with 36% of its" in markdown
     assert "top 1 / 2 / 3 in 50% / 50% / 100%" in markdown and "r1 +0.50, r2 -0.50." in markdown
+
+
+def test_full_budget_share_counts_verified_candidates_at_the_whole_budget() -> None:
+    """With a candidate sample, each verified candidate is re-priced at train_examples x epochs."""
+    zs = [0.9, 0.8, 0.7]
+    verified = [{**c, "score": 0.8} for c in _round(True, 0, 0, zs, None)["candidates"]]
+    aglp = _faithful("aglp", 0, 0, [{**_round(False, 750, 0, zs, 0.5), "candidates": verified}])
+    aglp["budget"].update(train_examples=1000, epochs=1, candidate_train_examples=250)
+    # 900 baseline examples, then three verified candidates at 1000 each instead of 250.
+    assert full_budget_examples(aglp) == 900 + 3 * 1000
