@@ -63,7 +63,7 @@ def shortlist_section(groups: dict[Group, dict[str, list[Run]]]) -> list[str]:
     header += ["min", "zero-shot top", "mean τ"]
     return [
         "",
-        "## Shortlist vs faithful AGLP",
+        "## Shortlist vs AGLP with repurposing (earlier runs, candidates on a sample)",
         "",
         SHORTLIST_NOTE,
         "",
