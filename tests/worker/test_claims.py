@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_rows import event_types, job, make_job
 from sqlalchemy import func, select, update
 
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from tests.support.job_rows import event_types, job, make_job
 from worker.jobs import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_rows import job, make_job
 from sqlalchemy import update
 
 import worker.jobs
@@ -20,6 +19,7 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.storage import get_storage
 from app.models import Job, JobStatus, utcnow
+from tests.support.job_rows import job, make_job
 from worker.blobs import checkpoint_key
 from worker.jobs import claim, run_job
 from worker.local_runner import LocalRunner

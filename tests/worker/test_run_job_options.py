@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from transformers import AutoModelForSequenceClassification
-from worker_env import API_KEY, reset_caches
-from worker_helpers import FAST
 
 from app.core.migrate import upgrade_to_head
+from tests.support.worker_env import API_KEY, reset_caches
+from tests.support.worker_helpers import FAST
 from worker.jobs import run_job
 
 

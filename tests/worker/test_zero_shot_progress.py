@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from job_rows import make_job
 from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.models import CandidateScore, Round
+from tests.support.job_rows import make_job
 from worker.jobs import claim
 from worker.progress import DbObserver
 from worker.pruning.types import CandidateScore as Candidate

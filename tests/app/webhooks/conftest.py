@@ -15,7 +15,7 @@ from app.core.migrate import upgrade_to_head
 from app.keys.service import create_key
 from app.models import Job, WebhookEndpoint
 from app.webhooks.service import new_secret
-from tests.app.webhooks.receiver import Receiver, start_receiver
+from tests.support.webhook_receiver import Receiver, start_receiver
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_tokenizers import bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
+from tests.support.tiny_tokenizers import bert_tokenizer
 from worker.pruning.data import SPLIT_SEED, TaskData, load_task
 from worker.pruning.types import Hyperparameters, TaskSpec
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
-from tiny_tokenizers import bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
+from tests.support.tiny_tokenizers import bert_tokenizer
 from worker.pruning import task_sources
 from worker.pruning.data import load_task
 from worker.pruning.errors import TaskError

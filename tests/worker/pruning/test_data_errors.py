@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_tokenizers import bert_tokenizer, slow_bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
+from tests.support.tiny_tokenizers import bert_tokenizer, slow_bert_tokenizer
 from worker.pruning.data import load_task
 from worker.pruning.errors import ConfigError, ModelError, TaskError
 from worker.pruning.types import Hyperparameters, TaskSpec, TaskType

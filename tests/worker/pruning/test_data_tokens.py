@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_tokenizers import bert_tokenizer, roberta_tokenizer
 from transformers import PreTrainedTokenizerBase
 
+from tests.support.tiny_tokenizers import bert_tokenizer, roberta_tokenizer
 from worker.pruning.data import load_task, word_tokenizer
 from worker.pruning.types import Hyperparameters, TaskSpec
 

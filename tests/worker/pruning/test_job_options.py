@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
 from transformers import AutoModelForSequenceClassification
 
+from tests.support.synthetic import write_task_files
 from worker.pruning.constraints import check_depth, validate_constraints
 from worker.pruning.depths import DEPTH_FILE
 from worker.pruning.engine import prune

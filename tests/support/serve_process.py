@@ -11,9 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from worker_env import OFFLINE
-
 from app.client import ApiError, SecateurClient
+from tests.support.worker_env import OFFLINE
 
 
 def free_port() -> int:

@@ -229,3 +229,19 @@ def timeless(rounds: tuple[RoundRecord, ...]) -> list[RoundRecord]:
         )
         for r in rounds
     ]
+
+
+def custom_task_args(spec: Any) -> list[str]:
+    """CLI flags describing a custom task."""
+    return [
+        "--train-file",
+        str(spec.train_file),
+        "--validation-file",
+        str(spec.validation_file),
+        "--text-field",
+        "text",
+        "--label-field",
+        "label",
+        "--type",
+        "classification",
+    ]
