@@ -9,6 +9,7 @@ import pytest
 
 from app import queue
 from app.core.config import Settings
+from tests.support.services import unavailable
 
 
 def _settings(**values: object) -> Settings:
@@ -41,7 +42,7 @@ def test_enqueue_publishes_run_job_to_the_gpu_queue() -> None:
     url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     settings = _settings(queue="celery", broker_url=url)
     if not queue.broker_reachable(settings):
-        pytest.skip(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
+        unavailable(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
     client = redis.Redis.from_url(url)
     job_id = f"job_{uuid.uuid4().hex}"
     try:
