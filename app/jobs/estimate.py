@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from app.core.errors import field_error
+from app.core.problems import InvalidField
 from app.jobs.estimate_schemas import CostOut, JobEstimate, ThroughputOut
 from app.jobs.schemas import BuiltinTask, JobCreate
 
@@ -60,7 +60,7 @@ def check_budget(body: JobCreate, layers: int | None) -> None:
     """422 before any work: a shortlist deeper than the model, or a budget below the baseline."""
     hp = body.hyperparameters
     if layers is not None and body.strategy == "aglp-shortlist" and hp.shortlist > layers:
-        raise field_error(
+        raise InvalidField(
             "hyperparameters.shortlist", f"shortlist ({hp.shortlist}) exceeds the model's {layers} layers"
         )
     size = train_size(body) if body.train_size is not None or isinstance(body.task, BuiltinTask) else None
@@ -70,7 +70,7 @@ def check_budget(body: JobCreate, layers: int | None) -> None:
 
     need = baseline_cost(_plan(body, layers or 2, size)).train_examples
     if need > hp.max_train_examples_total:
-        raise field_error(
+        raise InvalidField(
             "hyperparameters.max_train_examples_total",
             f"{hp.max_train_examples_total} training examples cannot pay for the baseline fine-tune alone "
             f"({hp.epochs} epochs x {size} examples = {need})",
@@ -90,12 +90,12 @@ def examples_per_second(results: list[dict[str, Any] | None]) -> tuple[float | N
 def build(body: JobCreate, recent_results: list[dict[str, Any] | None]) -> JobEstimate:
     """The dry run's answer: the most each strategy can cost this job, and time where throughput is known."""
     if body.layers is None:
-        raise field_error(
+        raise InvalidField(
             "layers", "a dry run needs the model's layer count: the API does not download models"
         )
     size = train_size(body)
     if size is None:
-        raise field_error(
+        raise InvalidField(
             "train_size", "a dry run of a custom task needs train_size or hyperparameters.max_train_examples"
         )
     check_budget(body, body.layers)
