@@ -17,6 +17,7 @@ from app.core.db import make_engine
 from app.core.migrate import upgrade_to_head
 from app.core.storage import LocalStorage, Storage
 from app.keys.service import create_key
+from tests.support.declared_problems import DeclaredProblems
 from tests.support.services import empty_postgres_database
 
 
@@ -119,8 +120,9 @@ def app(settings: Settings, session_factory: sessionmaker[Session], storage: Sto
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """A test client that returns 500 responses instead of raising, so the error handler is exercised."""
+    """A client that returns 500s instead of raising, and fails on a problem its route does not declare."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.event_hooks = {"request": [], "response": [DeclaredProblems(app)]}
         yield test_client
 
 
