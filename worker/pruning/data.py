@@ -18,6 +18,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from secateur.kernel.hyperparameters import first_problem
 from worker.pruning.errors import ConfigError, ModelError, TaskError
 from worker.pruning.metrics import IGNORE_INDEX, chance_score, compute_metric, predictions_from_logits
 from worker.pruning.task_labels import EncodedTask, Labels, Texts, encode_task
@@ -61,10 +62,9 @@ def load_task(
 
     With `max_row_bytes`, a longer row of a local file is refused while reading, before tokenizing.
     """
-    if hp.max_train_examples is not None and hp.max_train_examples < 1:
-        raise ConfigError(f"max_train_examples must be at least 1, got {hp.max_train_examples}")
-    if hp.max_length < 8:
-        raise ConfigError(f"max_length must be at least 8, got {hp.max_length}")
+    problem = first_problem(hp)
+    if problem:
+        raise ConfigError(problem)
     if tokenizer.pad_token is None:
         raise ModelError("the tokenizer has no padding token, so batches cannot be padded")
     raw = resolve_source(spec, max_row_bytes)

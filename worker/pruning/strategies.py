@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from secateur.kernel.cost import Plan, layer_floor, round_cost
+from secateur.kernel.vocabulary import FROM_PRETRAINED, STRATEGIES
 from worker.pruning import checkpoint
 from worker.pruning.batching import Meter
 from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.cost import Plan, layer_floor, round_cost
 from worker.pruning.surgery import without_layers
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import Cancelled, CandidateScore, Observer, PruneRequest, RoundRecord, StopReason
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 # Seed stages: each kind of fine-tune draws from its own stream.
 BASELINE, CANDIDATE, REPURPOSE, FINAL = 0, 1, 2, 3
 # Strategies that walk on from the current fine-tuned model (the others restart from the pristine one).
-WALKING = ("aglp", "aglp-shortlist", "analyze")
+WALKING = tuple(s for s in STRATEGIES if s not in FROM_PRETRAINED)
 
 
 @dataclass

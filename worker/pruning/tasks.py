@@ -1,9 +1,10 @@
-"""The built-in tasks (the paper's seven): their columns, metric, local files and hub source."""
+"""Where the built-in tasks (named in the kernel's vocabulary) come from: columns, metric, files, hub."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from secateur.kernel.vocabulary import canonical_task_name
 from worker.pruning.errors import TaskError
 from worker.pruning.types import TaskType
 
@@ -136,33 +137,13 @@ _TASKS: dict[str, BuiltinTask] = {
     )
 }
 
-BUILTIN_TASKS: tuple[str, ...] = tuple(_TASKS)
-
-_ALIASES: dict[str, str] = {
-    "sst-2": "sst2",
-    "sst_2": "sst2",
-    "sst": "sst2",
-    "sts-b": "stsb",
-    "sts_b": "stsb",
-    "sts": "stsb",
-    "conll2003": "conll2003-ner",
-    "conll2003_ner": "conll2003-ner",
-    "conll-ner": "conll2003-ner",
-    "conll": "conll2003-ner",
-    "ner": "conll2003-ner",
-    "conll2003_pos": "conll2003-pos",
-    "conll-pos": "conll2003-pos",
-    "pos": "conll2003-pos",
-}
-
 
 def resolve_task_name(name: str) -> str:
     """The canonical name of a built-in task, accepting common aliases case-insensitively."""
-    key = name.strip().lower()
-    canonical = _ALIASES.get(key, key)
-    if canonical not in _TASKS:
-        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(BUILTIN_TASKS)}")
-    return canonical
+    try:
+        return canonical_task_name(name)
+    except ValueError as exc:
+        raise TaskError(str(exc)) from None
 
 
 def get_task(name: str) -> BuiltinTask:

@@ -1,4 +1,4 @@
-"""What a job can cost in fine-tunes and training examples, per strategy; torch-free, so the API uses it too.
+"""What a job can cost in fine-tunes and training examples, per strategy: the engine's budget, the dry run.
 
 A fine-tune of `e` epochs on `n` examples processes exactly `e * n` training examples (the last batch
 is kept), so these counts are exact for every round the engine plays, and the most a job can take is
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.pruning.types import Hyperparameters
+from secateur.kernel.hyperparameters import Hyperparameters
+from secateur.kernel.vocabulary import STRATEGIES
 
-STRATEGIES = ("aglp", "aglp-shortlist", "glp", "top", "analyze")
+_DEFAULTS = Hyperparameters()
 
 
 def layer_floor(min_layers: int, target_layers: int | None, protected: int) -> int:
@@ -25,11 +26,11 @@ class Plan:
 
     layers: int
     train_size: int  # training examples per epoch, after max_train_examples
-    epochs: int = 3
-    candidate_epochs: int = 3
-    repurpose_epochs: int = 3
-    candidate_train_examples: int | None = None
-    shortlist: int = 2
+    epochs: int = _DEFAULTS.epochs
+    candidate_epochs: int = _DEFAULTS.candidate_epochs
+    repurpose_epochs: int = _DEFAULTS.repurpose_epochs
+    candidate_train_examples: int | None = _DEFAULTS.candidate_train_examples
+    shortlist: int = _DEFAULTS.shortlist
     min_layers: int = 1
     baseline_epochs: int | None = None  # None: `epochs`; 0 when the model is used as it is
 
