@@ -6,13 +6,9 @@ from functools import lru_cache
 from celery import Celery
 
 from app.core.config import Settings, get_settings
+from secateur.kernel.vocabulary import DELIVER_WEBHOOK, GPU_QUEUE, RUN_JOB, WEBHOOK_QUEUE
 
 logger = logging.getLogger("secateur.queue")
-
-TASK_NAME = "secateur.run_job"  # defined by the worker in worker/celery_app.py
-QUEUE_NAME = "gpu"
-WEBHOOK_TASK_NAME = "secateur.deliver_webhook"  # worker/celery_app.py
-WEBHOOK_QUEUE_NAME = "webhooks"
 
 
 @lru_cache
@@ -35,7 +31,7 @@ def enqueue(job_id: str, settings: Settings | None = None) -> bool:
     if settings.queue == "local":
         return False  # the local runner claims queued rows straight from the database
     try:
-        _client(settings.broker_url).send_task(TASK_NAME, args=[job_id], task_id=job_id, queue=QUEUE_NAME)
+        _client(settings.broker_url).send_task(RUN_JOB, args=[job_id], task_id=job_id, queue=GPU_QUEUE)
     except Exception:
         logger.warning("could not enqueue %s; it stays queued for the reconciler", job_id, exc_info=True)
         return False
@@ -83,9 +79,7 @@ def send_webhook(delivery_id: str, settings: Settings | None = None) -> bool:
     if settings.queue == "local":
         return False  # the local runner's delivery loop reads due rows from the database
     try:
-        _client(settings.broker_url).send_task(
-            WEBHOOK_TASK_NAME, args=[delivery_id], queue=WEBHOOK_QUEUE_NAME
-        )
+        _client(settings.broker_url).send_task(DELIVER_WEBHOOK, args=[delivery_id], queue=WEBHOOK_QUEUE)
     except Exception:
         logger.warning("could not send webhook delivery %s; the sweeper will", delivery_id, exc_info=True)
         return False

@@ -12,14 +12,16 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 from app.core.config import get_settings
 from app.core.logging import structure
+from secateur.kernel.vocabulary import (
+    DELIVER_WEBHOOK,
+    GPU_QUEUE,
+    MAINTENANCE_QUEUE,
+    RECONCILE,
+    RUN_JOB,
+    SWEEP_WEBHOOKS,
+    WEBHOOK_QUEUE,
+)
 
-RUN_JOB = "secateur.run_job"
-RECONCILE = "secateur.reconcile"
-DELIVER_WEBHOOK = "secateur.deliver_webhook"
-SWEEP_WEBHOOKS = "secateur.sweep_webhooks"
-GPU_QUEUE = "gpu"
-MAINTENANCE_QUEUE = "maintenance"
-WEBHOOK_QUEUE = "webhooks"
 SWEEP_WEBHOOKS_EVERY_S = 30.0
 
 _settings = get_settings()

@@ -16,12 +16,11 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.db import session_scope
 from app.core.storage import Storage
-from app.jobs.schemas import HUB_ID
 from app.models import File, Job
+from secateur.kernel.vocabulary import DEFAULT_BASELINE, FILE_PREFIX, is_hub_id
 from worker.pruning.errors import ModelError, TaskError
 from worker.pruning.types import Hyperparameters, InputLimits, TaskSpec
 
-FILE_PREFIX = "file_"
 # What a job needs of a hub repo: configs, tokenizer files and safetensors weights, never pickles.
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
 # A zip or gzip stream whose size fields or data lie fails in these ways while it is unpacked.
@@ -38,7 +37,7 @@ class JobInputs:
     strategy: str
     retention: float
     hyperparameters: dict[str, Any]
-    baseline: str = "fine-tune"
+    baseline: str = DEFAULT_BASELINE
     allow_weak_baseline: bool = False
     protected_layers: tuple[int, ...] = ()
     target_layers: int | None = None
@@ -106,7 +105,7 @@ def resolve_hub_model(settings: Settings, model: str) -> str:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    if ".." in model or not HUB_ID.fullmatch(model):
+    if not is_hub_id(model):
         raise ModelError(f"model {model!r} is not a hub id such as 'org/name'")
     if not hub_model_allowed(model, settings.allowed_hub_models):
         allowed = ", ".join(settings.allowed_hub_models)

@@ -13,7 +13,8 @@ from app.core.config import Settings, get_settings
 from app.core.db import session_scope
 from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
-from app.queue import QUEUE_NAME, enqueue, revoke
+from app.queue import enqueue, revoke
+from secateur.kernel.vocabulary import GPU_QUEUE
 from worker.blobs import cleanup
 from worker.progress import add_event
 
@@ -101,15 +102,15 @@ def gpu_backlog(settings: Settings) -> int | None:
 
     try:
         with Connection(settings.broker_url, connect_timeout=2) as connection:
-            declared = connection.default_channel.queue_declare(queue=QUEUE_NAME, passive=True)
+            declared = connection.default_channel.queue_declare(queue=GPU_QUEUE, passive=True)
             return int(declared.message_count)
     except ChannelError as exc:
         if str(exc.reply_code) == "404":  # kombu passes the code as a string
             return 0  # nothing was ever sent to it
-        log.warning("could not read the length of queue %s: %s", QUEUE_NAME, exc)
+        log.warning("could not read the length of queue %s: %s", GPU_QUEUE, exc)
         return None
     except Exception:
-        log.warning("could not read the length of queue %s", QUEUE_NAME, exc_info=True)
+        log.warning("could not read the length of queue %s", GPU_QUEUE, exc_info=True)
         return None
 
 

@@ -5,7 +5,8 @@ from typing import Any
 from celery import Task
 
 from app.core.config import get_settings
-from worker.celery_app import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS, app
+from secateur.kernel.vocabulary import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS
+from worker.celery_app import app
 
 
 @app.task(name=RUN_JOB)

@@ -1,27 +1,24 @@
 """Request and response bodies of the jobs API."""
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
-BaselineMode = Literal["fine-tune", "as-is"]
-JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+from secateur.kernel.hyperparameters import KNOBS
+from secateur.kernel.vocabulary import (
+    DEFAULT_BASELINE,
+    DEFAULT_STRATEGY,
+    FILE_PREFIX,
+    MAX_LAYERS,
+    BaselineMode,
+    Strategy,
+    TaskType,
+    canonical_task_name,
+    is_hub_id,
+)
 
-# Duplicated from worker/pruning/tasks.py on purpose: the API must not import the worker (or torch).
-BUILTIN_TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "conll2003-ner", "conll2003-pos")
-TASK_ALIASES = {
-    "sst-2": "sst2", "sst_2": "sst2", "sst": "sst2",
-    "sts-b": "stsb", "sts_b": "stsb", "sts": "stsb",
-    "conll2003": "conll2003-ner", "conll2003_ner": "conll2003-ner", "conll-ner": "conll2003-ner",
-    "conll": "conll2003-ner", "ner": "conll2003-ner",
-    "conll2003_pos": "conll2003-pos", "conll-pos": "conll2003-pos", "pos": "conll2003-pos",
-}  # fmt: skip
-_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-HUB_ID = re.compile(rf"^{_HUB_PART}(?:/{_HUB_PART})?$")
-FILE_PREFIX = "file_"
+JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 _Metric = Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
@@ -41,17 +38,13 @@ class BuiltinTask(_Strict):
     @classmethod
     def _canonical(cls, value: str) -> str:
         """Map an alias to its canonical task name; unknown names are a 422."""
-        key = value.strip().lower()
-        canonical = TASK_ALIASES.get(key, key)
-        if canonical not in BUILTIN_TASKS:
-            raise ValueError(f"unknown task {value!r}; built-in tasks are {', '.join(BUILTIN_TASKS)}")
-        return canonical
+        return canonical_task_name(value)
 
 
 class CustomTask(_Strict):
     """A task defined by uploaded dataset files and their column names."""
 
-    type: Literal["classification", "regression", "token-classification"]
+    type: TaskType
     train_file: str = Field(min_length=1, max_length=40)
     validation_file: str = Field(min_length=1, max_length=40)
     text_fields: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
@@ -74,36 +67,29 @@ TaskIn = Annotated[
 ]
 
 
-class HyperparametersIn(_Strict):
-    """The fine-tuning budget; defaults are the paper authors'."""
+def _knob(name: str) -> Any:
+    """The field of hyperparameter `name`: its default, bounds and meaning, read from the kernel."""
+    knob = KNOBS[name]
+    low = {"gt" if knob.exclusive_minimum else "ge": knob.minimum}
+    return Field(default=knob.default, le=knob.maximum, description=knob.doc, **low)
 
-    epochs: int = Field(default=3, ge=1, le=100)
-    candidate_epochs: int = Field(default=3, ge=1, le=100)
-    repurpose_epochs: int = Field(default=3, ge=0, le=100)
-    learning_rate: float = Field(default=2e-5, gt=0, le=1)
-    weight_decay: float = Field(default=0.01, ge=0, le=1)
-    batch_size: int = Field(default=16, ge=1, le=1024)
-    eval_batch_size: int = Field(default=64, ge=1, le=4096)
-    max_length: int = Field(default=256, ge=8, le=4096)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    max_train_examples: int | None = Field(default=None, ge=1)
-    candidate_train_examples: int | None = Field(
-        default=None,
-        ge=1,
-        description="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds); "
-        "null: the whole train set, as in the paper.",
-    )
-    shortlist: int = Field(
-        default=2,
-        ge=1,
-        le=1000,
-        description="aglp-shortlist: candidates fine-tuned per round, the zero-shot best.",
-    )
-    max_train_examples_total: int | None = Field(
-        default=None,
-        ge=1,
-        description="Budget: a round that would pass this many training examples in all is not started.",
-    )
+
+class HyperparametersIn(_Strict):
+    """The fine-tuning budget; defaults are the paper authors'. Each field is the kernel's `KNOBS` entry."""
+
+    epochs: int = _knob("epochs")
+    candidate_epochs: int = _knob("candidate_epochs")
+    repurpose_epochs: int = _knob("repurpose_epochs")
+    learning_rate: float = _knob("learning_rate")
+    weight_decay: float = _knob("weight_decay")
+    batch_size: int = _knob("batch_size")
+    eval_batch_size: int = _knob("eval_batch_size")
+    max_length: int = _knob("max_length")
+    seed: int = _knob("seed")
+    max_train_examples: int | None = _knob("max_train_examples")
+    candidate_train_examples: int | None = _knob("candidate_train_examples")
+    shortlist: int = _knob("shortlist")
+    max_train_examples_total: int | None = _knob("max_train_examples_total")
 
 
 class JobCreate(_Strict):
@@ -114,31 +100,31 @@ class JobCreate(_Strict):
     )
     task: TaskIn
     retention: float = Field(gt=0, le=1, description="Keep pruning while score >= retention x baseline.")
-    strategy: Strategy = "aglp"
+    strategy: Strategy = DEFAULT_STRATEGY
     hyperparameters: HyperparametersIn = Field(default_factory=HyperparametersIn)
     metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] = Field(
         default_factory=dict, max_length=16
     )
     baseline: BaselineMode = Field(
-        default="fine-tune",
+        default=DEFAULT_BASELINE,
         description="fine-tune: a fresh head trained on the task (the paper). as-is: the model is already "
         "fine-tuned for this task; its head is kept and scored without training (not with glp or top).",
     )
     allow_weak_baseline: bool = Field(
         default=False, description="Run on even when the full model does not beat chance (then warned)."
     )
-    protected_layers: list[Annotated[int, Field(ge=0, le=4095)]] = Field(
-        default_factory=list, max_length=4096, description="Original layer indices never removed."
+    protected_layers: list[Annotated[int, Field(ge=0, le=MAX_LAYERS - 1)]] = Field(
+        default_factory=list, max_length=MAX_LAYERS, description="Original layer indices never removed."
     )
     target_layers: int | None = Field(
-        default=None, ge=1, le=4096, description="Stop once the model has this many layers."
+        default=None, ge=1, le=MAX_LAYERS, description="Stop once the model has this many layers."
     )
     keep_depths: bool = Field(
         default=True, description="Keep every accepted depth's model for download from /artifacts."
     )
     dry_run: bool = Field(default=False, description="Return the cost estimate instead of creating the job.")
     layers: int | None = Field(
-        default=None, ge=2, le=1000, description="Dry run only: the model's layer count."
+        default=None, ge=2, le=MAX_LAYERS, description="Dry run only: the model's layer count."
     )
     train_size: int | None = Field(
         default=None,
@@ -161,7 +147,7 @@ class JobCreate(_Strict):
         value = value.strip()
         if value.startswith(FILE_PREFIX):
             return value
-        if ".." in value or not HUB_ID.match(value):
+        if not is_hub_id(value):
             raise ValueError("expected a hub id such as 'org/name' or 'name', or a file id 'file_…'")
         return value
 

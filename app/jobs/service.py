@@ -13,8 +13,9 @@ from app.core.errors import ProblemError, field_error
 from app.files import repository as files_repository
 from app.jobs import estimate, repository
 from app.jobs.estimate_schemas import JobEstimate
-from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
+from app.jobs.schemas import CustomTask, JobCreate
 from app.models import Event, Job, JobDepth, JobStatus, utcnow
+from secateur.kernel.vocabulary import FILE_PREFIX, FROM_PRETRAINED
 
 logger = logging.getLogger("secateur.jobs")
 
@@ -51,7 +52,7 @@ def _check_options(body: JobCreate) -> None:
     The model's depth is only known once a worker loads it: layers out of range and a target_layers at
     or above the depth fail the job then, with the same kind of message.
     """
-    if body.baseline == "as-is" and body.strategy in ("glp", "top"):
+    if body.baseline == "as-is" and body.strategy in FROM_PRETRAINED:
         raise field_error(
             "baseline",
             f"as-is cannot be used with strategy {body.strategy!r}: it fine-tunes every round from the "
