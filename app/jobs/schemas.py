@@ -70,8 +70,14 @@ TaskIn = Annotated[
 def _knob(name: str) -> Any:
     """The field of hyperparameter `name`: its default, bounds and meaning, read from the kernel."""
     knob = KNOBS[name]
-    low = {"gt" if knob.exclusive_minimum else "ge": knob.minimum}
-    return Field(default=knob.default, le=knob.maximum, description=knob.doc, **low)
+    exclusive = knob.exclusive_minimum
+    return Field(
+        default=knob.default,
+        gt=knob.minimum if exclusive else None,
+        ge=None if exclusive else knob.minimum,
+        le=knob.maximum,
+        description=knob.doc,
+    )
 
 
 class HyperparametersIn(_Strict):

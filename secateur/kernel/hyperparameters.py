@@ -58,7 +58,7 @@ def _knob(
 ) -> T:
     """A dataclass field whose metadata carries the bounds and meaning `KNOBS` is built from."""
     spec = {"minimum": minimum, "maximum": maximum, "doc": doc, "exclusive_minimum": exclusive_minimum}
-    return field(default=default, metadata=spec)  # type: ignore[no-any-return]
+    return field(default=default, metadata=spec)
 
 
 @dataclass(frozen=True)
