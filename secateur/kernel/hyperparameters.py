@@ -63,7 +63,7 @@ def _knob(
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """Fine-tuning budget; defaults are the authors' (3 epochs, AdamW 2e-5, wd 0.01, batch 16, len 256)."""
+    """The fine-tuning budget; the defaults are the paper authors'."""
 
     epochs: int = _knob(3, 1, 100, "Epochs of the baseline fine-tune (and of GLP's and top's final ones).")
     candidate_epochs: int = _knob(3, 1, 100, "Epochs each candidate is fine-tuned for.")

@@ -1,6 +1,7 @@
 """The API's request schema says what the kernel's vocabulary says: defaults, bounds and allowed words."""
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from secateur.kernel.vocabulary import (
     TASK_ALIASES,
     TASK_TYPES,
 )
+
+API_DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 
 
 @pytest.fixture
@@ -109,3 +112,23 @@ def test_every_task_name_and_alias_is_accepted() -> None:
         assert BuiltinTask(name=alias).name == canonical
     with pytest.raises(ValidationError, match="unknown task 'squad'; known tasks: sst2, cola"):
         BuiltinTask(name="squad")
+
+
+def _as_documented(knob: Knob) -> str:
+    """How docs/api.md writes a knob: `name` range (default)."""
+    if knob.maximum is None:
+        span = f"{'>' if knob.exclusive_minimum else '≥'} {knob.minimum}"
+    elif knob.exclusive_minimum:
+        span = f"> {knob.minimum}, ≤ {knob.maximum}"
+    else:
+        span = f"{knob.minimum}\N{EN DASH}{knob.maximum}"
+    span = f"null or {span}" if knob.optional else span
+    default = "" if knob.default is None else f" ({knob.default}"
+    return f"`{knob.name}` {span}{default}"
+
+
+def test_the_api_docs_state_the_kernels_ranges() -> None:
+    """docs/api.md's hyperparameter row has every knob's range and default as the kernel defines them."""
+    row = next(line for line in API_DOC.read_text().splitlines() if line.startswith("| `hyperparameters` |"))
+    for knob in KNOBS.values():
+        assert _as_documented(knob) in row, _as_documented(knob)
