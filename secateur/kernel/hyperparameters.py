@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, get_args, get_type_hints
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class Knob:
             return False
         if self.type is int and not isinstance(value, int):
             return False
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return False
         above = value > self.minimum if self.exclusive_minimum else value >= self.minimum
         return above and (self.maximum is None or value <= self.maximum)
@@ -96,17 +96,18 @@ class Hyperparameters:
 
 def _table() -> dict[str, Knob]:
     """`KNOBS`, read from the dataclass: the type from each field's annotation, the rest from its metadata."""
+    hints = get_type_hints(Hyperparameters)
     table = {}
     for spec in fields(Hyperparameters):
-        annotation = str(spec.type)
+        parts = get_args(hints[spec.name]) or (hints[spec.name],)
         table[spec.name] = Knob(
             name=spec.name,
-            type=float if annotation.startswith("float") else int,
+            type=float if float in parts else int,
             default=spec.default,  # type: ignore[arg-type]
             minimum=spec.metadata["minimum"],
             maximum=spec.metadata["maximum"],
             doc=spec.metadata["doc"],
-            optional=annotation.endswith("| None"),
+            optional=type(None) in parts,
             exclusive_minimum=spec.metadata["exclusive_minimum"],
         )
     return table
