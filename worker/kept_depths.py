@@ -7,8 +7,8 @@ from sqlalchemy import delete, select
 from app.core.db import session_scope
 from app.core.storage import Storage
 from app.models import JobDepth, utcnow
+from secateur.kernel.lifecycle import add_event
 from worker.blobs import upload_depth
-from worker.progress import add_event
 from worker.pruning.types import Depth
 
 

@@ -96,7 +96,7 @@ class LocalRunner:
         with session_scope() as session:
             rows = session.execute(
                 select(Job.id, Job.attempts, Job.worker).where(
-                    Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)), Job.worker.like(f"{host}:%")
+                    Job.status.in_(JobStatus.ACTIVE), Job.worker.like(f"{host}:%")
                 )
             ).all()
         for job_id, attempt, worker in rows:

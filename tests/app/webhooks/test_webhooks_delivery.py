@@ -14,8 +14,8 @@ from app.core.config import Settings
 from app.core.db import session_scope
 from app.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from app.webhooks.delivery import deliver, retry_delay_s
+from secateur.kernel.lifecycle import add_event
 from tests.app.webhooks.receiver import Receiver
-from worker.progress import add_event
 from worker.webhooks import DeliveryLoop, run_due, sweep
 
 
