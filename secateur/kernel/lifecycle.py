@@ -1,24 +1,25 @@
 """Every change of a job's state, in the order a job lives them; no other module updates a job row.
 
-    create            API         new row -> queued                                   job.created
-    mark_enqueued     API, rec.   queued: a broker holds its message (enqueued_at)
-    cancel_if_queued  API         queued -> cancelled                                  job.cancelled
-    claim             worker      queued, or running with a stale heartbeat -> running job.started
-    adopt             worker      the local runner's claim, taken over by the job's process
-    heartbeat         worker      running|cancelling of this attempt: heartbeat_at
-    record_progress   worker      running|cancelling of this attempt: progress columns
-    request_cancel    API         running -> cancelling                                job.cancel_requested
-    succeed           worker      running|cancelling of this attempt -> succeeded      job.succeeded
-    fail              worker      running|cancelling of this attempt -> failed         job.failed
-    cancel_attempt    worker      running|cancelling of this attempt -> cancelled      job.cancelled
-    cancel_stopped    reconciler  a dead attempt's job with a cancel request -> cancelled  job.cancelled
-    requeue           reconciler  a dead attempt's running job -> queued               job.requeued
-    fail_lost         reconciler  a dead attempt's running job -> failed (worker_lost) job.failed
-    force_cancel      reconciler  cancelling past its grace period -> cancelled        job.cancelled
+    create           API              new row -> queued                            job.created
+    mark_enqueued    API, reconciler  queued: a broker holds its message
+    cancel_if_queued API              queued -> cancelled                          job.cancelled
+    claim            worker           queued, or running gone stale -> running     job.started
+    adopt            worker           the local runner's claim, to the job's process
+    heartbeat        worker           held by this attempt: heartbeat_at
+    record_progress  worker           held by this attempt: progress columns
+    request_cancel   API              running -> cancelling                        job.cancel_requested
+    succeed          worker           held by this attempt -> succeeded            job.succeeded
+    fail             worker           held by this attempt -> failed               job.failed
+    cancel_attempt   worker           held by this attempt -> cancelled            job.cancelled
+    cancel_stopped   reconciler       dead attempt, cancel requested -> cancelled  job.cancelled
+    requeue          reconciler       dead attempt, running -> queued              job.requeued
+    fail_lost        reconciler       dead attempt, running -> failed              job.failed
+    force_cancel     reconciler       cancelling past its grace -> cancelled       job.cancelled
 
-Each is one compare-and-set UPDATE naming the states (and, once claimed, the attempt) it may start
-from, so of two racing writers one wins and the other learns it from the return value. The event is
-written in the same transaction; callers own the transaction, nothing here commits.
+"Held by this attempt" means running or cancelling with that attempt number. Each is one
+compare-and-set UPDATE naming the states (and, once claimed, the attempt) it may start from, so of
+two racing writers one wins and the other learns it from the return value. The event is written in
+the same transaction; callers own the transaction, nothing here commits.
 """
 
 from datetime import datetime, timedelta
