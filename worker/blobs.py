@@ -8,7 +8,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from app.core.storage import Storage
+from secateur.kernel.storage import Storage
 
 
 def pack(directory: Path, target: Path, compress: bool) -> tuple[int, str]:

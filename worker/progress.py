@@ -12,9 +12,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.db import session_scope
-from app.jobs import repository as jobs_repository
-from app.models import CandidateScore, Job, JobStatus, Round, utcnow
+from secateur.kernel.db import session_scope
+from secateur.kernel.jobs import repository as jobs_repository
+from secateur.kernel.models import CandidateScore, Job, JobStatus, Round, utcnow
 from worker.pruning.types import Depth, RoundRecord, RunWarning
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 import argparse
 
-from app.core.logging import configure_logging
+from secateur.kernel.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:

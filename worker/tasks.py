@@ -4,7 +4,7 @@ from typing import Any
 
 from celery import Task
 
-from app.core.config import get_settings
+from secateur.kernel.settings import get_settings
 from worker.celery_app import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS, app
 
 
@@ -30,7 +30,7 @@ def reconcile_task() -> dict[str, Any]:
 @app.task(name=DELIVER_WEBHOOK, bind=True, max_retries=None)
 def deliver_webhook_task(self: Task, delivery_id: str) -> None:
     """Make one attempt of a webhook delivery; a failure is retried after an exponential backoff."""
-    from app.webhooks.delivery import deliver
+    from secateur.kernel.webhooks.delivery import deliver
 
     wait = deliver(delivery_id, get_settings())
     if wait is not None:

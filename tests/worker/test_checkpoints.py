@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
-from app.core.storage import S3Storage, Storage
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import S3Storage, Storage
 from worker.blobs import checkpoint_key, restore_checkpoint, upload_checkpoint
 from worker.jobs import classify
 from worker.pruning.errors import TaskError

@@ -10,9 +10,9 @@ import pytest
 from job_rows import event_types, job, make_job
 from sqlalchemy import func, select, update
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from secateur.kernel.settings import Settings
 from worker.jobs import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord
@@ -172,7 +172,7 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     import errno
     import shutil
 
-    from app.core.storage import LocalStorage
+    from secateur.kernel.storage import LocalStorage
     from worker import jobs
     from worker.pruning.types import PruneResult
 

@@ -16,10 +16,10 @@ from job_rows import job, make_job
 from sqlalchemy import update
 
 import worker.jobs
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.core.storage import get_storage
-from app.models import Job, JobStatus, utcnow
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job, JobStatus, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import get_storage
 from worker.blobs import checkpoint_key
 from worker.jobs import claim, run_job
 from worker.local_runner import LocalRunner

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from app.core.logging import structure
+from secateur.kernel.logs import structure
 from worker import jobs
 
 

@@ -7,9 +7,9 @@ import dataclasses
 from job_rows import make_job
 from sqlalchemy import select
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import CandidateScore, Round
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateScore, Round
+from secateur.kernel.settings import Settings
 from worker.jobs import claim
 from worker.progress import DbObserver
 from worker.pruning.types import CandidateScore as Candidate

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from secateur.kernel.cost import STRATEGIES, Plan, layer_floor
 from worker.pruning import baseline_cache, checkpoint, guard
 from worker.pruning.as_is import load_as_is
 from worker.pruning.checkpoint import RunState, Slot
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
-from worker.pruning.cost import STRATEGIES, Plan, layer_floor
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from secateur.kernel.cost import Plan, layer_floor, round_cost
 from worker.pruning import checkpoint
 from worker.pruning.batching import Meter
 from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.cost import Plan, layer_floor, round_cost
 from worker.pruning.surgery import without_layers
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
 from worker.pruning.types import Cancelled, CandidateScore, Observer, PruneRequest, RoundRecord, StopReason

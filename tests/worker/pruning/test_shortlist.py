@@ -10,7 +10,7 @@ import pytest
 from synthetic import timeless, write_task_files
 from test_engine import HP, Recorder, _request
 
-from worker.pruning.cost import Plan, estimate
+from secateur.kernel.cost import Plan, estimate
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.shortlist import rank_agreement

@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
-from app.webhooks import fanout as webhook_fanout
+from secateur.kernel.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
+from secateur.kernel.webhooks import fanout as webhook_fanout
 
 # The polling clients' query: built once, it skips rebuilding the expression and its cache key.
 _OWNED = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
