@@ -24,7 +24,7 @@ SWEEP_WEBHOOKS_EVERY_S = 30.0
 
 _settings = get_settings()
 
-app = Celery("secateur", broker=_settings.broker_url, include=["worker.tasks"])
+app = Celery("secateur", broker=_settings.broker_url, include=["worker.celery_tasks"])
 
 app.conf.update(
     # The database holds every job's state and result; Celery only carries "run job X" messages.

@@ -144,7 +144,7 @@ def build_task(storage: Storage, settings: Settings, task: dict[str, Any], work_
     """The engine's TaskSpec: a built-in task by name, or a custom task whose files are fetched here."""
     name = task.get("name")
     if name:
-        from worker.pruning.tasks import local_folder, resolve_task_name
+        from worker.pruning.data.builtin import local_folder, resolve_task_name
 
         canonical = resolve_task_name(name)
         data_dir = settings.task_data_dir / local_folder(canonical) if settings.task_data_dir else None

@@ -24,7 +24,7 @@ from secateur.kernel.logs import job_context
 from secateur.kernel.models import Job, JobStatus, utcnow
 from secateur.kernel.settings import Settings, get_settings
 from secateur.kernel.storage import get_storage
-from worker.jobs import claim
+from worker.job_runner import claim
 from worker.reconciler import Summary, clean_if_ended, force_cancel, reconcile, requeue_or_fail
 from worker.webhooks import DeliveryLoop
 

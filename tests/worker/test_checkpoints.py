@@ -11,7 +11,7 @@ import pytest
 from secateur.kernel.settings import Settings
 from secateur.kernel.storage import S3Storage, Storage
 from worker.blobs import checkpoint_key, restore_checkpoint, upload_checkpoint
-from worker.jobs import classify
+from worker.job_runner import classify
 from worker.pruning.errors import TaskError
 
 

@@ -20,7 +20,7 @@ from worker_env import API_KEY, reset_caches
 from worker_helpers import FAST
 
 from secateur.kernel.migrate import upgrade_to_head
-from worker.jobs import run_job
+from worker.job_runner import run_job
 
 
 @pytest.fixture(scope="module")

@@ -197,7 +197,7 @@ def test_the_celery_task_retries_after_the_backoff(
     sender_settings: Settings, receiver: Receiver, arrange: Any
 ) -> None:
     """A failed attempt makes the task ask Celery to retry it after the backoff delay."""
-    from worker.tasks import deliver_webhook_task
+    from worker.celery_tasks import deliver_webhook_task
 
     job_id, _ = _setup(receiver, arrange)
     [delivery_id] = _event(job_id)

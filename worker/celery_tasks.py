@@ -1,4 +1,4 @@
-"""Thin Celery tasks: all job logic lives in the Celery-free `worker.jobs` and `worker.reconciler`."""
+"""Thin Celery tasks: all job logic lives in the Celery-free `worker.job_runner` and `worker.reconciler`."""
 
 from typing import Any
 
@@ -11,7 +11,7 @@ from worker.celery_app import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOK
 @app.task(name=RUN_JOB)
 def run_job_task(job_id: str) -> None:
     """Run one pruning job; imported lazily so the worker's parent process never loads torch."""
-    from worker.jobs import detach_stdin, run_job
+    from worker.job_runner import detach_stdin, run_job
 
     # The child inherits the worker's fd 0 (billiard only swaps sys.stdin); a job needs no terminal.
     detach_stdin()
