@@ -12,10 +12,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.db import session_scope
-from app.models import CandidateScore, Job, JobStatus, Round
 from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
 from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import CandidateScore, Job, JobStatus, Round
 from worker.pruning.types import Depth, RoundRecord, RunWarning
 
 log = logging.getLogger(__name__)

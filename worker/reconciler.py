@@ -9,12 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import or_, select
 
-from app.core.config import Settings, get_settings
-from app.core.db import session_scope
-from app.core.storage import Storage, get_storage
-from app.models import Job, JobStatus, utcnow
-from app.queue import QUEUE_NAME, enqueue, revoke
 from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job, JobStatus, utcnow
+from secateur.kernel.queue import QUEUE_NAME, enqueue, revoke
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 from worker.blobs import cleanup
 
 log = logging.getLogger(__name__)

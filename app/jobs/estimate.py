@@ -1,8 +1,7 @@
 """Job cost before it runs: fine-tunes, training examples and time, for the chosen strategy and the others.
 
-The cost rule is the engine's own (`worker.pruning.cost`), so the estimate and the budget check the
-worker applies never disagree. That module is torch-free; it is imported inside the functions that need
-it, so importing the API still loads no worker code.
+The cost rule is the one the engine applies (`secateur.kernel.cost`), so the estimate and the budget
+check the worker makes never disagree.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from typing import Any
 
 from app.core.errors import field_error
 from app.jobs.estimate_schemas import CostOut, JobEstimate, ThroughputOut
-from app.jobs.schemas import BuiltinTask, JobCreate
+from secateur.kernel.cost import STRATEGIES, Plan, baseline_cost, estimate, layer_floor
+from secateur.kernel.jobs.schemas import BuiltinTask, JobCreate
 
 # Training rows of the built-in tasks' standard train splits (the smaller count where the GLUE files
 # and the hub differ), so a budget refused at submit is too small for certain.
@@ -38,10 +38,8 @@ def train_size(body: JobCreate) -> int | None:
     return cap  # a custom task: at most the cap ("the most a job can take")
 
 
-def _plan(body: JobCreate, layers: int, size: int) -> Any:
+def _plan(body: JobCreate, layers: int, size: int) -> Plan:
     """The engine's cost plan of this request: its floor and baseline mode count as they do in the engine."""
-    from worker.pruning.cost import Plan, layer_floor
-
     hp = body.hyperparameters
     return Plan(
         layers=layers,
@@ -66,8 +64,6 @@ def check_budget(body: JobCreate, layers: int | None) -> None:
     size = train_size(body) if body.train_size is not None or isinstance(body.task, BuiltinTask) else None
     if size is None or hp.max_train_examples_total is None:
         return
-    from worker.pruning.cost import baseline_cost
-
     need = baseline_cost(_plan(body, layers or 2, size)).train_examples
     if need > hp.max_train_examples_total:
         raise field_error(
@@ -99,8 +95,6 @@ def build(body: JobCreate, recent_results: list[dict[str, Any] | None]) -> JobEs
             "train_size", "a dry run of a custom task needs train_size or hyperparameters.max_train_examples"
         )
     check_budget(body, body.layers)
-    from worker.pruning.cost import STRATEGIES, estimate
-
     plan = _plan(body, body.layers, size)
     rate, jobs = examples_per_second(recent_results)
     budget = body.hyperparameters.max_train_examples_total

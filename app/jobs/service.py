@@ -7,15 +7,15 @@ import logging
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.core.config import Settings
 from app.core.errors import ProblemError, field_error
 from app.files import repository as files_repository
-from app.jobs import estimate, repository
+from app.jobs import estimate
 from app.jobs.estimate_schemas import JobEstimate
-from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
-from app.models import Event, Job, JobDepth, JobStatus, utcnow
-from secateur.kernel import lifecycle
+from secateur.kernel import lifecycle, queue
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
+from secateur.kernel.models import Event, Job, JobDepth, JobStatus, utcnow
+from secateur.kernel.settings import Settings
 
 logger = logging.getLogger("secateur.jobs")
 

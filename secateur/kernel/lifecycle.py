@@ -28,8 +28,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Event, Job, JobStatus, utcnow
-from app.webhooks import fanout as webhook_fanout
+from secateur.kernel.models import Event, Job, JobStatus, utcnow
+from secateur.kernel.webhooks import fanout as webhook_fanout
 
 # What a running attempt reports as it goes; status, attempt and timestamps change only through the
 # transitions below.

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.jobs.schemas import JobStatusName
-from app.models import Event, Job, JobStatus, utcnow
 from secateur.kernel import lifecycle
+from secateur.kernel.jobs.schemas import JobStatusName
+from secateur.kernel.models import Event, Job, JobStatus, utcnow
 from tests.conftest import Caller
 
 

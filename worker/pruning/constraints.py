@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.pruning.cost import Plan, baseline_cost
+from secateur.kernel.cost import Plan, baseline_cost
 from worker.pruning.errors import ConfigError
 from worker.pruning.types import PruneRequest
 

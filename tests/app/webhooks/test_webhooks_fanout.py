@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import Job, WebhookDelivery, WebhookEndpoint
 from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import Job, WebhookDelivery, WebhookEndpoint
 
 URL = "https://93.184.216.34/hooks"
 

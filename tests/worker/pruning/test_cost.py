@@ -10,7 +10,7 @@ import pytest
 from synthetic import write_task_files
 from test_engine import HP, _request
 
-from worker.pruning.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
+from secateur.kernel.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
 from worker.pruning.engine import prune
 
 PLAN = Plan(

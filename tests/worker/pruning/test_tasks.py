@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from worker.pruning.data.builtin import BUILTIN_TASKS, get_task, local_folder, resolve_task_name
 from worker.pruning.errors import TaskError
-from worker.pruning.tasks import BUILTIN_TASKS, get_task, local_folder, resolve_task_name
 
 
 def test_the_papers_seven_tasks_are_built_in() -> None:

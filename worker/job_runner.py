@@ -23,12 +23,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.core.config import Settings, get_settings
-from app.core.db import session_scope
-from app.core.logging import job_context
-from app.core.storage import Storage, get_storage
-from app.models import Job
 from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.logs import job_context
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
 from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
 from worker.kept_depths import keep_depth

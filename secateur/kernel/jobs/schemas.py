@@ -10,7 +10,7 @@ Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
 BaselineMode = Literal["fine-tune", "as-is"]
 JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 
-# Duplicated from worker/pruning/tasks.py on purpose: the API must not import the worker (or torch).
+# Duplicated from worker/pruning/data/builtin.py on purpose: the API must not import the worker (or torch).
 BUILTIN_TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "conll2003-ner", "conll2003-pos")
 TASK_ALIASES = {
     "sst-2": "sst2", "sst_2": "sst2", "sst": "sst2",

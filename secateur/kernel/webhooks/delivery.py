@@ -13,12 +13,12 @@ import httpx
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
-from app.webhooks import repository
-from app.webhooks.urls import UnsafeUrl, check_url
 from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
 log = logging.getLogger(__name__)
 

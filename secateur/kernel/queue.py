@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from celery import Celery
 
-from app.core.config import Settings, get_settings
+from secateur.kernel.settings import Settings, get_settings
 
 logger = logging.getLogger("secateur.queue")
 

@@ -9,7 +9,7 @@ from worker.pruning.types import TaskType
 
 
 @dataclass(frozen=True)
-class BuiltinTask:
+class Benchmark:
     """One built-in task: its type, columns, default metric, local files and hub source."""
 
     name: str
@@ -30,10 +30,10 @@ class BuiltinTask:
 _GLUE = "nyu-mll/glue"
 _CONLL = "eriktks/conll2003"
 
-_TASKS: dict[str, BuiltinTask] = {
+_TASKS: dict[str, Benchmark] = {
     task.name: task
     for task in (
-        BuiltinTask(
+        Benchmark(
             name="sst2",
             type="classification",
             text_fields=("sentence",),
@@ -47,7 +47,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence",),
             hub_label_field="label",
         ),
-        BuiltinTask(
+        Benchmark(
             name="cola",
             type="classification",
             text_fields=("sentence",),
@@ -62,7 +62,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_label_field="label",
             column_names=("source", "label", "original_mark", "sentence"),
         ),
-        BuiltinTask(
+        Benchmark(
             name="mrpc",
             type="classification",
             text_fields=("#1 String", "#2 String"),
@@ -76,7 +76,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence1", "sentence2"),
             hub_label_field="label",
         ),
-        BuiltinTask(
+        Benchmark(
             name="rte",
             type="classification",
             text_fields=("sentence1", "sentence2"),
@@ -90,7 +90,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence1", "sentence2"),
             hub_label_field="label",
         ),
-        BuiltinTask(
+        Benchmark(
             name="stsb",
             type="regression",
             text_fields=("sentence1", "sentence2"),
@@ -104,8 +104,8 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence1", "sentence2"),
             hub_label_field="label",
         ),
-        # CoNLL column files are `word POS chunk NER`; the reader names the tag columns (see datafiles.py).
-        BuiltinTask(
+        # CoNLL column files are `word POS chunk NER`; the reader names the tag columns (see data/files.py).
+        Benchmark(
             name="conll2003-ner",
             type="token-classification",
             text_fields=("tokens",),
@@ -119,7 +119,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("tokens",),
             hub_label_field="ner_tags",
         ),
-        BuiltinTask(
+        Benchmark(
             name="conll2003-pos",
             type="token-classification",
             text_fields=("tokens",),
@@ -165,7 +165,7 @@ def resolve_task_name(name: str) -> str:
     return canonical
 
 
-def get_task(name: str) -> BuiltinTask:
+def get_task(name: str) -> Benchmark:
     """The registry entry of a built-in task, by name or alias."""
     return _TASKS[resolve_task_name(name)]
 

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
+from secateur.kernel.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
 
 # The polling clients' query: built once, it skips rebuilding the expression and its cache key.
 _OWNED = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
