@@ -15,11 +15,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory, get_store
-from app.core.config import Settings, get_settings
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
-from app.core.storage import LocalStorage, Storage
 from app.keys.service import create_key
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import LocalStorage, Storage
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SECATEUR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.core.storage import Storage
-from app.models import File, Job
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import File, Job
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage
 from secateur.kernel.vocabulary import DEFAULT_BASELINE, FILE_PREFIX, is_hub_id
 from worker.pruning.errors import ModelError, TaskError
 from worker.pruning.types import Hyperparameters, InputLimits, TaskSpec
@@ -124,7 +124,7 @@ def materialise_model(storage: Storage, settings: Settings, model: str, work_dir
     """A local model directory: an uploaded archive unpacked, or a hub model's cached snapshot."""
     if not model.startswith(FILE_PREFIX):
         return resolve_hub_model(settings, model)
-    from app.files.archive import safe_extract
+    from secateur.kernel.files.archive import safe_extract
 
     try:
         archive = _fetch_file(storage, model, work_dir / "uploads", "model file")
@@ -143,7 +143,7 @@ def build_task(storage: Storage, settings: Settings, task: dict[str, Any], work_
     """The engine's TaskSpec: a built-in task by name, or a custom task whose files are fetched here."""
     name = task.get("name")
     if name:
-        from worker.pruning.tasks import local_folder, resolve_task_name
+        from worker.pruning.data.builtin import local_folder, resolve_task_name
 
         canonical = resolve_task_name(name)
         data_dir = settings.task_data_dir / local_folder(canonical) if settings.task_data_dir else None

@@ -5,9 +5,9 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from app.core.errors import ProblemError
-from app.core.storage import Storage
 from app.jobs.service import artifact_key
-from app.models import Job, JobDepth
+from secateur.kernel.models import Job, JobDepth
+from secateur.kernel.storage import Storage
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -11,9 +11,9 @@ from typing import Any
 
 from app.core.errors import field_error
 from app.jobs.estimate_schemas import CostOut, JobEstimate, ThroughputOut
-from app.jobs.schemas import BuiltinTask, JobCreate
 from secateur.kernel.cost import Plan, baseline_cost, estimate, layer_floor
 from secateur.kernel.hyperparameters import Hyperparameters
+from secateur.kernel.jobs.schemas import BuiltinTask, JobCreate
 from secateur.kernel.vocabulary import BUILTIN_TRAIN_SIZES, STRATEGIES
 
 

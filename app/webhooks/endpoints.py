@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query, status
 
 from app.api.deps import CurrentKey, SessionDep, SettingsDep
 from app.core.errors import AUTH_PROBLEMS, problems
-from app.webhooks import repository, service
-from app.webhooks.schemas import (
+from app.webhooks import service
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.schemas import (
     DeliveryList,
     DeliveryStatusName,
     WebhookCreate,

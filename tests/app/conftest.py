@@ -16,7 +16,7 @@ from tiny_safetensors import model_files
 
 from app.client import SecateurClient
 from app.jobs.events import EventHub, get_event_hub
-from app.models import Job
+from secateur.kernel.models import Job
 
 MODEL_FILES = model_files()
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from app import queue
-from app.core.config import Settings
+from secateur.kernel import queue
+from secateur.kernel.settings import Settings
 from secateur.kernel.vocabulary import GPU_QUEUE, RUN_JOB
 
 

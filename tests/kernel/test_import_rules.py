@@ -11,7 +11,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINE = sorted(f"worker.pruning.{path.stem}" for path in (ROOT / "worker" / "pruning").glob("*.py"))
 KERNEL = ["secateur.kernel.vocabulary", "secateur.kernel.hyperparameters", "secateur.kernel.cost"]
 # The engine is a library: no service code, database, queue or web framework.
-NOT_IN_ENGINE = ["app", "sqlalchemy", "celery", "fastapi", "starlette", "worker.celery_app", "worker.jobs"]
+NOT_IN_ENGINE = [
+    "app",
+    "sqlalchemy",
+    "celery",
+    "fastapi",
+    "starlette",
+    "worker.celery_app",
+    "worker.job_runner",
+]
 # Both rooms read the kernel's words: neither torch (the API) nor pydantic (the engine) may come with them.
 NOT_IN_KERNEL = ["torch", "transformers", "datasets", "sqlalchemy", "pydantic", "app", "worker", "celery"]
 
@@ -52,4 +60,6 @@ def test_the_kernel_vocabulary_is_light() -> None:
 
 def test_the_probe_sees_a_forbidden_import() -> None:
     """The check itself works: the API's schemas do load pydantic."""
-    assert _offenders(["app.jobs.schemas"], ["pydantic"]) == {"app.jobs.schemas": ["pydantic"]}
+    assert _offenders(["secateur.kernel.jobs.schemas"], ["pydantic"]) == {
+        "secateur.kernel.jobs.schemas": ["pydantic"]
+    }

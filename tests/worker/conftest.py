@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.core.config import Settings
-from app.core.migrate import upgrade_to_head
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent / "pruning"))
 from synthetic import tiny_config, tiny_tokenizer, write_task_files

@@ -31,9 +31,9 @@ from worker_helpers import (
 )
 
 from app.client import ApiError, SecateurClient
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import Job
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings
 from tests.app.webhooks.receiver import Receiver, start_receiver
 
 pytestmark = pytest.mark.redis

@@ -14,8 +14,8 @@ from huggingface_hub import constants
 from synthetic import make_model_dir
 
 import worker.inputs
-from app.core.config import Settings
-from app.core.storage import LocalStorage
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import LocalStorage
 from worker.inputs import materialise_model
 from worker.pruning.errors import ModelError
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.core import db, storage
-from app.core.config import get_settings
+from secateur.kernel import db, storage
+from secateur.kernel.settings import get_settings
 
 API_KEY = "sk-sec-worker-tests-0123456789"
 POSTGRES_ADMIN_URL = os.environ.get(

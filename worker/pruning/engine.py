@@ -27,14 +27,14 @@ import torch
 from secateur.kernel.cost import Plan, layer_floor
 from secateur.kernel.hyperparameters import first_problem
 from secateur.kernel.vocabulary import STRATEGIES
-from worker.pruning import baseline_cache, checkpoint, guard
+from worker.pruning import baseline_cache, guard, resume
 from worker.pruning.as_is import load_as_is
-from worker.pruning.checkpoint import RunState, Slot
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
+from worker.pruning.resume import RunState, Slot
 from worker.pruning.shortlist import ZERO_SHOT_ROUNDS
 from worker.pruning.strategies import (
     ROUNDS,
@@ -95,7 +95,7 @@ def _load_task(
     spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, max_row_bytes: int | None
 ) -> TaskDataLike:
     """The data layer's loader (imported late so the engine imports without it)."""
-    from worker.pruning.data import load_task
+    from worker.pruning.data.load import load_task
 
     return load_task(spec, tokenizer, hp, max_row_bytes)
 
@@ -244,7 +244,7 @@ def prune(
         batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
         tok = getattr(data, "tokenizer", None) or tokenizer
         ctx.on_accept = DepthKeeper(depths_dir, tok, observer, batch, device, request.latency_runs)
-    state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
+    state = resume.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     fresh = state is None
     if state is None:
         state = _baseline(ctx, data, full, baseline_cache_dir)

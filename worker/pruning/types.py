@@ -68,7 +68,7 @@ class PruneRequest:
 
 
 @dataclass(frozen=True)
-class CandidateScore:
+class Candidate:
     """A candidate: the model with original layer `layer` removed, and its selection scores.
 
     `score` is the fine-tuned selection score (None when the candidate was not fine-tuned); the
@@ -89,7 +89,7 @@ class RoundRecord:
 
     round: int  # 1-based
     layers_before: int
-    candidates: tuple[CandidateScore, ...]
+    candidates: tuple[Candidate, ...]
     removed_layer: int | None
     score: float  # selection score of the model this round produced (after repurposing)
     report_score: float

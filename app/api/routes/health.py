@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from app.api.deps import SessionDep, SettingsDep
 from app.core.errors import ProblemError, problems
-from app.queue import broker_reachable
+from secateur.kernel.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("secateur.health")

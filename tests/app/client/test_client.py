@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tiny_safetensors import model_files
 
 from app.client import ApiError, SecateurClient
-from app.models import Event, Job
+from secateur.kernel.models import Event, Job
 
 Body = Callable[..., dict[str, Any]]
 TarGz = Callable[[list[tuple[str, bytes]]], bytes]

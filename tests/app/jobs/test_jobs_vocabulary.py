@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from app.jobs.schemas import BuiltinTask, HyperparametersIn
 from secateur.kernel.hyperparameters import KNOBS, Hyperparameters, Knob
+from secateur.kernel.jobs.schemas import BuiltinTask, HyperparametersIn
 from secateur.kernel.vocabulary import (
     BASELINE_MODES,
     BUILTIN_TASKS,

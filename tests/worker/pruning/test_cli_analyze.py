@@ -9,7 +9,7 @@ from synthetic import write_task_files
 from test_cli import _custom_args
 from typer.testing import CliRunner
 
-from app.cli import cli
+from secateur.cli import cli
 
 
 def test_analyze_prints_every_round_and_layer(bert_dir: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from tiny_tokenizers import bert_tokenizer, slow_bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.errors import ConfigError, ModelError, TaskError
 from worker.pruning.types import Hyperparameters, TaskSpec, TaskType
 

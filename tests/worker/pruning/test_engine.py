@@ -13,7 +13,7 @@ from synthetic import timeless, tiny_tokenizer, write_task_files
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from worker.pruning import engine, strategies
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.surgery import count_parameters, layer_count

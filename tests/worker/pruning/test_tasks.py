@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from secateur.kernel.vocabulary import BUILTIN_TASKS
+from worker.pruning.data.builtin import get_task, local_folder, resolve_task_name
 from worker.pruning.errors import TaskError
-from worker.pruning.tasks import get_task, local_folder, resolve_task_name
 
 
 def test_the_papers_seven_tasks_are_built_in() -> None:

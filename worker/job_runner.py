@@ -17,22 +17,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select
 
-from app.core.config import Settings, get_settings
-from app.core.db import session_scope
-from app.core.logging import job_context
-from app.core.storage import Storage, get_storage
-from app.models import Job, JobStatus, utcnow
+from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.logs import job_context
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
 from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
 from worker.kept_depths import keep_depth
-from worker.progress import ACTIVE, DbObserver, add_event, forget_after
+from worker.progress import DbObserver, forget_after
 from worker.pruning.errors import PruningError
 from worker.pruning.types import Cancelled, PruneRequest, PruneResult
 from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
@@ -79,64 +79,27 @@ def worker_name() -> str:
 
 
 def claim(job_id: str, worker: str, stale_after_s: float) -> int | None:
-    """Take the job with a compare-and-set update; returns the attempt number, or None if not ours to run.
-
-    A queued job can be taken, and so can a running one whose heartbeat went stale (its worker died and
-    the broker redelivered the message). Anything else, including a fresh heartbeat, a cancel request
-    or a terminal state, means another delivery of the same job, so it must not run.
-    """
-    now = utcnow()
-    stale = or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < now - timedelta(seconds=stale_after_s))
-    claimable = or_(Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, stale))
+    """Take the job for a new attempt in a transaction of its own (see `lifecycle.claim`)."""
     with session_scope() as session:
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.cancel_requested_at.is_(None), claimable)
-            .values(
-                status=JobStatus.RUNNING,
-                attempts=Job.attempts + 1,
-                worker=worker,
-                started_at=func.coalesce(Job.started_at, now),
-                heartbeat_at=now,
-            )
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        attempt: int = session.execute(select(Job.attempts).where(Job.id == job_id)).scalar_one()
-        resumed = " (resuming)" if attempt > 1 else ""
-        add_event(session, job_id, "job.started", f"attempt {attempt} on {worker}{resumed}", attempt=attempt)
-    return attempt
+        return lifecycle.claim(session, job_id, worker=worker, stale_after_s=stale_after_s)
 
 
 def adopt(job_id: str, attempt: int, worker: str) -> bool:
     """Take over a claim made by the local runner for this process; False if it is no longer valid."""
     with session_scope() as session:
-        result = session.execute(
-            update(Job)
-            # A cancel may have come in meanwhile: the job then starts and stops at its first check.
-            .where(Job.id == job_id, Job.attempts == attempt, Job.status.in_(ACTIVE))
-            .values(worker=worker, heartbeat_at=utcnow())
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return lifecycle.adopt(session, job_id, attempt=attempt, worker=worker)
 
 
-def finish(job_id: str, attempt: int, status: str, event: str, message: str, **values: Any) -> bool:
-    """Move the job to a terminal state if this attempt still owns it."""
+def cancel_attempt(job_id: str, attempt: int) -> None:
+    """End the job `cancelled` if this attempt still holds it."""
     with session_scope() as session:
-        result = session.execute(
-            update(Job)
-            .where(
-                Job.id == job_id,
-                Job.attempts == attempt,
-                Job.status.in_(ACTIVE),
-            )
-            .values(status=status, finished_at=utcnow(), **values)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        data = {"code": values["error_code"]} if "error_code" in values else {}
-        add_event(session, job_id, event, message, **data)
-    return True
+        lifecycle.cancel_attempt(session, job_id, attempt=attempt)
+
+
+def fail(job_id: str, attempt: int, code: str, message: str) -> None:
+    """End the job `failed` if this attempt still holds it."""
+    with session_scope() as session:
+        lifecycle.fail(session, job_id, attempt=attempt, code=code, message=message)
 
 
 def pick_device(settings: Settings) -> str:
@@ -259,8 +222,8 @@ def _run_job(job_id: str, attempt: int | None) -> None:
             result = _prune(job_id, settings, storage, work, observer)
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
-        if _cancel_requested(job_id):  # `finish` only acts while this attempt still owns the job
-            finish(job_id, attempt, JobStatus.CANCELLED, "job.cancelled", "cancelled on request")
+        if _cancel_requested(job_id):  # only acts while this attempt still holds the job
+            cancel_attempt(job_id, attempt)
         log.warning("job %s: attempt %d stopped by SIGTERM", job_id, attempt)
         clean_if_ended(job_id, settings, storage)
         return
@@ -269,7 +232,7 @@ def _run_job(job_id: str, attempt: int | None) -> None:
             log.warning("job %s was taken from attempt %d; leaving it to its new owner", job_id, attempt)
             clean_if_ended(job_id, settings, storage)
             return
-        finish(job_id, attempt, JobStatus.CANCELLED, "job.cancelled", "cancelled on request")
+        cancel_attempt(job_id, attempt)
         cleanup(storage, job_id, work)
         return
     except Exception as exc:
@@ -284,8 +247,7 @@ def _run_job(job_id: str, attempt: int | None) -> None:
             log.exception("job %s failed unexpectedly", job_id)
         else:
             log.info("job %s failed: %s: %s", job_id, code, message)
-        values = {"error_code": code, "error_message": message}
-        finish(job_id, attempt, JobStatus.FAILED, "job.failed", message, **values)
+        fail(job_id, attempt, code, message)
         cleanup(storage, job_id, work)
         return
     _succeed(job_id, attempt, storage, work, result)
@@ -344,20 +306,21 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
         _fail_storage(job_id, attempt, storage, work, key, exc)
         return
     layers = f"{len(result.removed_layers)} of {result.layers_total} layers removed"
-    if finish(
-        job_id,
-        attempt,
-        JobStatus.SUCCEEDED,
-        "job.succeeded",
-        f"{layers}; score {result.score:.4f}",
-        result=result_json(result, size, sha256),
-        artifact_key=key,
-        artifact_bytes=size,
-        artifact_sha256=sha256,
-        layers_remaining=len(result.kept_layers),
-        current_score=result.score,
-        retained_fraction=result.retained_fraction,
-    ):
+    with session_scope() as session:
+        recorded = lifecycle.succeed(
+            session,
+            job_id,
+            attempt=attempt,
+            message=f"{layers}; score {result.score:.4f}",
+            result=result_json(result, size, sha256),
+            artifact_key=key,
+            artifact_bytes=size,
+            artifact_sha256=sha256,
+            layers_remaining=len(result.kept_layers),
+            current_score=result.score,
+            retained_fraction=result.retained_fraction,
+        )
+    if recorded:
         cleanup(storage, job_id, work)
     else:
         # Its new owner writes the same artifact key, so nothing here is deleted.
@@ -373,5 +336,5 @@ def _fail_storage(job_id: str, attempt: int, storage: Storage, work: Path, key: 
     log.error("job %s: storing the artifact failed: %r", job_id, exc)
     with contextlib.suppress(OSError):
         storage.delete(key)
-    finish(job_id, attempt, JobStatus.FAILED, "job.failed", message, error_code=code, error_message=message)
+    fail(job_id, attempt, code, message)
     cleanup(storage, job_id, work)

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from celery import Celery
 
-from app.core.config import Settings, get_settings
+from secateur.kernel.settings import Settings, get_settings
 from secateur.kernel.vocabulary import DELIVER_WEBHOOK, GPU_QUEUE, RUN_JOB, WEBHOOK_QUEUE
 
 logger = logging.getLogger("secateur.queue")

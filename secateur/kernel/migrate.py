@@ -5,7 +5,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from app.core.config import get_settings
+from secateur.kernel.settings import get_settings
 
 _ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,10 +1,10 @@
-"""Thin Celery tasks: all job logic lives in the Celery-free `worker.jobs` and `worker.reconciler`."""
+"""Thin Celery tasks: all job logic lives in the Celery-free `worker.job_runner` and `worker.reconciler`."""
 
 from typing import Any
 
 from celery import Task
 
-from app.core.config import get_settings
+from secateur.kernel.settings import get_settings
 from secateur.kernel.vocabulary import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS
 from worker.celery_app import app
 
@@ -12,7 +12,7 @@ from worker.celery_app import app
 @app.task(name=RUN_JOB)
 def run_job_task(job_id: str) -> None:
     """Run one pruning job; imported lazily so the worker's parent process never loads torch."""
-    from worker.jobs import detach_stdin, run_job
+    from worker.job_runner import detach_stdin, run_job
 
     # The child inherits the worker's fd 0 (billiard only swaps sys.stdin); a job needs no terminal.
     detach_stdin()
@@ -31,7 +31,7 @@ def reconcile_task() -> dict[str, Any]:
 @app.task(name=DELIVER_WEBHOOK, bind=True, max_retries=None)
 def deliver_webhook_task(self: Task, delivery_id: str) -> None:
     """Make one attempt of a webhook delivery; a failure is retried after an exponential backoff."""
-    from app.webhooks.delivery import deliver
+    from secateur.kernel.webhooks.delivery import deliver
 
     wait = deliver(delivery_id, get_settings())
     if wait is not None:

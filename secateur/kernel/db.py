@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.config import get_settings
+from secateur.kernel.settings import get_settings
 
 
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 5.0) -> Engine:

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum, nonmember
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -60,8 +61,8 @@ class Base(DeclarativeBase):
     }
 
 
-class JobStatus:
-    """The job lifecycle; terminal states never change again."""
+class JobStatus(StrEnum):
+    """A job's state; `secateur.kernel.lifecycle` makes every change, and terminal states never change."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -69,7 +70,9 @@ class JobStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+    # Plain values (the members do not exist yet in the class body); they compare equal to the members.
+    ACTIVE = nonmember(frozenset({RUNNING, CANCELLING}))  # an attempt holds the job
+    TERMINAL = nonmember(frozenset({SUCCEEDED, FAILED, CANCELLED}))
 
 
 class ApiKey(Base):

@@ -19,10 +19,10 @@ from transformers import (
 )
 
 from secateur.kernel.hyperparameters import first_problem
+from worker.pruning.data.labels import EncodedTask, Labels, Texts, encode_task
+from worker.pruning.data.sources import resolve_source
 from worker.pruning.errors import ConfigError, ModelError, TaskError
 from worker.pruning.metrics import IGNORE_INDEX, chance_score, compute_metric, predictions_from_logits
-from worker.pruning.task_labels import EncodedTask, Labels, Texts, encode_task
-from worker.pruning.task_sources import resolve_source
 from worker.pruning.types import Hyperparameters, TaskSpec, TaskType
 
 SPLIT_SEED = 0  # the selection/report split never depends on hp.seed, so scores compare across seeds

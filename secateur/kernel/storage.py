@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from app.core.config import Settings, get_settings
+from secateur.kernel.settings import Settings, get_settings
 
 
 class TooLarge(Exception):

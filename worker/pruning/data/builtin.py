@@ -10,7 +10,7 @@ from worker.pruning.types import TaskType
 
 
 @dataclass(frozen=True)
-class BuiltinTask:
+class Benchmark:
     """One built-in task: its type, columns, default metric, local files and hub source."""
 
     name: str
@@ -31,10 +31,10 @@ class BuiltinTask:
 _GLUE = "nyu-mll/glue"
 _CONLL = "eriktks/conll2003"
 
-_TASKS: dict[str, BuiltinTask] = {
+_TASKS: dict[str, Benchmark] = {
     task.name: task
     for task in (
-        BuiltinTask(
+        Benchmark(
             name="sst2",
             type="classification",
             text_fields=("sentence",),
@@ -48,7 +48,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence",),
             hub_label_field="label",
         ),
-        BuiltinTask(
+        Benchmark(
             name="cola",
             type="classification",
             text_fields=("sentence",),
@@ -63,7 +63,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_label_field="label",
             column_names=("source", "label", "original_mark", "sentence"),
         ),
-        BuiltinTask(
+        Benchmark(
             name="mrpc",
             type="classification",
             text_fields=("#1 String", "#2 String"),
@@ -77,7 +77,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence1", "sentence2"),
             hub_label_field="label",
         ),
-        BuiltinTask(
+        Benchmark(
             name="rte",
             type="classification",
             text_fields=("sentence1", "sentence2"),
@@ -91,7 +91,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence1", "sentence2"),
             hub_label_field="label",
         ),
-        BuiltinTask(
+        Benchmark(
             name="stsb",
             type="regression",
             text_fields=("sentence1", "sentence2"),
@@ -105,8 +105,8 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("sentence1", "sentence2"),
             hub_label_field="label",
         ),
-        # CoNLL column files are `word POS chunk NER`; the reader names the tag columns (see datafiles.py).
-        BuiltinTask(
+        # CoNLL column files are `word POS chunk NER`; the reader names the tag columns (see data/files.py).
+        Benchmark(
             name="conll2003-ner",
             type="token-classification",
             text_fields=("tokens",),
@@ -120,7 +120,7 @@ _TASKS: dict[str, BuiltinTask] = {
             hub_text_fields=("tokens",),
             hub_label_field="ner_tags",
         ),
-        BuiltinTask(
+        Benchmark(
             name="conll2003-pos",
             type="token-classification",
             text_fields=("tokens",),
@@ -146,7 +146,7 @@ def resolve_task_name(name: str) -> str:
         raise TaskError(str(exc)) from None
 
 
-def get_task(name: str) -> BuiltinTask:
+def get_task(name: str) -> Benchmark:
     """The registry entry of a built-in task, by name or alias."""
     return _TASKS[resolve_task_name(name)]
 

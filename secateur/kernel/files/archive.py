@@ -12,9 +12,8 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
-from app.core.config import Settings, get_settings
-from app.files.gunzip import RATIO_FLOOR, BoundedGunzip, UnpackLimitError
-from app.files.model_check import (
+from secateur.kernel.files.gunzip import RATIO_FLOOR, BoundedGunzip, UnpackLimitError
+from secateur.kernel.files.model_check import (
     MAX_CONFIG_BYTES,
     ModelCheckError,
     Shapes,
@@ -22,6 +21,7 @@ from app.files.model_check import (
     parse_config,
     read_header,
 )
+from secateur.kernel.settings import Settings, get_settings
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 # Formats that unpickle on load and so can run arbitrary code.

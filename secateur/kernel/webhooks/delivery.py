@@ -13,12 +13,12 @@ import httpx
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.jobs import repository as jobs_repository
-from app.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
-from app.webhooks import repository
-from app.webhooks.urls import UnsafeUrl, check_url
+from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +150,12 @@ def _disable(
     reason = f"{failures} failed attempts in a row; the last: {delivery.id}"
     if repository.disable(session, endpoint.id, reason, now):
         log.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
-        jobs_repository.add_event(
+        lifecycle.add_event(
             session,
             delivery.job_id,
             "webhook.endpoint_disabled",
             f"webhook endpoint {endpoint.id} disabled after {failures} failed attempts in a row",
-            {"endpoint_id": endpoint.id, "url": endpoint.url, "failures": failures},
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            failures=failures,
         )

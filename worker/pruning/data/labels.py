@@ -10,8 +10,8 @@ from typing import Any
 
 from datasets import Dataset
 
+from worker.pruning.data.sources import RawTask
 from worker.pruning.errors import TaskError
-from worker.pruning.task_sources import RawTask
 
 _INTEGER = re.compile(r"-?\d+")
 _IOB_TAG = re.compile(r"O|[BI]-.+")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from app.core.config import Settings
+from secateur.kernel.settings import Settings
 
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from worker.pruning.errors import ConfigError
-from worker.pruning.surgery import load_checkpoint
-from worker.pruning.types import CandidateScore, PruneRequest, RoundRecord, TaskType
+from worker.pruning.surgery import load_saved_model
+from worker.pruning.types import Candidate, PruneRequest, RoundRecord, TaskType
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -57,7 +57,7 @@ def fingerprint(request: PruneRequest) -> dict[str, Any]:
 
 def _record_from_json(raw: dict[str, Any]) -> RoundRecord:
     """Rebuild a RoundRecord from its JSON form."""
-    candidates = tuple(CandidateScore(**c) for c in raw["candidates"])
+    candidates = tuple(Candidate(**c) for c in raw["candidates"])
     return RoundRecord(**{**raw, "candidates": candidates})
 
 
@@ -127,7 +127,7 @@ def load(directory: Path, request: PruneRequest, task_type: TaskType) -> RunStat
     slots: dict[str, Slot] = {}
     for name, raw in payload["slots"].items():
         if raw["folder"] not in models:
-            models[raw["folder"]] = load_checkpoint(step / raw["folder"], task_type)
+            models[raw["folder"]] = load_saved_model(step / raw["folder"], task_type)
         slots[name] = Slot(models[raw["folder"]], list(raw["kept"]), raw["score"], raw["report_score"])
     return RunState(
         baseline_score=payload["baseline_score"],

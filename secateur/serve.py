@@ -12,8 +12,8 @@ from typing import Annotated, TextIO
 
 import typer
 
-from app.core.config import Settings, get_settings
-from app.core.logging import configure_logging
+from secateur.kernel.logs import configure_logging
+from secateur.kernel.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ def ensure_api_key(settings: Settings) -> tuple[str, str]:
     The generated key is kept in `<data_dir>/api-key` (mode 0600) so later starts reuse it; only its
     hash goes into the database, like any other key.
     """
-    from app.core.db import session_scope
     from app.keys.service import ensure_bootstrap_key, generate_key
+    from secateur.kernel.db import session_scope
 
     if settings.bootstrap_api_key:
         key, source = settings.bootstrap_api_key, "SECATEUR_BOOTSTRAP_API_KEY"
@@ -70,8 +70,8 @@ def serve(
     """Run the API and the local job runner until Ctrl-C (SQLite under ./data by default, no Redis)."""
     import uvicorn
 
-    from app.core.migrate import upgrade_to_head
     from app.core.server import server_options
+    from secateur.kernel.migrate import upgrade_to_head
     from worker.local_runner import LocalRunner
 
     configure_logging()

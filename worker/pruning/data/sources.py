@@ -7,10 +7,10 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Sequence, Value, load_dataset
 
-from worker.pruning.datafiles import read_task_file
+from worker.pruning.data.builtin import Benchmark, get_task
+from worker.pruning.data.files import read_task_file
 from worker.pruning.errors import TaskError
 from worker.pruning.metrics import resolve_metric
-from worker.pruning.tasks import BuiltinTask, get_task
 from worker.pruning.types import TaskSpec, TaskType
 
 _DEFAULT_METRIC: dict[TaskType, str] = {
@@ -44,7 +44,7 @@ def resolve_source(spec: TaskSpec, max_row_bytes: int | None = None) -> RawTask:
     return _custom(spec, max_row_bytes)
 
 
-def _builtin(spec: TaskSpec, task: BuiltinTask, max_row_bytes: int | None) -> RawTask:
+def _builtin(spec: TaskSpec, task: Benchmark, max_row_bytes: int | None) -> RawTask:
     """A built-in task from explicit files, from a data folder, or else from the hub."""
     if spec.type is not None and spec.type != task.type:
         raise TaskError(f"task {task.name} is a {task.type} task, not {spec.type}")
@@ -60,7 +60,7 @@ def _builtin(spec: TaskSpec, task: BuiltinTask, max_row_bytes: int | None) -> Ra
     return _local(task.type, text_fields, label_field, metric, paths, columns, max_row_bytes)
 
 
-def _builtin_paths(spec: TaskSpec, task: BuiltinTask) -> tuple[Path, Path]:
+def _builtin_paths(spec: TaskSpec, task: Benchmark) -> tuple[Path, Path]:
     """Explicit files win; a data folder may be the task's own or a root laid out like ../shared/data."""
     if spec.train_file is not None or spec.validation_file is not None:
         return _require_files(spec)
@@ -138,7 +138,7 @@ def _local(
     )
 
 
-def _from_hub(task: BuiltinTask, metric: str) -> RawTask:
+def _from_hub(task: Benchmark, metric: str) -> RawTask:
     """A built-in task from the Hugging Face hub; token tags become their names, as in the local files."""
     try:
         splits = _load_hub(task)
@@ -166,7 +166,7 @@ def _from_hub(task: BuiltinTask, metric: str) -> RawTask:
     )
 
 
-def _load_hub(task: BuiltinTask) -> DatasetDict:
+def _load_hub(task: Benchmark) -> DatasetDict:
     """Load from the hub; script-based repos are read from their auto-converted parquet branch."""
     try:
         result = load_dataset(task.hub_path, task.hub_config)

@@ -1,13 +1,11 @@
-"""All SQL about jobs, their rounds, candidate scores, events and kept depths."""
+"""Reads of jobs, their rounds, candidate scores, events and kept depths (the lifecycle makes changes)."""
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
-from app.webhooks import fanout as webhook_fanout
+from secateur.kernel.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
 
 # The polling clients' query: built once, it skips rebuilding the expression and its cache key.
 _OWNED = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
@@ -34,39 +32,6 @@ def list_page(session: Session, owner_id: str, limit: int, after: Job | None) ->
             )
         )
     return list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
-
-
-def add_event(session: Session, job_id: str, type_: str, message: str, data: dict[str, Any]) -> Event:
-    """Append one line to the job's event log, with its webhook deliveries in the same transaction."""
-    row = Event(job_id=job_id, type=type_, message=message, data=data)
-    session.add(row)
-    webhook_fanout.queue_for_event(session, row)
-    return row
-
-
-def mark_enqueued(session: Session, job_id: str, now: datetime) -> None:
-    """Record that a broker accepted the job, so the reconciler does not send it again."""
-    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now))
-
-
-def cancel_if_queued(session: Session, job_id: str, now: datetime) -> bool:
-    """queued -> cancelled, only if no worker claimed it meanwhile; True when this call did it."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.CANCELLED, finished_at=now, cancel_requested_at=now)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def request_cancel_if_running(session: Session, job_id: str, now: datetime) -> bool:
-    """running -> cancelling (the worker polls `cancel_requested_at`); True when this call did it."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
-        .values(status=JobStatus.CANCELLING, cancel_requested_at=now)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def rounds_with_candidates(session: Session, job_id: str) -> list[tuple[Round, list[CandidateScore]]]:

@@ -1,6 +1,6 @@
 """Turn job rows into the API's job, round and event objects."""
 
-from app.jobs.schemas import (
+from secateur.kernel.jobs.schemas import (
     ArtifactInfo,
     CandidateOut,
     DepthOut,
@@ -12,7 +12,7 @@ from app.jobs.schemas import (
     RoundOut,
     WarningOut,
 )
-from app.models import CandidateScore, Job, JobDepth, JobStatus, Round
+from secateur.kernel.models import CandidateScore, Job, JobDepth, JobStatus, Round
 
 
 def job_out(job: Job) -> JobOut:

@@ -6,12 +6,12 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.jobs.schemas import EventOut
-from app.jobs.views import job_out
-from app.models import Event, Job
-from app.webhooks import repository
-from app.webhooks.schemas import EVENT_TYPES
+from secateur.kernel import queue
+from secateur.kernel.jobs.schemas import EventOut
+from secateur.kernel.jobs.serializers import job_out
+from secateur.kernel.models import Event, Job
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.schemas import EVENT_TYPES
 
 _PENDING = "secateur.webhook_deliveries"
 
