@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import get_session_factory
 from app.api.routes.health import router as health_router
 from app.api.routes.metrics import router as metrics_router
-from app.core.config import get_settings
 from app.core.errors import install_problem_handlers
 from app.core.http import BodyTimeoutMiddleware, HeadAsGetMiddleware
 from app.core.problems_openapi import file_problems
@@ -26,6 +25,7 @@ from app.metrics import LatencyMiddleware, Metrics
 from app.ui.endpoints import router as ui_router
 from app.ui.endpoints import static as ui_static
 from app.webhooks.endpoints import router as webhooks_router
+from secateur.kernel.settings import get_settings
 
 logger = logging.getLogger("secateur.api")
 
@@ -48,7 +48,7 @@ def _bootstrap(app: FastAPI) -> None:
             # The usual cause on a first run: the prestart step (migrations) has not been run.
             raise RuntimeError(
                 "cannot ensure SECATEUR_BOOTSTRAP_API_KEY: is the database migrated? "
-                "Run `alembic upgrade head` (or app.core.migrate.upgrade_to_head()) first."
+                "Run `alembic upgrade head` (or secateur.kernel.migrate.upgrade_to_head()) first."
             ) from exc
     logger.info("bootstrap API key ensured")
 

@@ -12,11 +12,11 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory, get_store
-from app.core.config import Settings, get_settings
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
-from app.core.storage import LocalStorage, Storage
 from app.keys.service import create_key
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import LocalStorage, Storage
 from tests.support.declared_problems import DeclaredProblems
 from tests.support.services import empty_postgres_database
 

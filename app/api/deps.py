@@ -8,12 +8,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.ratelimit import rate_limits
-from app.core.config import Settings, get_settings
-from app.core.db import get_sessionmaker
 from app.core.problems import Unauthorized
-from app.core.storage import Storage, get_storage
 from app.keys.service import authenticate
-from app.models import ApiKey
+from secateur.kernel.db import get_sessionmaker
+from secateur.kernel.models import ApiKey
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 
 _bearer = HTTPBearer(auto_error=False, description="An API key such as `sk-sec-…`.")
 

@@ -8,8 +8,8 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from app.core.config import Settings
 from app.core.problems import RateLimited
+from secateur.kernel.settings import Settings
 
 
 class RateLimits:

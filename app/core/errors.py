@@ -12,7 +12,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.config import get_settings
 from app.core.problems import (
     DatabaseBusy,
     DatabaseUnavailable,
@@ -21,6 +20,7 @@ from app.core.problems import (
     ValidationFailed,
     problem_response,
 )
+from secateur.kernel.settings import get_settings
 
 logger = logging.getLogger("secateur.api")
 

@@ -7,8 +7,8 @@ from fastapi import FastAPI
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.config import Settings, get_settings
 from app.core.problems import BodyTimeout
+from secateur.kernel.settings import Settings, get_settings
 
 
 def scope_settings(scope: Scope) -> Settings:

@@ -8,7 +8,6 @@ from pathlib import Path, PurePath
 
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.problems import (
     FileInUse,
     InvalidArchive,
@@ -17,13 +16,14 @@ from app.core.problems import (
     InvalidModel,
     NotFound,
 )
-from app.core.storage import Storage
 from app.files import repository
-from app.files.archive import ARCHIVE_SUFFIXES, ArchiveError, archive_kind, check_archive
-from app.files.model_check import ModelCheckError
 from app.files.schemas import Purpose
 from app.files.upload_stream import Received, too_large, upload_limit
-from app.models import File
+from secateur.kernel.files.archive import ARCHIVE_SUFFIXES, ArchiveError, archive_kind, check_archive
+from secateur.kernel.files.model_check import ModelCheckError
+from secateur.kernel.models import File
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage
 
 DATASET_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt", ".conll")
 UPLOAD_SUFFIXES = ARCHIVE_SUFFIXES + DATASET_SUFFIXES

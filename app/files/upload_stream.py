@@ -18,10 +18,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.core.config import Settings
 from app.core.problems import FileTooLarge, InvalidField, ProblemError
-from app.core.storage import Storage, TooLarge
-from app.models import new_id
+from secateur.kernel.models import new_id
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage, TooLarge
 
 # Multipart framing (boundaries, part headers, the purpose field) on top of the file itself.
 FRAMING_BYTES = 64 * 1024

@@ -6,9 +6,9 @@ from starlette.responses import MalformedRangeHeader
 from starlette.responses import RangeNotSatisfiable as RangeOutsideFile
 
 from app.core.problems import ArtifactMissing, BadRange, RangeNotSatisfiable
-from app.core.storage import Storage
 from app.jobs.service import artifact_key
-from app.models import Job, JobDepth
+from secateur.kernel.models import Job, JobDepth
+from secateur.kernel.storage import Storage
 
 
 def _etag_matches(header: str, etag: str) -> bool:

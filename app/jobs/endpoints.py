@@ -22,13 +22,14 @@ from app.core.problems import (
     ValidationFailed,
 )
 from app.core.problems_openapi import problem_responses
-from app.jobs import repository, service
+from app.jobs import service
 from app.jobs.artifact import artifact_response, depth_response
 from app.jobs.estimate_schemas import JobEstimate
 from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
-from app.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
-from app.jobs.views import depth_out, job_out, round_out
-from app.models import JobStatus
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
+from secateur.kernel.jobs.serializers import depth_out, job_out, round_out
+from secateur.kernel.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 MAX_EVENT_ID = 2**31 - 1  # the events table's id is an INTEGER: PostgreSQL cannot compare past it

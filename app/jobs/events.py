@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import get_session_factory
 from app.core.problems import InvalidHeader
-from app.jobs import repository
-from app.jobs.schemas import EventOut
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.schemas import EventOut
 
 logger = logging.getLogger("secateur.events")
 

@@ -7,8 +7,6 @@ import logging
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.core.config import Settings
 from app.core.problems import (
     ArtifactNotReady,
     DepthDropped,
@@ -19,10 +17,14 @@ from app.core.problems import (
     NotFound,
 )
 from app.files import repository as files_repository
-from app.jobs import estimate, repository
+from app.jobs import estimate
 from app.jobs.estimate_schemas import JobEstimate
-from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
-from app.models import Event, Job, JobDepth, JobStatus, utcnow
+from secateur.kernel import lifecycle, queue
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.schemas import CustomTask, JobCreate
+from secateur.kernel.models import Event, Job, JobDepth, JobStatus, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.vocabulary import FILE_PREFIX, FROM_PRETRAINED
 
 logger = logging.getLogger("secateur.jobs")
 
@@ -59,7 +61,7 @@ def _check_options(body: JobCreate) -> None:
     The model's depth is only known once a worker loads it: layers out of range and a target_layers at
     or above the depth fail the job then, with the same kind of message.
     """
-    if body.baseline == "as-is" and body.strategy in ("glp", "top"):
+    if body.baseline == "as-is" and body.strategy in FROM_PRETRAINED:
         raise InvalidField(
             "baseline",
             f"as-is cannot be used with strategy {body.strategy!r}: it fine-tunes every round from the "
@@ -102,7 +104,6 @@ def create_job(
     estimate.check_budget(body, None)
     job = Job(
         owner_id=owner_id,
-        status=JobStatus.QUEUED,
         model=body.model,
         task=body.task.model_dump(mode="json", exclude_none=True),
         strategy=body.strategy,
@@ -118,9 +119,7 @@ def create_job(
         request_hash=digest,
     )
     try:
-        session.add(job)
-        session.flush()  # the unique (owner, Idempotency-Key) constraint fires here
-        repository.add_event(session, job.id, "job.created", "job created", {"model": job.model})
+        lifecycle.create(session, job)
         session.commit()
     except IntegrityError:
         # Lost a race with a concurrent request carrying the same Idempotency-Key: replay its job.
@@ -131,7 +130,7 @@ def create_job(
         return _replay(existing, digest), False
     # Only now, with the row committed, may a worker see the job.
     if queue.enqueue(job.id, settings):
-        repository.mark_enqueued(session, job.id, utcnow())
+        lifecycle.mark_enqueued(session, job.id)
         session.commit()
         session.refresh(job)
     return job, True
@@ -176,14 +175,12 @@ def cancel(session: Session, settings: Settings, owner_id: str, job_id: str) -> 
     job = get_job(session, owner_id, job_id)
     now = utcnow()
     # Conditional updates: a worker may claim or finish the job between our read and our write.
-    if repository.cancel_if_queued(session, job.id, now):
-        repository.add_event(session, job.id, "job.cancelled", "cancelled before it started", {})
+    if lifecycle.cancel_if_queued(session, job.id, now=now):
         session.commit()
         queue.revoke(job.id, terminate=False, settings=settings)
         session.refresh(job)
         return job, 200
-    if repository.request_cancel_if_running(session, job.id, now):
-        repository.add_event(session, job.id, "job.cancel_requested", "cancellation requested", {})
+    if lifecycle.request_cancel(session, job.id, now=now):
         session.commit()
     session.refresh(job)
     if job.status == JobStatus.CANCELLING:

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Query, status
 from app.api.deps import CurrentKey, SessionDep, SettingsDep
 from app.core.problems import AUTH_PROBLEMS, JSON_BODY_PROBLEMS, NotFound, TooManyWebhooks, ValidationFailed
 from app.core.problems_openapi import problem_responses
-from app.webhooks import repository, service
-from app.webhooks.schemas import (
+from app.webhooks import service
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.schemas import (
     DeliveryList,
     DeliveryStatusName,
     WebhookCreate,

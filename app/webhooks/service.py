@@ -5,12 +5,12 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.problems import InvalidField, NotFound, TooManyWebhooks
-from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
-from app.webhooks import repository
-from app.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookUpdate
-from app.webhooks.urls import UnsafeUrl, check_url
+from secateur.kernel.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookUpdate
+from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
 MAX_ENDPOINTS_PER_KEY = 16
 SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64 random bytes

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.core.db import session_scope
 from app.keys.service import create_key
-from app.models import Event, Job
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Event, Job
 
 
 def make_job(**values: Any) -> str:

@@ -56,7 +56,7 @@ class Serve:
         command = [
             sys.executable,
             "-c",
-            "from app.cli import main; main()",
+            "from secateur.cli import main; main()",
             "serve",
             "--port",
             str(self.port),

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.models import CandidateScore, Event, Job, Round, utcnow
+from secateur.kernel.models import CandidateScore, Event, Job, Round, utcnow
 
 RUN = (
     Path(__file__).parents[2]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.core import db, storage
-from app.core.config import get_settings
+from secateur.kernel import db, storage
+from secateur.kernel.settings import get_settings
 
 API_KEY = "sk-sec-worker-tests-0123456789"
 # Offline: nothing in these tests may reach a model hub.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.core.config import Settings
-from app.core.migrate import upgrade_to_head
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings
 from tests.support.services import empty_postgres_database, unavailable
 from tests.support.synthetic import tiny_config, tiny_tokenizer, write_task_files
 from tests.support.worker_env import reset_caches

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from app.client import ApiError, SecateurClient
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import Job
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings
 from tests.support.webhook_receiver import Receiver, start_receiver
 from tests.support.worker_env import API_KEY, OFFLINE, reset_caches
 from tests.support.worker_helpers import (

@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from transformers import AutoModelForSequenceClassification
 
-from app.core.migrate import upgrade_to_head
+from secateur.kernel.migrate import upgrade_to_head
 from tests.support.worker_env import API_KEY, reset_caches
 from tests.support.worker_helpers import FAST
-from worker.jobs import run_job
+from worker.job_runner import run_job
 
 
 @pytest.fixture(scope="module")

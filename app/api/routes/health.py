@@ -8,7 +8,7 @@ from sqlalchemy import text
 from app.api.deps import SessionDep, SettingsDep
 from app.core.problems import NotReady
 from app.core.problems_openapi import problem_responses
-from app.queue import broker_reachable
+from secateur.kernel.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("secateur.health")

@@ -9,8 +9,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from app.api.deps import get_session_factory
-from app.core.config import Settings
-from app.queue import broker_reachable
+from secateur.kernel.queue import broker_reachable
+from secateur.kernel.settings import Settings
 from tests.support.services import unavailable
 
 

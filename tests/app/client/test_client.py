@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.client import ApiError, SecateurClient
-from app.models import Event, Job
+from secateur.kernel.models import Event, Job
 from tests.support.tiny_safetensors import model_files
 
 Body = Callable[..., dict[str, Any]]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
-from app.files.archive import ArchiveError, check_archive, safe_extract
+from secateur.kernel.files.archive import ArchiveError, check_archive, safe_extract
+from secateur.kernel.settings import Settings
 from tests.support.tiny_safetensors import model_files
 
 MODEL = model_files()

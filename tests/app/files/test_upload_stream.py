@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from app.core.config import Settings
 from app.core.problems import FileTooLarge, InvalidField, ProblemError
-from app.core.storage import TooLarge
 from app.files.upload_stream import Received, _one_error
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import TooLarge
 
 BOUNDARY = "secateur-test-boundary"
 CHUNK = b"a,b\n" * 16384  # 64 KiB

@@ -17,12 +17,12 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory, get_store
-from app.core.config import Settings, get_settings
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
-from app.core.storage import LocalStorage
 from app.keys.service import create_key
 from app.main import create_app
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import LocalStorage
 from tests.support.services import unavailable
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")

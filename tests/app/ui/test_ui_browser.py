@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from app.models import Job
+from secateur.kernel.models import Job
 from tests.app.ui.conftest import Live
 from tests.support.ui_arrange import add_round, finish, real_run, running_job
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from app.cli import cli
+from secateur.cli import cli
 from tests.support.synthetic import custom_task_args, write_task_files
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from secateur.kernel.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
 from tests.support.engine_runs import HP, prune_request
 from tests.support.synthetic import write_task_files
-from worker.pruning.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
 from worker.pruning.engine import prune
 
 PLAN = Plan(

@@ -10,7 +10,7 @@ import pytest
 from transformers import PreTrainedTokenizerBase
 
 from tests.support.tiny_tokenizers import bert_tokenizer, roberta_tokenizer
-from worker.pruning.data import load_task, word_tokenizer
+from worker.pruning.data.load import load_task, word_tokenizer
 from worker.pruning.types import Hyperparameters, TaskSpec
 
 CONLL_TRAIN = """-DOCSTART- -X- -X- O

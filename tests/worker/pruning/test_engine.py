@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 from tests.support.engine_runs import HP, Recorder, prune_request
 from tests.support.synthetic import timeless, tiny_tokenizer, write_task_files
 from worker.pruning import engine, strategies
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.surgery import count_parameters, layer_count

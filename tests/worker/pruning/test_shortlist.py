@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from secateur.kernel.cost import Plan, estimate
 from tests.support.engine_runs import HP, Recorder, prune_request
 from tests.support.synthetic import timeless, write_task_files
-from worker.pruning.cost import Plan, estimate
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.shortlist import rank_agreement
-from worker.pruning.types import Cancelled, CandidateScore
+from worker.pruning.types import Cancelled, Candidate
 from worker.pruning.zeroshot import ZeroShot
 
 TRAIN = 240
@@ -26,7 +26,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return write_task_files(tmp_path_factory.mktemp("task"), "classification")
 
 
-def _zero_shot_rank(c: CandidateScore) -> tuple[float, float, int]:
+def _zero_shot_rank(c: Candidate) -> tuple[float, float, int]:
     """The zero-shot ranking key: metric (higher first), loss, original index."""
     assert c.zero_shot_score is not None and c.zero_shot_loss is not None
     return (-c.zero_shot_score, c.zero_shot_loss, c.layer)
