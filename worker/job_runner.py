@@ -32,6 +32,7 @@ from secateur.kernel.storage import Storage, get_storage
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
 from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
 from worker.kept_depths import keep_depth
+from worker.outage import database_unreachable, hand_back
 from worker.progress import DbObserver, forget_after
 from worker.pruning.errors import PruningError
 from worker.pruning.types import Cancelled, PruneRequest, PruneResult
@@ -239,6 +240,9 @@ def _run_job(job_id: str, attempt: int | None) -> None:
         if observer.lost:
             log.warning("job %s: attempt %d lost its claim and then failed: %r", job_id, attempt, exc)
             clean_if_ended(job_id, settings, storage)
+            return
+        if database_unreachable(exc):
+            hand_back(job_id, attempt, settings)
             return
         code, message = classify(exc, settings)
         # Users know their uploads by file id, not by this worker's directories.
