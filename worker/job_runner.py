@@ -116,6 +116,10 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
     """An error code and a message that says what to fix; tracebacks stay in the worker log."""
     if isinstance(exc, PruningError):
         return exc.code, str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        # A kept depth or a checkpoint met a full disk mid-run; retrying would only fill it again.
+        message = "no space left on the device while storing the job's models; free space and resubmit"
+        return "storage_full", message
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
         return "out_of_memory", "the GPU ran out of memory: lower hyperparameters.batch_size or max_length"
