@@ -1,9 +1,10 @@
-"""`python -m bench.chaos`: kill -9 and SIGSTOP the worker at random points of a job, restart Redis.
+"""`python -m bench.chaos`: kill -9 or SIGSTOP the worker, restart Redis or PostgreSQL, fill the disk.
 
 Each scenario runs a reference job first (uninterrupted, same seed), then `--kills` trials: submit,
 wait a random time into the job, hurt the worker, and check that the job still succeeds, that every
-round is recorded once and that the result equals the reference. It prints a table and writes one
-JSON per scenario and stack under bench/results/reliability/.
+round is recorded once and that the result equals the reference; `disk-full` instead runs `--kills`
+jobs to the end on a full artifacts filesystem (bench/chaos/disk_full.py). It prints a table and
+writes one JSON per scenario and stack under bench/results/reliability/.
 """
 
 from __future__ import annotations
@@ -146,18 +147,15 @@ def line(result: dict[str, Any]) -> str:
 def main(
     kills: Annotated[int, typer.Option(help="Interrupted jobs per scenario (20 for the full run).")] = 3,
     stacks: Annotated[str, typer.Option(help="Comma-separated: serve, celery.")] = "serve,celery",
-    scenarios: Annotated[
-        str, typer.Option(help=f"Comma-separated: {', '.join([*ACTIONS, *SERVE_ONLY])}.")
-    ] = ("kill-worker,hang-worker,restart-redis,restart-postgres,disk-full"),
+    scenarios: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(SCENARIOS)}.")] = ",".join(
+        SCENARIOS
+    ),
     seed: Annotated[int, typer.Option(help="Seeds the random interruption points.")] = 0,
     out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = RESULTS,
 ) -> None:
     """Run every scenario on every stack it applies to."""
     rng = random.Random(seed)
-    defaults = {
-        "--stacks": "serve,celery",
-        "--scenarios": "kill-worker,hang-worker,restart-redis,restart-postgres,disk-full",
-    }
+    defaults = {"--stacks": "serve,celery", "--scenarios": ",".join(SCENARIOS)}
     given = {"--stacks": stacks, "--scenarios": scenarios}
     arguments = " ".join(f"{k} {v}" for k, v in given.items() if v != defaults[k]) + f" --kills {kills}"
     arguments += f" --seed {seed}" if seed else ""
