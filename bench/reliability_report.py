@@ -137,6 +137,8 @@ def chaos_section(records: list[dict[str, Any]]) -> list[str]:
                 f"again at most {x['recover_s_max']} s after the restart ({x['recovered']} of "
                 f"{r['summary']['interrupted']} recovered)."
             )
+    if out[-1]:
+        out.append("")
     return [*out, *disk_section(records)]
 
 

@@ -17,6 +17,7 @@ import httpx
 from bench.chaos.client import TERMINAL, client, outcome, submit, wait
 from bench.chaos.stacks import ServeStack
 
+SIMULATED = "a full 64 KiB tmpfs over the storage's `artifacts/` folder, in the service's own mount namespace"
 EXPECTED = (
     "fails once with storage_full (never internal_error, never retried); GET artifact 404/409, "
     "no file left under artifacts/"
@@ -57,7 +58,7 @@ def run_disk_full(stack: FullDiskStack, uploads: tuple[str, str, str], trials: i
         "scenario": "disk-full",
         "stack": stack.name,
         "expected": EXPECTED,
-        "simulated": "a full 64 KiB tmpfs over <data>/blobs/artifacts, in the service's own mount namespace",
+        "simulated": SIMULATED,
         "trials": records,
         "disk": {
             "trials": trials,
