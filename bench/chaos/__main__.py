@@ -91,7 +91,7 @@ def run_scenario(
             after = rng.randrange(0, max(1, candidates - 2))
             delay = rng.uniform(0.0, 0.5) * reference_s / (candidates + 1)
             while len(candidate_events(api, job_id)) < after and job(api, job_id)["status"] not in TERMINAL:
-                time.sleep(0.1)
+                time.sleep(0.25)  # two requests a poll: the per-key rate limit is 600 a minute
             time.sleep(delay)
             before = job(api, job_id)
             interrupted = before["status"] == "running"
