@@ -1,10 +1,4 @@
-"""The disk-full scenario: the artifacts folder on a full filesystem of its own, jobs run to the end.
-
-`secateur serve` starts in a private mount namespace (`unshare --mount`, so nothing outside the
-service sees the mount) where `<data>/blobs/artifacts` is a 64 KiB tmpfs already filled to the brim.
-Uploads, the database, checkpoints and the work folder stay on the real disk, so the first write
-that fails with ENOSPC is an artifact's: a kept depth's during a round, or the final model's.
-"""
+"""The disk-full scenario: the artifacts folder on a full filesystem of its own, jobs run to the end."""
 
 from __future__ import annotations
 
@@ -22,7 +16,10 @@ EXPECTED = (
     "fails once with storage_full (never internal_error, never retried); GET artifact 404/409, "
     "no file left under artifacts/"
 )
-# Mount a tmpfs over the artifacts folder, fill it, and run the service in that mount namespace.
+# `secateur serve` starts in a mount namespace of its own (nothing outside it sees the mount) where
+# the artifacts folder is a 64 KiB tmpfs filled to the brim. Uploads, the database, checkpoints and
+# the work folder stay on the real disk, so the first write to fail with ENOSPC is an artifact's: a
+# kept depth's during a round, or the final model's.
 _MOUNT = (
     'mkdir -p "$0" && mount -t tmpfs -o size=64k,mode=0700 secateur-full "$0" '
     '&& { dd if=/dev/zero of="$0/filler" bs=4096 2>/dev/null || true; } && exec "$@"'
