@@ -25,7 +25,7 @@ from worker.pruning import baseline_cache
 from worker.pruning.data.load import load_task
 from worker.pruning.metrics import IGNORE_INDEX
 from worker.pruning.surgery import load_model
-from worker.pruning.train import derive_seed, fine_tune, predict
+from worker.pruning.train import TrainRun, derive_seed, fine_tune, predict
 from worker.pruning.types import TaskSpec
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -72,7 +72,7 @@ def main(
     net = load_model(model, data.type, data.num_labels, data.label_names, seed)
     # The same seed derivation as the engine's baseline, so the probe reproduces a run's full model.
     trained_at = time.monotonic()
-    examples = fine_tune(net, data, hp, epochs, derive_seed(seed, 0, 0, 0), torch.device(device))
+    examples = fine_tune(net, data, hp, TrainRun(epochs, derive_seed(seed, 0, 0, 0), torch.device(device)))
     train_seconds = time.monotonic() - trained_at
     halves = {}
     for name, split in (("selection", data.selection), ("report", data.report)):

@@ -21,7 +21,7 @@ from bench.plan import default_model
 from worker.pruning.batching import Meter
 from worker.pruning.data.load import load_task
 from worker.pruning.surgery import find_layer_list, load_model
-from worker.pruning.train import fine_tune
+from worker.pruning.train import TrainRun, fine_tune
 from worker.pruning.types import Hyperparameters, TaskSpec
 from worker.pruning.zeroshot import naive_zero_shot, zero_shot_scores
 
@@ -63,7 +63,7 @@ def main(
         for bucket in (False, True):
             meter = Meter()
             net = load_model(model, "classification", 2)
-            fine_tune(net, task, hp_train, 1, repeat, CPU, meter=meter, bucket=bucket)
+            fine_tune(net, task, hp_train, TrainRun(1, repeat, CPU, bucket=bucket), meter=meter)
             runs = figures.setdefault("bucketed" if bucket else "random_batches", [])
             runs.append({k: round(v, 3) if isinstance(v, float) else v for k, v in meter.summary().items()})  # type: ignore[attr-defined]
     print(json.dumps(figures, indent=2))

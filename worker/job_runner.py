@@ -307,10 +307,7 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
         return
     layers = f"{len(result.removed_layers)} of {result.layers_total} layers removed"
     with session_scope() as session:
-        recorded = lifecycle.succeed(
-            session,
-            job_id,
-            attempt=attempt,
+        success = lifecycle.Success(
             message=f"{layers}; score {result.score:.4f}",
             result=result_json(result, size, sha256),
             artifact_key=key,
@@ -320,6 +317,7 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
             current_score=result.score,
             retained_fraction=result.retained_fraction,
         )
+        recorded = lifecycle.succeed(session, job_id, attempt=attempt, success=success)
     if recorded:
         cleanup(storage, job_id, work)
     else:

@@ -46,7 +46,7 @@ from worker.pruning.strategies import (
     threshold_for,
 )
 from worker.pruning.surgery import count_parameters, layer_count, load_model, read_config
-from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune, stop_if_asked
+from worker.pruning.train import TaskDataLike, TrainRun, derive_seed, evaluate, fine_tune, stop_if_asked
 from worker.pruning.types import (
     Hyperparameters,
     Latency,
@@ -125,9 +125,8 @@ def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cac
     started = time.monotonic()
     model = copy.deepcopy(full) if ctx.pristine is not None else full
     seed = derive_seed(hp.seed, 0, 0, 0)
-    examples = fine_tune(
-        model, data, hp, hp.epochs, seed, ctx.device, ctx.observer, meter=ctx.meters["train"]
-    )
+    run = TrainRun(hp.epochs, seed, ctx.device)
+    examples = fine_tune(model, data, hp, run, observer=ctx.observer, meter=ctx.meters["train"])
     score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
     report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
     return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)

@@ -26,7 +26,7 @@ from worker.pruning import resume
 from worker.pruning.batching import Meter
 from worker.pruning.resume import RunState, Slot
 from worker.pruning.surgery import without_layers
-from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
+from worker.pruning.train import TaskDataLike, TrainRun, derive_seed, evaluate, fine_tune
 from worker.pruning.types import Cancelled, Candidate, Observer, PruneRequest, RoundRecord, StopReason
 
 if TYPE_CHECKING:
@@ -85,10 +85,8 @@ def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: i
         model,
         ctx.data,
         ctx.request.hyperparameters,
-        epochs,
-        seed,
-        ctx.device,
-        ctx.observer,
+        TrainRun(epochs, seed, ctx.device),
+        observer=ctx.observer,
         train=train,
         meter=ctx.meters["train"],
     )

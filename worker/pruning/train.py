@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -154,17 +155,26 @@ def stop_if_asked(observer: Observer, stage: str) -> None:
         raise Cancelled(f"stopped by the observer {stage}")
 
 
+@dataclass(frozen=True)
+class TrainRun:
+    """How one fine-tune runs, beyond the hyperparameters: epochs, seed, device and batching."""
+
+    epochs: int
+    seed: int
+    device: torch.device
+    # Length-bucketed batches; off only to measure what bucketing saves.
+    bucket: bool = True
+
+
 def fine_tune(
     model: nn.Module,
     data: TaskDataLike,
     hp: Hyperparameters,
-    epochs: int,
-    seed: int,
-    device: torch.device,
+    run: TrainRun,
+    *,
     observer: Observer | None = None,
     train: Dataset | None = None,
     meter: Meter | None = None,
-    bucket: bool = True,
 ) -> int:
     """Fine-tune `model` in place on `train` (default `data.train`); returns training examples processed.
 
@@ -175,12 +185,13 @@ def fine_tune(
     from transformers import get_linear_schedule_with_warmup
 
     observer = observer or NullObserver()
+    epochs, seed, device = run.epochs, run.seed, run.device
     if epochs <= 0:
         return 0
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dataset = data.train if train is None else train
-    loader = _loader(model, dataset, data.collator, hp.batch_size, generator, bucket)
+    loader = _loader(model, dataset, data.collator, hp.batch_size, generator, run.bucket)
     meter = meter or Meter()
     model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
