@@ -124,7 +124,7 @@ def materialise_model(storage: Storage, settings: Settings, model: str, work_dir
     """A local model directory: an uploaded archive unpacked, or a hub model's cached snapshot."""
     if not model.startswith(FILE_PREFIX):
         return resolve_hub_model(settings, model)
-    from secateur.kernel.files.archive import safe_extract
+    from secateur.kernel.files.extract import safe_extract
 
     try:
         archive = _fetch_file(storage, model, work_dir / "uploads", "model file")

@@ -16,10 +16,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from sqlalchemy import select
 
@@ -36,6 +34,7 @@ from worker.progress import DbObserver, forget_after
 from worker.pruning.errors import PruningError
 from worker.pruning.types import Cancelled, PruneRequest, PruneResult
 from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
+from worker.results import result_json
 
 log = logging.getLogger(__name__)
 
@@ -126,58 +125,6 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
             "lower hyperparameters.max_train_examples or the epochs"
         )
     return "internal_error", f"the worker failed unexpectedly ({type(exc).__name__}); details in its log"
-
-
-def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[str, Any]:
-    """The job's `result` field (with the sensitivity table for an analysis)."""
-    values: dict[str, Any] = {
-        "layers_removed": len(result.removed_layers),
-        "removed_layers": list(result.removed_layers),
-        "kept_layers": list(result.kept_layers),
-        "score": result.score,
-        "report_score": result.report_score,
-        "baseline_score": result.baseline_score,
-        "baseline_report_score": result.baseline_report_score,
-        "retained_fraction": result.retained_fraction,
-        "metric": result.metric,
-        "strategy": result.strategy,
-        "parameters_before": result.parameters_before,
-        "parameters_after": result.parameters_after,
-        "train_examples": result.train_examples,
-        "stopped_by": result.stopped_by,
-        "throughput": result.throughput,
-        "artifact": {"bytes": artifact_bytes, "sha256": sha256},
-        "baseline": result.baseline,
-        "chance_score": result.chance_score,
-        "warnings": [asdict(w) for w in result.warnings],
-        "latency": asdict(result.latency) if result.latency else None,
-    }
-    if result.strategy == "analyze":
-        values["sensitivity"] = sensitivity_table(result)
-    return values
-
-
-def sensitivity_table(result: PruneResult) -> list[dict[str, Any]]:
-    """The analysis: per round, the layer removed and every remaining layer's zero-shot figures."""
-    return [
-        {
-            "round": r.round,
-            "layers_before": r.layers_before,
-            "removed_layer": r.removed_layer,
-            "score": r.score,
-            "report_score": r.report_score,
-            "layers": [
-                {
-                    "layer": c.layer,
-                    "score": c.zero_shot_score,
-                    "loss": c.zero_shot_loss,
-                    "block_influence": c.block_influence,
-                }
-                for c in r.candidates
-            ],
-        }
-        for r in result.rounds
-    ]
 
 
 def _cancel_requested(job_id: str) -> bool:
@@ -291,7 +238,9 @@ def _prune(
         bound = settings.max_depth_artifacts_bytes
         observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound, label)
         depths_dir = work / "depths"
-    return prune(request, observer, out_dir, work / "checkpoint", depths_dir=depths_dir)
+    return prune(
+        request, observer, out_dir=out_dir, checkpoint_dir=work / "checkpoint", depths_dir=depths_dir
+    )
 
 
 def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:

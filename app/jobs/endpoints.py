@@ -27,7 +27,8 @@ from app.jobs.artifact import artifact_response, depth_response
 from app.jobs.estimate_schemas import JobEstimate
 from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
 from secateur.kernel.jobs import repository
-from secateur.kernel.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
+from secateur.kernel.jobs.history import DepthList, EventList, EventOut, RoundList
+from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut
 from secateur.kernel.jobs.serializers import depth_out, job_out, round_out
 from secateur.kernel.models import JobStatus
 

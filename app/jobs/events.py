@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import get_session_factory
 from app.core.problems import InvalidHeader
 from secateur.kernel.jobs import repository
-from secateur.kernel.jobs.schemas import EventOut
+from secateur.kernel.jobs.history import EventOut
 
 logger = logging.getLogger("secateur.events")
 

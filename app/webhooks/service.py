@@ -6,9 +6,10 @@ import secrets
 from sqlalchemy.orm import Session
 
 from app.core.problems import InvalidField, NotFound, TooManyWebhooks
-from secateur.kernel.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.models import utcnow
 from secateur.kernel.settings import Settings
 from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from secateur.kernel.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookUpdate
 from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 

@@ -1,10 +1,11 @@
-"""The Alembic migrations build exactly secateur/kernel/models.py's schema, and come apart again."""
+"""The Alembic migrations build exactly the models' schema, webhook tables included, and come apart again."""
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+import secateur.kernel.webhooks.models  # noqa: F401  (puts the webhook tables in Base.metadata)
 from secateur.kernel.db import make_engine
 from secateur.kernel.migrate import alembic_config, downgrade_to_base, upgrade_to_head
 from secateur.kernel.models import Base

@@ -17,7 +17,6 @@ ends up doing in effect.
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,14 +26,13 @@ import torch
 from secateur.kernel.cost import Plan, layer_floor
 from secateur.kernel.hyperparameters import first_problem
 from secateur.kernel.vocabulary import STRATEGIES
-from worker.pruning import baseline_cache, guard, resume
-from worker.pruning.as_is import load_as_is
+from worker.pruning import baseline, guard, resume
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
-from worker.pruning.resume import RunState, Slot
+from worker.pruning.resume import RunState
 from worker.pruning.shortlist import ZERO_SHOT_ROUNDS
 from worker.pruning.strategies import (
     ROUNDS,
@@ -45,8 +43,8 @@ from worker.pruning.strategies import (
     save_checkpoint,
     threshold_for,
 )
-from worker.pruning.surgery import count_parameters, layer_count, load_model, read_config
-from worker.pruning.train import TaskDataLike, TrainRun, derive_seed, evaluate, fine_tune, stop_if_asked
+from worker.pruning.surgery import count_parameters, layer_count, read_config
+from worker.pruning.train import TaskDataLike, stop_if_asked
 from worker.pruning.types import (
     Hyperparameters,
     Latency,
@@ -55,6 +53,7 @@ from worker.pruning.types import (
     PruneRequest,
     PruneResult,
     RunWarning,
+    StopReason,
     TaskSpec,
     TaskType,
 )
@@ -119,63 +118,6 @@ def _candidate_sample(data: TaskDataLike, hp: Hyperparameters) -> Dataset | None
     return data.train.shuffle(seed=hp.seed).select(range(limit))
 
 
-def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.Baseline:
-    """Fine-tune the full model and score it on both dev halves."""
-    hp = ctx.request.hyperparameters
-    started = time.monotonic()
-    model = copy.deepcopy(full) if ctx.pristine is not None else full
-    seed = derive_seed(hp.seed, 0, 0, 0)
-    run = TrainRun(hp.epochs, seed, ctx.device)
-    examples = fine_tune(model, data, hp, run, observer=ctx.observer, meter=ctx.meters["train"])
-    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
-    report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
-    return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
-
-
-def _score_as_is(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.Baseline:
-    """Baseline as-is: the uploaded fine-tuned model, scored on both dev halves without training."""
-    hp = ctx.request.hyperparameters
-    started = time.monotonic()
-    score = evaluate(full, data.selection, data, hp, ctx.device)
-    report = evaluate(full, data.report, data, hp, ctx.device)
-    return baseline_cache.Baseline(full, score, report, 0, time.monotonic() - started)
-
-
-def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | None) -> RunState:
-    """The full model every strategy starts from, as current model and result so far.
-
-    The one place the baseline is made: fine-tuned (from the cache when it holds it), or as-is.
-    """
-    task_type = cast(TaskType, data.type)
-    as_is = ctx.request.baseline == "as-is"
-    cached = baseline_cache.load(cache_dir, ctx.request, task_type) if cache_dir and not as_is else None
-    if as_is:
-        base = _score_as_is(ctx, data, full)
-    elif cached is None:
-        base = _fine_tune_full(ctx, data, full)
-        if cache_dir:
-            baseline_cache.save(cache_dir, ctx.request, base)
-    else:
-        base = cached
-        # A reused baseline still counts toward the run's cost, so runs compare as if each paid for it.
-        ctx.seconds_before += base.seconds
-    slot = Slot(base.model, list(range(ctx.layers_total)), base.score, base.report_score)
-    # AGLP and its zero-shot variants walk on from a current model; GLP and top restart from the pristine one.
-    slots = {"current": slot, "result": slot} if ctx.pristine is None else {"result": slot}
-    state = RunState(base.score, base.report_score, slots, train_examples=base.train_examples)
-    ctx.observer.on_baseline(base.score, base.report_score, ctx.layers_total)
-    return state
-
-
-def _load_full(request: PruneRequest, data: TaskDataLike) -> tuple[Any, list[RunWarning]]:
-    """The full model: pretrained with a fresh seeded head, or (as-is) the uploaded one with its head."""
-    task_type = cast(TaskType, data.type)
-    if request.baseline == "as-is":
-        return load_as_is(request.model, task_type, data.label_names, request.limits)
-    seed = request.hyperparameters.seed
-    return load_model(request.model, task_type, data.num_labels, data.label_names, seed, request.limits), []
-
-
 def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, model: Any) -> Latency | None:
     """The full architecture and the result timed at the job's batch size and max length (None: skipped)."""
     if request.latency_runs == 0:
@@ -186,9 +128,46 @@ def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, mo
     return compare(full_twin(model, request.model), model, batch, device, request.latency_runs)
 
 
+def _outcome(
+    ctx: Context,
+    state: RunState,
+    *,
+    parameters_before: int,
+    warnings: list[RunWarning],
+    stopped_by: StopReason,
+) -> PruneResult:
+    """The result: the last accepted round's model (or the full one), its figures, and the whole run's."""
+    result = state.slots["result"]
+    removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
+    return PruneResult(
+        strategy=ctx.request.strategy,
+        metric=ctx.data.metric,
+        baseline_score=state.baseline_score,
+        baseline_report_score=state.baseline_report_score,
+        chance_score=ctx.data.chance_score,
+        score=result.score,
+        report_score=result.report_score,
+        retained_fraction=retained_fraction(result.score, state.baseline_score),
+        kept_layers=tuple(result.kept),
+        removed_layers=removed,
+        layers_total=ctx.layers_total,
+        parameters_before=parameters_before,
+        parameters_after=count_parameters(result.model),
+        rounds=tuple(state.rounds),
+        train_examples=state.train_examples,
+        seconds=ctx.seconds_before + time.monotonic() - ctx.started,
+        baseline=ctx.request.baseline,
+        warnings=tuple(warnings),
+        latency=_latency(ctx.request, ctx.data, ctx.device, result.model),
+        stopped_by=stopped_by,
+        throughput={name: meter.summary() for name, meter in ctx.meters.items()},
+    )
+
+
 def prune(
     request: PruneRequest,
     observer: Observer | None = None,
+    *,
     out_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
     baseline_cache_dir: Path | None = None,
@@ -217,7 +196,7 @@ def prune(
         raise ConfigError(f"unknown task type {data.type!r}")
     task_type = cast(TaskType, data.type)
     stop_if_asked(observer, "after loading the data")
-    full, warnings = _load_full(request, data)
+    full, warnings = baseline.load_full(request, data)
     stop_if_asked(observer, "after loading the model")
     layers_total = layer_count(full.config)
     check_depth(request, layers_total)
@@ -246,7 +225,7 @@ def prune(
     state = resume.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     fresh = state is None
     if state is None:
-        state = _baseline(ctx, data, full, baseline_cache_dir)
+        state = baseline.establish(ctx, data, full, baseline_cache_dir)
     else:
         ctx.seconds_before = state.seconds
     ctx.threshold = threshold_for(state.baseline_score, request.retention)
@@ -267,41 +246,17 @@ def prune(
         save_checkpoint(ctx, state)
     if ctx.pristine is None:
         del full
-    stopped_by = play(ctx, state, {**ROUNDS, **ZERO_SHOT_ROUNDS})
+    stopped = play(ctx, state, {**ROUNDS, **ZERO_SHOT_ROUNDS})
     undertrained = guard.undertrained_warning(
         state.baseline_score, ctx.threshold, [r.score for r in state.rounds]
     )
     if undertrained is not None:
         warnings.append(undertrained)
         observer.on_warning(undertrained)
-    result = state.slots["result"]
-    removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
-    outcome = PruneResult(
-        strategy=request.strategy,
-        metric=data.metric,
-        baseline_score=state.baseline_score,
-        baseline_report_score=state.baseline_report_score,
-        chance_score=data.chance_score,
-        score=result.score,
-        report_score=result.report_score,
-        retained_fraction=retained_fraction(result.score, state.baseline_score),
-        kept_layers=tuple(result.kept),
-        removed_layers=removed,
-        layers_total=layers_total,
-        parameters_before=parameters_before,
-        parameters_after=count_parameters(result.model),
-        rounds=tuple(state.rounds),
-        train_examples=state.train_examples,
-        seconds=ctx.seconds_before + time.monotonic() - started,
-        baseline=request.baseline,
-        warnings=tuple(warnings),
-        latency=_latency(request, data, device, result.model),
-        stopped_by=stopped_by,
-        throughput={name: meter.summary() for name, meter in ctx.meters.items()},
-    )
+    outcome = _outcome(ctx, state, parameters_before=parameters_before, warnings=warnings, stopped_by=stopped)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.model.save_pretrained(out_dir, safe_serialization=True)
+        state.slots["result"].model.save_pretrained(out_dir, safe_serialization=True)
         # Token tasks tokenize with an adjusted copy (e.g. add_prefix_space): save the one used.
         (getattr(data, "tokenizer", None) or tokenizer).save_pretrained(out_dir)
         write_report(out_dir, build_report(outcome, request, device, ctx.threshold))

@@ -1,15 +1,13 @@
 """Turn job rows into the API's job, round and event objects."""
 
+from secateur.kernel.jobs.history import CandidateOut, DepthOut, RoundOut
 from secateur.kernel.jobs.schemas import (
     ArtifactInfo,
-    CandidateOut,
-    DepthOut,
     JobError,
     JobOut,
     JobResult,
     JobUrls,
     Progress,
-    RoundOut,
     WarningOut,
 )
 from secateur.kernel.models import CandidateScore, Job, JobDepth, JobStatus, Round

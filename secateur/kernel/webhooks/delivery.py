@@ -15,9 +15,10 @@ from standardwebhooks import Webhook
 
 from secateur.kernel import lifecycle
 from secateur.kernel.db import session_scope
-from secateur.kernel.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.models import utcnow
 from secateur.kernel.settings import Settings
 from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
 log = logging.getLogger(__name__)

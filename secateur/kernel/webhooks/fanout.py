@@ -7,7 +7,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from secateur.kernel import queue
-from secateur.kernel.jobs.schemas import EventOut
+from secateur.kernel.jobs.history import EventOut
 from secateur.kernel.jobs.serializers import job_out
 from secateur.kernel.models import Event, Job
 from secateur.kernel.webhooks import repository

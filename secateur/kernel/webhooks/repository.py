@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from secateur.kernel.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from secateur.kernel.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 def get_owned(session: Session, owner_id: str, endpoint_id: str) -> WebhookEndpoint | None:

@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 from tests.support.engine_runs import HP, Recorder, prune_request
 from tests.support.synthetic import timeless, tiny_tokenizer, write_task_files
-from worker.pruning import engine, strategies
+from worker.pruning import baseline, strategies
 from worker.pruning.data.load import load_task
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
@@ -83,7 +83,7 @@ def test_aglp_stops_at_the_threshold(
     def fake_evaluate(model: Any, *args: Any) -> float:
         return by_depth[layer_count(model.config)]
 
-    for module in (engine, strategies):
+    for module in (baseline, strategies):
         monkeypatch.setattr(module, "evaluate", fake_evaluate)
         monkeypatch.setattr(module, "fine_tune", lambda *args, **kwargs: 0)
     spec = task_specs["classification"]
