@@ -15,7 +15,7 @@ from worker.pruning.guard import BaselineNotLearned
 from worker.pruning.report import REPORT_FILE
 from worker.pruning.types import Hyperparameters, PruneRequest
 
-# The new user: a regression task at a learning rate far too low, so the full model learns nothing.
+# A new user's first job: a regression task at a learning rate far too low, so the full model learns nothing.
 WEAK = Hyperparameters(
     epochs=1, candidate_epochs=1, repurpose_epochs=0, learning_rate=1e-6, batch_size=16, max_length=32
 )
@@ -88,7 +88,7 @@ def test_a_threshold_at_chance_and_a_pruned_model_beating_the_full_one_are_warni
     at_chance = guard.threshold_warning(threshold=0.80, chance=0.81)
     assert at_chance is not None and at_chance.code == "threshold_at_chance"
     assert guard.threshold_warning(threshold=0.85, chance=0.81) is None
-    # The 12-layer model: baseline 0.38 Pearson, 0.82 after two layers were removed.
+    # An undertrained 12-layer model: baseline 0.38 Pearson, 0.82 after two layers were removed.
     undertrained = guard.undertrained_warning(0.38, 0.38 * 0.9, [0.5, 0.82])
     assert undertrained is not None and undertrained.code == "undertrained_baseline"
     assert guard.undertrained_warning(0.38, 0.38 * 0.9, [0.39, 0.40]) is None
