@@ -75,9 +75,9 @@ def run_one(
     task_type, batch = selection_batch(spec.request(), latency_opts["batch_size"])
     latency = compare(
         out_dir,
-        spec.model,
-        task_type,
-        batch,
+        model=spec.model,
+        task_type=task_type,
+        batch=batch,
         threads=latency_opts["threads"],
         warmup=latency_opts["warmup"],
         runs=latency_opts["runs"],

@@ -53,7 +53,7 @@ def main(
     scorers = () if padding_only else (("prefix_cached", zero_shot_scores), ("naive", naive_zero_shot))
     for name, scorer in scorers:
         began = time.perf_counter()
-        scores = scorer(net, kept, task.selection, task, hp, CPU)
+        scores = scorer(net, kept, task.selection, data=task, hp=hp, device=CPU)
         figures[f"{name}_seconds"] = round(time.perf_counter() - began, 2)
         figures[f"{name}_scores"] = [round(z.score, 4) for z in scores]
     if scorers:

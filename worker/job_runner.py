@@ -160,13 +160,13 @@ def _run_job(job_id: str, attempt: int | None) -> None:
     observer = DbObserver(
         job_id,
         attempt,
-        settings.heartbeat_s,
+        heartbeat_s=settings.heartbeat_s,
         on_checkpoint_saved=lambda _step: upload_checkpoint(storage, job_id, work),
     )
     log.info("job %s: attempt %d on %s", job_id, attempt, me)
     try:
         with terminated_on_sigterm():
-            result = _prune(job_id, settings, storage, work, observer)
+            result = _prune(job_id, settings=settings, storage=storage, work=work, observer=observer)
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
         if _cancel_requested(job_id):  # only acts while this attempt still holds the job
@@ -197,11 +197,11 @@ def _run_job(job_id: str, attempt: int | None) -> None:
         fail(job_id, attempt, code, message)
         cleanup(storage, job_id, work)
         return
-    _succeed(job_id, attempt, storage, work, result)
+    _succeed(job_id, attempt, storage=storage, work=work, result=result)
 
 
 def _prune(
-    job_id: str, settings: Settings, storage: Storage, work: Path, observer: DbObserver
+    job_id: str, *, settings: Settings, storage: Storage, work: Path, observer: DbObserver
 ) -> PruneResult:
     """Materialise the inputs and run the engine; raises Cancelled when asked to stop."""
     inputs = load_inputs(job_id)
@@ -236,14 +236,14 @@ def _prune(
 
         label = device_label(torch.device(device))
         bound = settings.max_depth_artifacts_bytes
-        observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound, label)
+        observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound=bound, device=label)
         depths_dir = work / "depths"
     return prune(
         request, observer, out_dir=out_dir, checkpoint_dir=work / "checkpoint", depths_dir=depths_dir
     )
 
 
-def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:
+def _succeed(job_id: str, attempt: int, *, storage: Storage, work: Path, result: PruneResult) -> None:
     """Upload the pruned model and record the result."""
     tarball = work / "model.tar.gz"
     key = f"artifacts/{job_id}/model.tar.gz"
@@ -252,7 +252,7 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
         storage.put_file(key, tarball)
     except OSError as exc:
         # A full disk is no worker crash: retrying on the same storage would only fill it again.
-        _fail_storage(job_id, attempt, storage, work, key, exc)
+        _fail_storage(job_id, attempt, storage=storage, work=work, key=key, exc=exc)
         return
     layers = f"{len(result.removed_layers)} of {result.layers_total} layers removed"
     with session_scope() as session:
@@ -274,7 +274,7 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
         log.warning("job %s finished but attempt %d no longer owns it; result discarded", job_id, attempt)
 
 
-def _fail_storage(job_id: str, attempt: int, storage: Storage, work: Path, key: str, exc: OSError) -> None:
+def _fail_storage(job_id: str, attempt: int, *, storage: Storage, work: Path, key: str, exc: OSError) -> None:
     """End the job `failed` when its artifact cannot be written; no partial artifact is left behind."""
     full = exc.errno == errno.ENOSPC
     code = "storage_full" if full else "storage_error"

@@ -55,6 +55,7 @@ class DbObserver:
         self,
         job_id: str,
         attempt: int,
+        *,
         heartbeat_s: float,
         on_checkpoint_saved: Callable[[Path], None] | None = None,
         poll_s: float = 1.0,

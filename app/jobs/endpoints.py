@@ -63,7 +63,9 @@ def create_job(
     """Submit a pruning job; it is queued once its row is committed. `dry_run: true` only estimates it."""
     if body.dry_run:
         return json_response(service.dry_run(session, key.id, body), status.HTTP_200_OK)
-    job, created = service.create_job(session, settings, key.id, body, idempotency_key)
+    job, created = service.create_job(
+        session, settings=settings, owner_id=key.id, body=body, idempotency_key=idempotency_key
+    )
     return json_response(job_out(job), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -119,7 +121,9 @@ def list_events(
 ) -> Response:
     """The job's event log, oldest first; pass the last event id as `after` to continue, or stream it."""
     if not wants_stream(request):
-        rows, has_more = service.list_events(session, key.id, job_id, after, limit)
+        rows, has_more = service.list_events(
+            session, owner_id=key.id, job_id=job_id, after=after, limit=limit
+        )
         return json_response(EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more))
     job = service.get_job(session, key.id, job_id)
     start = resume_point(last_event_id, after, MAX_EVENT_ID)

@@ -37,7 +37,7 @@ def request_hash(body: JobCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, field: str) -> None:
+def _check_file(session: Session, owner_id: str, *, file_id: str, purpose: str, field: str) -> None:
     """A referenced upload must exist, be the caller's, and have the right purpose (422 naming `field`)."""
     row = files_repository.get_owned(session, owner_id, file_id)
     if row is None:
@@ -49,10 +49,18 @@ def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, fie
 def _check_references(session: Session, owner_id: str, body: JobCreate) -> None:
     """Check every file the body points at (model, train and validation files)."""
     if body.model.startswith(FILE_PREFIX):
-        _check_file(session, owner_id, body.model, "model", "model")
+        _check_file(session, owner_id, file_id=body.model, purpose="model", field="model")
     if isinstance(body.task, CustomTask):
-        _check_file(session, owner_id, body.task.train_file, "dataset", "task.train_file")
-        _check_file(session, owner_id, body.task.validation_file, "dataset", "task.validation_file")
+        _check_file(
+            session, owner_id, file_id=body.task.train_file, purpose="dataset", field="task.train_file"
+        )
+        _check_file(
+            session,
+            owner_id,
+            file_id=body.task.validation_file,
+            purpose="dataset",
+            field="task.validation_file",
+        )
 
 
 def _check_options(body: JobCreate) -> None:
@@ -91,7 +99,7 @@ def _replay(existing: Job, digest: str) -> Job:
 
 
 def create_job(
-    session: Session, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
+    session: Session, *, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """Validate references, insert the job and its first event, commit, then enqueue; (job, created)."""
     digest = request_hash(body)
@@ -162,7 +170,7 @@ def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) ->
 
 
 def list_events(
-    session: Session, owner_id: str, job_id: str, after: int, limit: int
+    session: Session, *, owner_id: str, job_id: str, after: int, limit: int
 ) -> tuple[list[Event], bool]:
     """A page of the job's events after the cursor, oldest first."""
     get_job(session, owner_id, job_id)

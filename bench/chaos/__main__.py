@@ -50,7 +50,7 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 
 
 def run_scenario(
-    stack: Stack, scenario: str, uploads: tuple[str, str, str], kills: int, rng: random.Random
+    stack: Stack, scenario: str, *, uploads: tuple[str, str, str], kills: int, rng: random.Random
 ) -> dict[str, Any]:
     """The reference job, then `kills` interrupted ones."""
     with client(stack.base) as api:
@@ -140,7 +140,7 @@ def main(
                     cleanup.callback(stack.stop)
                     with client(stack.base) as api:
                         uploads = upload_all(api, files)
-                    result = run_scenario(stack, scenario, uploads, kills, rng)
+                    result = run_scenario(stack, scenario, uploads=uploads, kills=kills, rng=rng)
                 result |= {"command": f"make chaos CHAOS_ARGS='--kills {kills}'",
                            "date": datetime.now(UTC).date().isoformat()}  # fmt: skip
                 print(line(result), flush=True)

@@ -53,6 +53,7 @@ class Plan:
     def of(
         cls,
         hp: Budget,
+        *,
         layers: int,
         train_size: int,
         min_layers: int = 1,

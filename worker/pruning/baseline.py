@@ -24,8 +24,12 @@ def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cac
     seed = derive_seed(hp.seed, 0, 0, 0)
     run = TrainRun(hp.epochs, seed, ctx.device)
     examples = fine_tune(model, data, hp, run, observer=ctx.observer, meter=ctx.meters["train"])
-    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
-    report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
+    score = evaluate(
+        model, data.selection, data, hp, device=ctx.device, observer=ctx.observer, meter=ctx.meters["score"]
+    )
+    report = evaluate(
+        model, data.report, data, hp, device=ctx.device, observer=ctx.observer, meter=ctx.meters["score"]
+    )
     return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
 
 
@@ -33,8 +37,8 @@ def _score_as_is(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.
     """Baseline as-is: the uploaded fine-tuned model, scored on both dev halves without training."""
     hp = ctx.request.hyperparameters
     started = time.monotonic()
-    score = evaluate(full, data.selection, data, hp, ctx.device)
-    report = evaluate(full, data.report, data, hp, ctx.device)
+    score = evaluate(full, data.selection, data, hp, device=ctx.device)
+    report = evaluate(full, data.report, data, hp, device=ctx.device)
     return baseline_cache.Baseline(full, score, report, 0, time.monotonic() - started)
 
 
@@ -70,4 +74,11 @@ def load_full(request: PruneRequest, data: TaskDataLike) -> tuple[Any, list[RunW
     if request.baseline == "as-is":
         return load_as_is(request.model, task_type, data.label_names, request.limits)
     seed = request.hyperparameters.seed
-    return load_model(request.model, task_type, data.num_labels, data.label_names, seed, request.limits), []
+    return load_model(
+        request.model,
+        task_type,
+        data.num_labels,
+        label_names=data.label_names,
+        seed=seed,
+        limits=request.limits,
+    ), []

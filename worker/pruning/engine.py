@@ -125,7 +125,9 @@ def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, mo
     hp = request.hyperparameters
     batch = timing_batch(data, hp.batch_size, hp.max_length)
     # Latency ignores weights, so the full model need not be kept in memory through the rounds.
-    return compare(full_twin(model, request.model), model, batch, device, request.latency_runs)
+    return compare(
+        full_twin(model, request.model), model, batch=batch, device=device, runs=request.latency_runs
+    )
 
 
 def _outcome(
@@ -201,7 +203,13 @@ def prune(
     layers_total = layer_count(full.config)
     check_depth(request, layers_total)
     floor = layer_floor(request.min_layers, request.target_layers, len(request.protected_layers))
-    plan = Plan.of(hp, layers_total, len(data.train), floor, fine_tune_baseline=request.baseline != "as-is")
+    plan = Plan.of(
+        hp,
+        layers=layers_total,
+        train_size=len(data.train),
+        min_layers=floor,
+        fine_tune_baseline=request.baseline != "as-is",
+    )
     check_plan(request, plan)
     parameters_before = count_parameters(full)
     ctx = Context(
@@ -221,7 +229,14 @@ def prune(
     if depths_dir is not None:
         batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
         tok = getattr(data, "tokenizer", None) or tokenizer
-        ctx.on_accept = DepthKeeper(depths_dir, tok, observer, batch, device, request.latency_runs)
+        ctx.on_accept = DepthKeeper(
+            depths_dir,
+            tokenizer=tok,
+            observer=observer,
+            batch=batch,
+            device=device,
+            runs=request.latency_runs,
+        )
     state = resume.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     fresh = state is None
     if state is None:
@@ -231,12 +246,12 @@ def prune(
     ctx.threshold = threshold_for(state.baseline_score, request.retention)
     # Right after the baseline: a full model that did not learn ends the job before the rounds' cost.
     warnings += guard.check_baseline(
-        state.baseline_score,
-        state.baseline_report_score,
-        data.chance_score,
-        data.metric,
-        request.allow_weak_baseline,
-        request.baseline == "as-is",
+        selection=state.baseline_score,
+        report=state.baseline_report_score,
+        chance=data.chance_score,
+        metric=data.metric,
+        allow_weak=request.allow_weak_baseline,
+        as_is=request.baseline == "as-is",
     )
     at_chance = guard.threshold_warning(ctx.threshold, data.chance_score)
     warnings += [at_chance] if at_chance else []

@@ -33,10 +33,10 @@ def zero_shot(ctx: Context, start: Slot) -> list[ZeroShot]:
         start.model,
         start.kept,
         ctx.data.selection,
-        ctx.data,
-        ctx.request.hyperparameters,
-        ctx.device,
-        ctx.meters["score"],
+        data=ctx.data,
+        hp=ctx.request.hyperparameters,
+        device=ctx.device,
+        meter=ctx.meters["score"],
     )
     allowed = set(ctx.candidates(start.kept))  # protected layers are scored (one pass) but never candidates
     return [z for z in scores if z.layer in allowed]
@@ -49,7 +49,9 @@ def verify_candidate(ctx: Context, start: Slot, layer: int, rnd: int) -> tuple[P
     verified one after another or each on its own worker. Returns (model, selection score, examples).
     """
     model = without_layers(start.model, [start.kept.index(layer)])
-    examples = _train(ctx, model, ctx.request.hyperparameters.candidate_epochs, CANDIDATE, rnd, layer)
+    examples = _train(
+        ctx, model, epochs=ctx.request.hyperparameters.candidate_epochs, stage=CANDIDATE, rnd=rnd, layer=layer
+    )
     return model, _score(ctx, model), examples
 
 
@@ -106,7 +108,7 @@ def shortlist_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     winner, model, score = best
     if hp.repurpose_epochs > 0:
         model = without_layers(current.model, [current.kept.index(winner)])
-        examples += _train(ctx, model, hp.repurpose_epochs, REPURPOSE, rnd, winner)
+        examples += _train(ctx, model, epochs=hp.repurpose_epochs, stage=REPURPOSE, rnd=rnd, layer=winner)
         score = _score(ctx, model)
     kept = [layer for layer in current.kept if layer != winner]
     return Outcome(

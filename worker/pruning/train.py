@@ -90,6 +90,7 @@ def lengths(dataset: Dataset) -> list[int]:
 def _loader(
     model: nn.Module,
     dataset: Dataset,
+    *,
     collator: Any,
     batch_size: int,
     generator: torch.Generator | None,
@@ -191,7 +192,14 @@ def fine_tune(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dataset = data.train if train is None else train
-    loader = _loader(model, dataset, data.collator, hp.batch_size, generator, run.bucket)
+    loader = _loader(
+        model,
+        dataset,
+        collator=data.collator,
+        batch_size=hp.batch_size,
+        generator=generator,
+        bucket=run.bucket,
+    )
     meter = meter or Meter()
     model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
@@ -235,6 +243,7 @@ def predict(
     dataset: Dataset,
     data: TaskDataLike,
     hp: Hyperparameters,
+    *,
     device: torch.device,
     observer: Observer | None = None,
     meter: Meter | None = None,
@@ -247,7 +256,9 @@ def predict(
     logits: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     meter.start()
-    for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+    for batch in _batches(
+        _loader(model, dataset, collator=data.collator, batch_size=hp.eval_batch_size, generator=None), device
+    ):
         meter.add(batch)
         with _autocast(device):
             out = model(**batch).logits
@@ -267,10 +278,11 @@ def evaluate(
     dataset: Dataset,
     data: TaskDataLike,
     hp: Hyperparameters,
+    *,
     device: torch.device,
     observer: Observer | None = None,
     meter: Meter | None = None,
 ) -> float:
     """The task metric of `model` on one split; checks `observer` for a cancel after every batch."""
-    logits, labels = predict(model, dataset, data, hp, device, observer, meter)
+    logits, labels = predict(model, dataset, data, hp, device=device, observer=observer, meter=meter)
     return float(data.score(logits, labels))

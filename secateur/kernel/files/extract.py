@@ -55,12 +55,16 @@ def safe_extract(archive: Path, dest: Path, settings: Settings | None = None) ->
             with tarfile.open(archive, mode="r:gz") as tar:
                 for info in tar:
                     opener = partial(tar.extractfile, info)
-                    budget -= _extract_one(root, info.name, info.isdir(), opener, budget)
+                    budget -= _extract_one(
+                        root, name=info.name, is_dir=info.isdir(), opener=opener, budget=budget
+                    )
         else:
             with zipfile.ZipFile(archive) as zipped:
                 for zinfo in zipped.infolist():
                     zip_opener = partial(zipped.open, zinfo)
-                    budget -= _extract_one(root, zinfo.filename, zinfo.is_dir(), zip_opener, budget)
+                    budget -= _extract_one(
+                        root, name=zinfo.filename, is_dir=zinfo.is_dir(), opener=zip_opener, budget=budget
+                    )
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         # Size fields that lie only show while inflating: still the archive's fault, not ours.
         shutil.rmtree(root, ignore_errors=True)
@@ -71,7 +75,7 @@ def safe_extract(archive: Path, dest: Path, settings: Settings | None = None) ->
     return _model_root(root)
 
 
-def _extract_one(root: Path, name: str, is_dir: bool, opener: Opener, budget: int) -> int:
+def _extract_one(root: Path, *, name: str, is_dir: bool, opener: Opener, budget: int) -> int:
     """Write one checked member under `root`; returns the bytes written."""
     target = (root / check_name(name)).resolve()
     if not target.is_relative_to(root):

@@ -41,7 +41,10 @@ def queue_for_event(session: Session, row: Event) -> None:
     if not endpoints:
         return
     body = payload(job, row)
-    rows = [repository.add_delivery(session, e.id, job.id, row.id, row.type, body) for e in endpoints]
+    rows = [
+        repository.add_delivery(session, e.id, job_id=job.id, event_id=row.id, type_=row.type, payload=body)
+        for e in endpoints
+    ]
     session.flush()  # assigns the ids
     _send_after_commit(session, [delivery.id for delivery in rows])
 

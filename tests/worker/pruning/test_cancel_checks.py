@@ -57,5 +57,12 @@ def test_a_cancel_is_seen_during_evaluation(bert_dir: Path) -> None:
     task = keyword_task(n_eval=60)
     observer = StopAfter(2)
     with pytest.raises(Cancelled, match="during evaluation"):
-        evaluate(load_model(str(bert_dir), "classification", 2), task.selection, task, HP, CPU, observer)
+        evaluate(
+            load_model(str(bert_dir), "classification", 2),
+            task.selection,
+            task,
+            HP,
+            device=CPU,
+            observer=observer,
+        )
     assert observer.polls == 2

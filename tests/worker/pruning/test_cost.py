@@ -56,5 +56,5 @@ def test_the_engine_pays_what_the_rule_says(bert_dir: Path, spec: Any, strategy:
         prune_request(bert_dir, spec, retention=0.01, min_layers=2, strategy=strategy, hyperparameters=hp)
     )
     assert len(result.rounds) == 2
-    plan = Plan.of(hp, 4, 240, min_layers=2)
+    plan = Plan.of(hp, layers=4, train_size=240, min_layers=2)
     assert result.train_examples == estimate(strategy, plan).train_examples

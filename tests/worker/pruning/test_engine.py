@@ -67,7 +67,7 @@ def test_aglp_prunes_redundant_layers_and_saves_a_reloadable_model(
     assert layer_count(reloaded.config) == len(result.kept_layers)
     assert count_parameters(reloaded) == result.parameters_after
     data = load_task(task_specs["classification"], tiny_tokenizer(), HP)
-    assert evaluate(reloaded, data.selection, data, HP, torch.device("cpu")) == result.score
+    assert evaluate(reloaded, data.selection, data, HP, device=torch.device("cpu")) == result.score
     report = json.loads((tmp_path / "out" / "pruning_report.json").read_text())
     assert report["kept_layers"] == list(result.kept_layers)
     assert len(report["rounds"]) == len(result.rounds) and report["seed"] == 0

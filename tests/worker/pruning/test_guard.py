@@ -78,8 +78,15 @@ def test_the_learned_rule_is_a_share_of_the_headroom_above_chance() -> None:
     assert guard.learning_bar(0.5) == pytest.approx(0.55)
     assert guard.learned(0.56, 0.55, 0.5)
     assert not guard.learned(0.9, 0.54, 0.5)
-    assert guard.check_baseline(0.9, 0.9, 0.5, "accuracy", allow_weak=False, as_is=False) == []
-    warned = guard.check_baseline(0.5, 0.5, 0.5, "accuracy", allow_weak=True, as_is=False)
+    assert (
+        guard.check_baseline(
+            selection=0.9, report=0.9, chance=0.5, metric="accuracy", allow_weak=False, as_is=False
+        )
+        == []
+    )
+    warned = guard.check_baseline(
+        selection=0.5, report=0.5, chance=0.5, metric="accuracy", allow_weak=True, as_is=False
+    )
     assert [w.code for w in warned] == ["weak_baseline"]
 
 

@@ -42,7 +42,7 @@ def test_fine_tune_learns_and_is_reproducible(bert_dir: Path) -> None:
     fine_tune(second, task, HP, TrainRun(3, 7, CPU))
     for a, b in zip(first.parameters(), second.parameters(), strict=True):
         assert torch.equal(a, b)
-    assert evaluate(first, task.selection, task, HP, CPU) > task.chance_score + 0.2
+    assert evaluate(first, task.selection, task, HP, device=CPU) > task.chance_score + 0.2
 
 
 def test_observer_can_cancel_and_gets_heartbeats(bert_dir: Path) -> None:
@@ -78,5 +78,5 @@ def test_token_evaluation_pads_batches(bert_dir: Path) -> None:
     task = keyword_task("token-classification")
     model = load_model(str(bert_dir), "token-classification", 2)
     small = Hyperparameters(eval_batch_size=7)
-    score = evaluate(model, task.selection, task, small, CPU)
+    score = evaluate(model, task.selection, task, small, device=CPU)
     assert 0.0 <= score <= 1.0
