@@ -80,7 +80,7 @@ def test_aglp_stops_at_the_threshold(
     """With scores fixed by depth, the first round under the threshold ends the job; ties go low."""
     by_depth = {4: 0.9, 3: 0.88, 2: 0.8, 1: 0.87}
 
-    def fake_evaluate(model: Any, *args: Any) -> float:
+    def fake_evaluate(model: Any, *args: Any, **kwargs: Any) -> float:
         return by_depth[layer_count(model.config)]
 
     for module in (baseline, strategies):
