@@ -14,6 +14,7 @@ from app.core.config import get_settings
 from app.core.logging import structure
 
 RUN_JOB = "secateur.run_job"
+SCORE_CANDIDATE = "secateur.score_candidate"
 RECONCILE = "secateur.reconcile"
 DELIVER_WEBHOOK = "secateur.deliver_webhook"
 SWEEP_WEBHOOKS = "secateur.sweep_webhooks"
@@ -50,6 +51,8 @@ app.conf.update(
     # operators can give deliveries more workers.
     task_routes={
         RUN_JOB: {"queue": GPU_QUEUE},
+        # A round's candidates run on the same GPU workers as jobs: an idle one takes the next.
+        SCORE_CANDIDATE: {"queue": GPU_QUEUE},
         RECONCILE: {"queue": MAINTENANCE_QUEUE},
         DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE},
         SWEEP_WEBHOOKS: {"queue": MAINTENANCE_QUEUE},

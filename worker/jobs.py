@@ -20,7 +20,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -30,12 +30,16 @@ from app.core.logging import job_context
 from app.core.storage import Storage, get_storage
 from app.models import Job, JobStatus, utcnow
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
-from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
+from worker.inputs import load_inputs, prune_request
 from worker.kept_depths import keep_depth
 from worker.progress import ACTIVE, DbObserver, add_event, forget_after
 from worker.pruning.errors import PruningError
-from worker.pruning.types import Cancelled, PruneRequest, PruneResult
+from worker.pruning.types import Cancelled, PruneResult
 from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
+
+if TYPE_CHECKING:
+    from worker.fanout import SendCandidate
+    from worker.pruning.candidates import CandidateRunner
 
 log = logging.getLogger(__name__)
 
@@ -223,17 +227,19 @@ def _cancel_requested(job_id: str) -> bool:
         return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
 
 
-def run_job(job_id: str, attempt: int | None = None) -> None:
+def run_job(job_id: str, attempt: int | None = None, send_candidate: SendCandidate | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
     `attempt` is given by the local runner, which claims the job before starting this process.
-    Every log line written meanwhile carries the job id.
+    `send_candidate` (Celery) shares each round's candidates out to other workers when the
+    settings allow it; without it they run here, one after another. Every log line written
+    meanwhile carries the job id.
     """
     with job_context(job_id):
-        _run_job(job_id, attempt)
+        _run_job(job_id, attempt, send_candidate)
 
 
-def _run_job(job_id: str, attempt: int | None) -> None:
+def _run_job(job_id: str, attempt: int | None, send_candidate: SendCandidate | None) -> None:
     """run_job's body, inside the job's log context."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
     if attempt is None:
@@ -256,7 +262,12 @@ def _run_job(job_id: str, attempt: int | None) -> None:
     log.info("job %s: attempt %d on %s", job_id, attempt, me)
     try:
         with terminated_on_sigterm():
-            result = _prune(job_id, settings, storage, work, observer)
+            runner = None
+            if send_candidate is not None and settings.candidate_fanout:
+                from worker.fanout import FanoutRunner
+
+                runner = FanoutRunner(job_id, attempt, settings, storage, send_candidate)
+            result = _prune(job_id, settings, storage, work, observer, runner)
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
         if _cancel_requested(job_id):  # `finish` only acts while this attempt still owns the job
@@ -292,25 +303,17 @@ def _run_job(job_id: str, attempt: int | None) -> None:
 
 
 def _prune(
-    job_id: str, settings: Settings, storage: Storage, work: Path, observer: DbObserver
+    job_id: str,
+    settings: Settings,
+    storage: Storage,
+    work: Path,
+    observer: DbObserver,
+    runner: CandidateRunner | None = None,
 ) -> PruneResult:
     """Materialise the inputs and run the engine; raises Cancelled when asked to stop."""
     inputs = load_inputs(job_id)
     device = pick_device(settings)
-    request = PruneRequest(
-        model=materialise_model(storage, settings, inputs.model, work),
-        task=build_task(storage, settings, inputs.task, work),
-        retention=inputs.retention,
-        strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
-        hyperparameters=hyperparameters(inputs.hyperparameters),
-        device=device,
-        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
-        allow_weak_baseline=inputs.allow_weak_baseline,
-        protected_layers=inputs.protected_layers,
-        target_layers=inputs.target_layers,
-        latency_runs=settings.latency_runs,
-        limits=input_limits(settings),
-    )
+    request = prune_request(storage, settings, inputs, work, device)
     if observer.should_stop():  # also beats: fetching inputs can take a while
         raise Cancelled()
     forget_after(job_id, restore_checkpoint(storage, job_id, work))
@@ -329,7 +332,8 @@ def _prune(
         bound = settings.max_depth_artifacts_bytes
         observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound, label)
         depths_dir = work / "depths"
-    return prune(request, observer, out_dir, work / "checkpoint", depths_dir=depths_dir)
+    checkpoints = work / "checkpoint"
+    return prune(request, observer, out_dir, checkpoints, depths_dir=depths_dir, candidate_runner=runner)
 
 
 def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:

@@ -5,7 +5,22 @@ from typing import Any
 from celery import Task
 
 from app.core.config import get_settings
-from worker.celery_app import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS, app
+from app.core.logging import job_context
+from worker.celery_app import (
+    DELIVER_WEBHOOK,
+    GPU_QUEUE,
+    RECONCILE,
+    RUN_JOB,
+    SCORE_CANDIDATE,
+    SWEEP_WEBHOOKS,
+    app,
+)
+
+
+def send_candidate(job_id: str, attempt: int, rnd: int, layer: int) -> bool:
+    """Publish one candidate of a round to the GPU workers."""
+    app.send_task(SCORE_CANDIDATE, args=[job_id, attempt, rnd, layer], queue=GPU_QUEUE)
+    return True
 
 
 @app.task(name=RUN_JOB)
@@ -15,7 +30,18 @@ def run_job_task(job_id: str) -> None:
 
     # The child inherits the worker's fd 0 (billiard only swaps sys.stdin); a job needs no terminal.
     detach_stdin()
-    run_job(job_id)
+    run_job(job_id, send_candidate=send_candidate)
+
+
+@app.task(name=SCORE_CANDIDATE)
+def score_candidate_task(job_id: str, attempt: int, rnd: int, layer: int) -> str:
+    """Fine-tune one of a round's candidates (and any other still pending); returns at once when taken."""
+    from worker.fanout import score_candidate
+    from worker.jobs import detach_stdin
+
+    detach_stdin()
+    with job_context(job_id):
+        return score_candidate(job_id, attempt, rnd, layer)
 
 
 @app.task(name=RECONCILE)

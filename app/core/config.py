@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     cancel_grace_s: float = 30.0
     reconcile_interval_s: float = 60.0  # how often beat / the local runner looks for stale jobs
+    # Celery only: share each round's candidate fine-tunes out over every idle worker (the local
+    # runner always runs them one after another).
+    candidate_fanout: bool = True
 
     # Uploads.
     max_model_upload_bytes: int = 4 * 1024**3

@@ -1,0 +1,308 @@
+"""Fan-out: a round's candidate fine-tunes shared out over every idle worker, the database as referee.
+
+The job's process saves the round's start model to storage, creates one pending candidate row per
+layer, sends one `score_candidate` task per candidate and then claims and runs pending candidates
+itself. Other workers' tasks claim theirs the same way (a compare-and-set on the row), download the
+start model once per round into the job's work dir, and go on claiming until none is pending. A claim
+holds a lease its runner renews; the job's process takes over a candidate whose lease went stale (a
+worker lost mid-candidate), so the round always completes. Every score is recorded once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.core.config import Settings, get_settings
+from app.core.storage import Storage, get_storage
+from worker import candidate_runs as runs
+from worker.blobs import pack, unpack
+from worker.candidate_runs import Done, RoundKey
+from worker.inputs import load_inputs, prune_request
+from worker.jobs import pick_device, worker_name
+from worker.pruning.types import Cancelled, Hyperparameters, InputLimits, NullObserver, PruneRequest, TaskSpec
+from worker.reconciler import Summary, sweep_work_dirs, work_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from worker.pruning.candidates import Trial
+    from worker.pruning.checkpoint import Slot
+    from worker.pruning.strategies import Context
+
+log = logging.getLogger(__name__)
+
+# (job id, attempt, round, layer) -> whether a broker took the message.
+SendCandidate = Callable[[str, int, int, int], bool]
+
+
+def round_prefix(key: RoundKey) -> str:
+    """Where a round's shared files live in storage."""
+    return f"fanout/{key.job_id}/a{key.attempt}-r{key.round}"
+
+
+class Lease:
+    """Renews this worker's claim on the candidate it holds (`layer`), every `every_s`, from a thread."""
+
+    def __init__(self, key: RoundKey, worker: str, every_s: float) -> None:
+        self.key, self.worker, self.every_s = key, worker, every_s
+        self.layer: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="candidate-lease", daemon=True)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.every_s):
+            layer = self.layer
+            if layer is not None:
+                with contextlib.suppress(Exception):  # a missed renewal only brings the stale cutoff closer
+                    runs.renew(self.key, layer, self.worker)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _run(ctx: Context, key: RoundKey, start: Slot, layer: int, me: str) -> tuple[PreTrainedModel, Trial]:
+    """Fine-tune one claimed candidate; a claim it cannot finish goes back to the pool."""
+    from worker.pruning.candidates import timed_candidate
+
+    try:
+        return timed_candidate(ctx, start, layer, key.round)
+    except BaseException:
+        runs.release(key, layer, me)
+        raise
+
+
+class FanoutRunner:
+    """The job's side: publish the round, send its candidates, run pending ones here, wait for the rest."""
+
+    def __init__(
+        self, job_id: str, attempt: int, settings: Settings, storage: Storage, send: SendCandidate
+    ) -> None:
+        self.job_id, self.attempt, self.settings, self.storage, self.send = (
+            job_id,
+            attempt,
+            settings,
+            storage,
+            send,
+        )
+        self.me, self.poll_s = worker_name(), 0.5
+        self._held: tuple[int, int, float, PreTrainedModel] | None = None
+
+    def score(self, ctx: Context, rnd: int, start: Slot, layers: Sequence[int]) -> list[Trial]:
+        from worker.pruning.candidates import Trial
+
+        key = RoundKey(self.job_id, self.attempt, rnd)
+        self._held = None
+        self.storage.delete_prefix(f"fanout/{self.job_id}")  # earlier rounds are settled
+        self._publish(key, start)
+        runs.add_pending(key, list(layers))
+        for each in sorted(layers):
+            try:
+                self.send(self.job_id, self.attempt, rnd, each)
+            except Exception:  # nobody else will take it: this process runs it below
+                log.warning("could not send candidate %d of round %d", each, rnd, exc_info=True)
+        told: set[int] = set()
+        with Lease(key, self.me, self.settings.heartbeat_s) as held:
+            self._loop(ctx, key, start, held, told)
+        done, _ = runs.progress(key)
+        return [Trial(d.layer, d.score, d.seconds, d.train_examples) for d in done]
+
+    def _loop(self, ctx: Context, key: RoundKey, start: Slot, held: Lease, told: set[int]) -> None:
+        """Run pending candidates here, take over lost ones, until every candidate of the round is scored."""
+        rnd = key.round
+        while True:
+            layer = runs.claim_next(key, self.me, None)
+            if layer is None:
+                left = self._tell(ctx, key, told)
+                if left == 0:
+                    break
+                layer = runs.claim_next(key, self.me, self.settings.stale_after_s)
+                if layer is not None:
+                    log.warning("round %d: candidate %d was lost by its worker; running it here", rnd, layer)
+            if layer is None:
+                ctx.observer.heartbeat()
+                if ctx.observer.should_stop():
+                    raise Cancelled("stopped while waiting for the round's candidates")
+                time.sleep(self.poll_s)
+                continue
+            held.layer = layer
+            model, trial = _run(ctx, key, start, layer, self.me)
+            runs.finish(key, Done(layer, trial.score, trial.seconds, trial.train_examples), self.me)
+            held.layer = None
+            if self._held is None or (trial.score, -layer) > (self._held[2], -self._held[1]):
+                self._held = (rnd, layer, trial.score, model)
+            del model
+            self._tell(ctx, key, told)
+
+    def _tell(self, ctx: Context, key: RoundKey, told: set[int]) -> int:
+        """Report newly scored candidates to the observer; returns how many are still to score."""
+        done, left = runs.progress(key)
+        for d in done:
+            if d.layer not in told:
+                told.add(d.layer)
+                ctx.observer.on_candidate(key.round, d.layer, d.score, d.seconds)
+        return left
+
+    def _publish(self, key: RoundKey, start: Slot) -> None:
+        """Save the round's start model and its layers to storage for the other workers."""
+        folder = work_dir(self.settings, self.job_id) / "fanout-publish"
+        shutil.rmtree(folder, ignore_errors=True)
+        start.model.save_pretrained(folder / "model", safe_serialization=True)
+        (folder / "kept.json").write_text(json.dumps(start.kept))
+        tarball = folder.with_suffix(".tar")
+        pack(folder, tarball, compress=False)
+        self.storage.put_file(f"{round_prefix(key)}/start.tar", tarball)
+        tarball.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def model(self, ctx: Context, rnd: int, start: Slot, layer: int) -> PreTrainedModel:
+        from worker.pruning.candidates import train_candidate
+        from worker.pruning.surgery import load_checkpoint
+
+        held, self._held = self._held, None
+        if held is not None and held[:2] == (rnd, layer):
+            return held[3]
+        blob = f"{round_prefix(RoundKey(self.job_id, self.attempt, rnd))}/layer-{layer}.tar"
+        if not self.storage.exists(blob):
+            return train_candidate(ctx, start, layer, rnd)[0]  # pure: the same model as the lost copy
+        folder = work_dir(self.settings, self.job_id) / "fanout-winner"
+        tarball = folder.with_suffix(".tar")
+        self.storage.fetch(blob, tarball)
+        unpack(tarball, folder)
+        tarball.unlink()
+        return load_checkpoint(folder, ctx.data.type)  # type: ignore[arg-type]
+
+
+class JobWatch(NullObserver):
+    """A candidate task's observer: stops once the job ends, is cancelled or moves to another attempt."""
+
+    def __init__(self, key: RoundKey, poll_s: float = 1.0) -> None:
+        self.key, self.poll_s, self._last, self._stop = key, poll_s, 0.0, False
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if not self._stop and now - self._last >= self.poll_s:
+            self._last = now
+            open_, cancelled = runs.job_open(self.key)
+            self._stop = cancelled or not open_
+        return self._stop
+
+
+@contextlib.contextmanager
+def _cached(folder: Path) -> Iterator[bool]:
+    """Hold `folder`'s lock; yields whether it is ready (otherwise the caller fills it, then it is marked)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f"{folder.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ready = (folder / ".ready").is_file()
+        if not ready:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        yield ready
+        (folder / ".ready").touch()
+
+
+def _request(job_id: str, settings: Settings, storage: Storage) -> PruneRequest:
+    """The job's request with its inputs fetched once per machine into the job's work dir."""
+    folder = work_dir(settings, job_id) / "fanout" / "inputs"
+    with _cached(folder) as ready:
+        if not ready:
+            request = prune_request(storage, settings, load_inputs(job_id), folder, pick_device(settings))
+            (folder / "request.json").write_text(json.dumps(asdict(request), default=str))
+    raw = json.loads((folder / "request.json").read_text())
+    task: dict[str, Any] = dict(raw["task"])
+    for name in ("data_dir", "train_file", "validation_file"):
+        task[name] = Path(task[name]) if task[name] else None
+    plain = {
+        k: v for k, v in raw.items() if k not in ("task", "hyperparameters", "limits", "protected_layers")
+    }
+    return PruneRequest(
+        **plain,
+        task=TaskSpec(**{**task, "text_fields": tuple(task["text_fields"])}),
+        hyperparameters=Hyperparameters(**raw["hyperparameters"]),
+        limits=InputLimits(**raw["limits"]),
+        protected_layers=tuple(raw["protected_layers"]),
+    )
+
+
+def _start(key: RoundKey, ctx: Context, settings: Settings, storage: Storage) -> Slot:
+    """The round's start model, downloaded once per machine into the job's work dir."""
+    from worker.pruning.replay import load_start
+
+    folder = work_dir(settings, key.job_id) / "fanout" / f"a{key.attempt}-r{key.round}"
+    with _cached(folder) as ready:
+        if not ready:
+            storage.fetch(f"{round_prefix(key)}/start.tar", folder.with_suffix(".tar"))
+            unpack(folder.with_suffix(".tar"), folder)
+            folder.with_suffix(".tar").unlink()
+    return load_start(folder / "model", json.loads((folder / "kept.json").read_text()), ctx)
+
+
+def score_candidate(job_id: str, attempt: int, rnd: int, layer: int) -> str:
+    """A candidate task: claim the candidate, then every pending one of its round; says what it did."""
+    settings, storage, me = get_settings(), get_storage(), worker_name()
+    key = RoundKey(job_id, attempt, rnd)
+    open_, cancelled = runs.job_open(key)
+    if not open_ or cancelled:
+        return "job ended"
+    if not runs.claim(key, layer, me, None):
+        return "already claimed"
+    with Lease(key, me, settings.heartbeat_s) as held:
+        held.layer = layer
+        return _score_claimed(key, layer, held, settings, storage)
+
+
+def _score_claimed(key: RoundKey, layer: int, held: Lease, settings: Settings, storage: Storage) -> str:
+    """Score the claimed candidate, then claim and score pending ones of its round until none is left."""
+    me, job_id, rnd = held.worker, key.job_id, key.round
+    current: int | None = layer
+    scored = 0
+    try:
+        sweep_work_dirs(settings, Summary(), storage)
+        from worker.pruning.replay import candidate_context
+
+        ctx = candidate_context(_request(job_id, settings, storage), JobWatch(key))
+        start = _start(key, ctx, settings, storage)
+        while current is not None:
+            held.layer = current
+            model, trial = _run(ctx, key, start, current, me)
+            if ctx.request.hyperparameters.repurpose_epochs == 0:  # the job may keep the winner's weights
+                _upload_model(storage, key, current, model, work_dir(settings, job_id))
+            runs.finish(key, Done(current, trial.score, trial.seconds, trial.train_examples), me)
+            scored += 1
+            held.layer = None
+            current = runs.claim_next(key, me, None)
+    except Cancelled:
+        return f"stopped (job ended or cancelled) after {scored}"
+    except Exception:
+        if current is not None:
+            runs.release(key, current, me)
+        log.exception("candidate %s of round %d failed here; released for the job to retry", current, rnd)
+        return f"failed after {scored}"
+    return f"scored {scored}"
+
+
+def _upload_model(storage: Storage, key: RoundKey, layer: int, model: PreTrainedModel, work: Path) -> None:
+    """Store a fine-tuned candidate, so the job can keep it if it wins."""
+    folder = work / "fanout" / f"a{key.attempt}-r{key.round}-layer-{layer}"
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tarball = folder.with_suffix(".tar")
+    pack(folder, tarball, compress=False)
+    storage.put_file(f"{round_prefix(key)}/layer-{layer}.tar", tarball)
+    tarball.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
