@@ -158,3 +158,9 @@ def job_open(key: RoundKey) -> tuple[bool, bool]:
     if row is None or row.status not in ACTIVE or row.attempts != key.attempt:
         return False, False
     return True, row.cancel_requested_at is not None
+
+
+def jobs_waiting() -> bool:
+    """Whether any job is queued (a worker lingering for another job's next round should go)."""
+    with session_scope() as session:
+        return session.scalar(select(Job.id).where(Job.status == JobStatus.QUEUED).limit(1)) is not None

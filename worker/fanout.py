@@ -11,25 +11,24 @@ worker lost mid-candidate), so the round always completes. Every score is record
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from app.core.config import Settings, get_settings
 from app.core.storage import Storage, get_storage
 from worker import candidate_runs as runs
 from worker.blobs import pack, unpack
 from worker.candidate_runs import Done, RoundKey
-from worker.inputs import load_inputs, prune_request
-from worker.jobs import pick_device, worker_name
-from worker.pruning.types import Cancelled, Hyperparameters, InputLimits, NullObserver, PruneRequest, TaskSpec
+from worker.fanout_cache import job_request, round_prefix, start_model
+from worker.jobs import worker_name
+from worker.pruning.types import Cancelled, NullObserver
 from worker.reconciler import Summary, sweep_work_dirs, work_dir
 
 if TYPE_CHECKING:
@@ -41,13 +40,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# (job id, attempt, round, layer) -> whether a broker took the message.
-SendCandidate = Callable[[str, int, int, int], bool]
 
+class Dispatch(Protocol):
+    """How the job's process reaches the other workers (Celery in production)."""
 
-def round_prefix(key: RoundKey) -> str:
-    """Where a round's shared files live in storage."""
-    return f"fanout/{key.job_id}/a{key.attempt}-r{key.round}"
+    def send(self, job_id: str, attempt: int, rnd: int, layer: int) -> str:
+        """Publish one candidate; returns the message's id."""
+        ...
+
+    def drop(self, message_ids: list[str]) -> None:
+        """Discard messages of a settled round that no worker took yet, so none forks a process for them."""
+        ...
 
 
 class Lease:
@@ -90,15 +93,10 @@ class FanoutRunner:
     """The job's side: publish the round, send its candidates, run pending ones here, wait for the rest."""
 
     def __init__(
-        self, job_id: str, attempt: int, settings: Settings, storage: Storage, send: SendCandidate
+        self, job_id: str, attempt: int, settings: Settings, storage: Storage, dispatch: Dispatch
     ) -> None:
-        self.job_id, self.attempt, self.settings, self.storage, self.send = (
-            job_id,
-            attempt,
-            settings,
-            storage,
-            send,
-        )
+        self.job_id, self.attempt, self.settings = job_id, attempt, settings
+        self.storage, self.dispatch = storage, dispatch
         self.me, self.poll_s = worker_name(), 0.5
         self._held: tuple[int, int, float, PreTrainedModel] | None = None
 
@@ -110,14 +108,17 @@ class FanoutRunner:
         self.storage.delete_prefix(f"fanout/{self.job_id}")  # earlier rounds are settled
         self._publish(key, start)
         runs.add_pending(key, list(layers))
+        sent: list[str] = []
         for each in sorted(layers):
             try:
-                self.send(self.job_id, self.attempt, rnd, each)
+                sent.append(self.dispatch.send(self.job_id, self.attempt, rnd, each))
             except Exception:  # nobody else will take it: this process runs it below
                 log.warning("could not send candidate %d of round %d", each, rnd, exc_info=True)
         told: set[int] = set()
         with Lease(key, self.me, self.settings.heartbeat_s) as held:
             self._loop(ctx, key, start, held, told)
+        with contextlib.suppress(Exception):  # a message left over only costs a task that returns at once
+            self.dispatch.drop(sent)
         done, _ = runs.progress(key)
         return [Trial(d.layer, d.score, d.seconds, d.train_examples) for d in done]
 
@@ -202,56 +203,6 @@ class JobWatch(NullObserver):
         return self._stop
 
 
-@contextlib.contextmanager
-def _cached(folder: Path) -> Iterator[bool]:
-    """Hold `folder`'s lock; yields whether it is ready (otherwise the caller fills it, then it is marked)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with (folder.parent / f"{folder.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        ready = (folder / ".ready").is_file()
-        if not ready:
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-        yield ready
-        (folder / ".ready").touch()
-
-
-def _request(job_id: str, settings: Settings, storage: Storage) -> PruneRequest:
-    """The job's request with its inputs fetched once per machine into the job's work dir."""
-    folder = work_dir(settings, job_id) / "fanout" / "inputs"
-    with _cached(folder) as ready:
-        if not ready:
-            request = prune_request(storage, settings, load_inputs(job_id), folder, pick_device(settings))
-            (folder / "request.json").write_text(json.dumps(asdict(request), default=str))
-    raw = json.loads((folder / "request.json").read_text())
-    task: dict[str, Any] = dict(raw["task"])
-    for name in ("data_dir", "train_file", "validation_file"):
-        task[name] = Path(task[name]) if task[name] else None
-    plain = {
-        k: v for k, v in raw.items() if k not in ("task", "hyperparameters", "limits", "protected_layers")
-    }
-    return PruneRequest(
-        **plain,
-        task=TaskSpec(**{**task, "text_fields": tuple(task["text_fields"])}),
-        hyperparameters=Hyperparameters(**raw["hyperparameters"]),
-        limits=InputLimits(**raw["limits"]),
-        protected_layers=tuple(raw["protected_layers"]),
-    )
-
-
-def _start(key: RoundKey, ctx: Context, settings: Settings, storage: Storage) -> Slot:
-    """The round's start model, downloaded once per machine into the job's work dir."""
-    from worker.pruning.replay import load_start
-
-    folder = work_dir(settings, key.job_id) / "fanout" / f"a{key.attempt}-r{key.round}"
-    with _cached(folder) as ready:
-        if not ready:
-            storage.fetch(f"{round_prefix(key)}/start.tar", folder.with_suffix(".tar"))
-            unpack(folder.with_suffix(".tar"), folder)
-            folder.with_suffix(".tar").unlink()
-    return load_start(folder / "model", json.loads((folder / "kept.json").read_text()), ctx)
-
-
 def score_candidate(job_id: str, attempt: int, rnd: int, layer: int) -> str:
     """A candidate task: claim the candidate, then every pending one of its round; says what it did."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
@@ -260,7 +211,11 @@ def score_candidate(job_id: str, attempt: int, rnd: int, layer: int) -> str:
     if not open_ or cancelled:
         return "job ended"
     if not runs.claim(key, layer, me, None):
-        return "already claimed"
+        # Its own candidate is taken; a sibling of the round may still wait (nothing is loaded yet).
+        claimed = runs.claim_next(key, me, None)
+        if claimed is None:
+            return "already claimed"
+        layer = claimed
     with Lease(key, me, settings.heartbeat_s) as held:
         held.layer = layer
         return _score_claimed(key, layer, held, settings, storage)
@@ -275,9 +230,14 @@ def _score_claimed(key: RoundKey, layer: int, held: Lease, settings: Settings, s
         sweep_work_dirs(settings, Summary(), storage)
         from worker.pruning.replay import candidate_context
 
-        ctx = candidate_context(_request(job_id, settings, storage), JobWatch(key))
-        start = _start(key, ctx, settings, storage)
+        ctx = candidate_context(job_request(job_id, settings, storage), JobWatch(key))
+        start = start_model(key, ctx, settings, storage)
         while current is not None:
+            if current < 0:  # the job's next round, claimed: same data, a new start model
+                current = -current - 1
+                key = held.key = replace(key, round=key.round + 1)
+                held.layer = current
+                start = start_model(key, ctx, settings, storage)
             held.layer = current
             model, trial = _run(ctx, key, start, current, me)
             if ctx.request.hyperparameters.repurpose_epochs == 0:  # the job may keep the winner's weights
@@ -286,6 +246,9 @@ def _score_claimed(key: RoundKey, layer: int, held: Lease, settings: Settings, s
             scored += 1
             held.layer = None
             current = runs.claim_next(key, me, None)
+            if current is None:
+                following = _next_round(key, me, settings.candidate_linger_s)
+                current = None if following is None else -following - 1
     except Cancelled:
         return f"stopped (job ended or cancelled) after {scored}"
     except Exception:
@@ -294,6 +257,25 @@ def _score_claimed(key: RoundKey, layer: int, held: Lease, settings: Settings, s
         log.exception("candidate %s of round %d failed here; released for the job to retry", current, rnd)
         return f"failed after {scored}"
     return f"scored {scored}"
+
+
+def _next_round(key: RoundKey, me: str, linger_s: float) -> int | None:
+    """Wait up to `linger_s` for the job's next round and claim one of its candidates (its layer).
+
+    Keeps the loaded data for the next round instead of a fresh process paying for it again, but
+    only while no job is queued: a worker is never kept from a waiting job.
+    """
+    following = replace(key, round=key.round + 1)
+    deadline = time.monotonic() + linger_s
+    while time.monotonic() < deadline:
+        open_, cancelled = runs.job_open(key)
+        if cancelled or not open_ or runs.jobs_waiting():
+            return None
+        layer = runs.claim_next(following, me, None)
+        if layer is not None:
+            return layer
+        time.sleep(0.5)
+    return None
 
 
 def _upload_model(storage: Storage, key: RoundKey, layer: int, model: PreTrainedModel, work: Path) -> None:

@@ -38,7 +38,7 @@ from worker.pruning.types import Cancelled, PruneResult
 from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
 
 if TYPE_CHECKING:
-    from worker.fanout import SendCandidate
+    from worker.fanout import Dispatch
     from worker.pruning.candidates import CandidateRunner
 
 log = logging.getLogger(__name__)
@@ -227,19 +227,19 @@ def _cancel_requested(job_id: str) -> bool:
         return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
 
 
-def run_job(job_id: str, attempt: int | None = None, send_candidate: SendCandidate | None = None) -> None:
+def run_job(job_id: str, attempt: int | None = None, dispatch: Dispatch | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
     `attempt` is given by the local runner, which claims the job before starting this process.
-    `send_candidate` (Celery) shares each round's candidates out to other workers when the
+    `dispatch` (Celery) shares each round's candidates out to other workers when the
     settings allow it; without it they run here, one after another. Every log line written
     meanwhile carries the job id.
     """
     with job_context(job_id):
-        _run_job(job_id, attempt, send_candidate)
+        _run_job(job_id, attempt, dispatch)
 
 
-def _run_job(job_id: str, attempt: int | None, send_candidate: SendCandidate | None) -> None:
+def _run_job(job_id: str, attempt: int | None, dispatch: Dispatch | None) -> None:
     """run_job's body, inside the job's log context."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
     if attempt is None:
@@ -263,10 +263,10 @@ def _run_job(job_id: str, attempt: int | None, send_candidate: SendCandidate | N
     try:
         with terminated_on_sigterm():
             runner = None
-            if send_candidate is not None and settings.candidate_fanout:
+            if dispatch is not None and settings.candidate_fanout:
                 from worker.fanout import FanoutRunner
 
-                runner = FanoutRunner(job_id, attempt, settings, storage, send_candidate)
+                runner = FanoutRunner(job_id, attempt, settings, storage, dispatch)
             result = _prune(job_id, settings, storage, work, observer, runner)
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.

@@ -17,10 +17,18 @@ from worker.celery_app import (
 )
 
 
-def send_candidate(job_id: str, attempt: int, rnd: int, layer: int) -> bool:
-    """Publish one candidate of a round to the GPU workers."""
-    app.send_task(SCORE_CANDIDATE, args=[job_id, attempt, rnd, layer], queue=GPU_QUEUE)
-    return True
+class CeleryDispatch:
+    """A round's candidates as `score_candidate` messages on the GPU queue."""
+
+    def send(self, job_id: str, attempt: int, rnd: int, layer: int) -> str:
+        """Publish one candidate; returns the message id."""
+        result = app.send_task(SCORE_CANDIDATE, args=[job_id, attempt, rnd, layer], queue=GPU_QUEUE)
+        return str(result.id)
+
+    def drop(self, message_ids: list[str]) -> None:
+        """Revoke a settled round's messages: a worker discards a revoked one without forking for it."""
+        if message_ids:
+            app.control.revoke(message_ids)
 
 
 @app.task(name=RUN_JOB)
@@ -30,7 +38,7 @@ def run_job_task(job_id: str) -> None:
 
     # The child inherits the worker's fd 0 (billiard only swaps sys.stdin); a job needs no terminal.
     detach_stdin()
-    run_job(job_id, send_candidate=send_candidate)
+    run_job(job_id, dispatch=CeleryDispatch())
 
 
 @app.task(name=SCORE_CANDIDATE)

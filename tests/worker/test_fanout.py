@@ -26,7 +26,7 @@ pytestmark = pytest.mark.redis
 
 # Slow enough per candidate that the second worker's task starts while round 1 still has candidates.
 BUDGET = {**FAST, "candidate_epochs": 40}
-STALE_AFTER_S = 3.0
+STALE_AFTER_S = 6.0
 
 
 @dataclass
