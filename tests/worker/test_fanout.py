@@ -182,12 +182,10 @@ def test_two_workers_share_the_rounds_and_match_the_sequential_engine(
     assert scores == {(rnd.round, c.layer): c.score for rnd in expected.rounds for c in rnd.candidates}
 
 
-def test_a_worker_killed_mid_round_loses_nothing(pair: Pair, reference: str) -> None:
-    """SIGKILL the worker holding a candidate: the job's process takes it over; same result, all once."""
-    job_id = pair.run()
-    deadline = time.monotonic() + 180
-    victim: tuple[CeleryWorker, CandidateRun] | None = None
-    while victim is None:
+def helper_claim(pair: Pair, job_id: str, timeout_s: float) -> tuple[CeleryWorker, CandidateRun]:
+    """Wait until a worker other than the job's holds one of its candidates; (that worker, the row)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
         assert time.monotonic() < deadline, pair.client.jobs.get(job_id)
         with session_scope() as session:
             owner = session.scalar(select(Job.worker).where(Job.id == job_id))
@@ -198,9 +196,26 @@ def test_a_worker_killed_mid_round_loses_nothing(pair: Pair, reference: str) -> 
             for worker in pair.workers:
                 assert worker.process is not None
                 if os.getpgid(pid) == worker.process.pid:
-                    victim = (worker, run)
+                    return worker, run
         time.sleep(0.1)
-    worker, lost = victim
+
+
+def test_cancel_stops_the_job_and_its_helpers(pair: Pair) -> None:
+    """A cancel during a shared round ends the job `cancelled`; the helper lets go of its candidate."""
+    job_id = submit(pair.client, *pair.ids, **{**BUDGET, "candidate_epochs": 100})
+    helper_claim(pair, job_id, timeout_s=180)
+    pair.client.jobs.cancel(job_id)
+    wait_for(pair.client, job_id, ("cancelled",), timeout_s=20)
+    deadline = time.monotonic() + 20
+    while any(r.status == CandidateRunStatus.CLAIMED for r in candidate_runs(job_id)):
+        assert time.monotonic() < deadline, "a helper kept working on a cancelled job"
+        time.sleep(0.2)
+
+
+def test_a_worker_killed_mid_round_loses_nothing(pair: Pair, reference: str) -> None:
+    """SIGKILL the worker holding a candidate: the job's process takes it over; same result, all once."""
+    job_id = pair.run()
+    worker, lost = helper_claim(pair, job_id, timeout_s=180)
     worker.signal(signal.SIGKILL, 10)
 
     job = wait_for(pair.client, job_id, ("succeeded",), timeout_s=300)
