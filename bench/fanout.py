@@ -29,11 +29,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
 from app.client import SecateurClient
-from app.core import db, storage
-from app.core.config import get_settings
-from app.core.migrate import upgrade_to_head
-from app.models import Job, Round
 from bench.stack import API_KEY, Process, free_port, postgres_database, service_env
+from secateur.kernel import db, storage
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import Job, Round
+from secateur.kernel.settings import get_settings
 
 RESULTS = Path(__file__).parent / "results" / "fanout"
 # One epoch everywhere, candidates on a fixed sample: a round of six candidates takes a minute or two.

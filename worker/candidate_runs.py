@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from app.core.db import session_scope
-from app.models import CandidateRun, Job, JobStatus, utcnow
-from app.models import CandidateRunStatus as Status
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateRun, Job, JobStatus, utcnow
+from secateur.kernel.models import CandidateRunStatus as Status
 
 ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING)
 

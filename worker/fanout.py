@@ -21,13 +21,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from app.core.config import Settings, get_settings
-from app.core.storage import Storage, get_storage
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 from worker import candidate_runs as runs
 from worker.blobs import pack, unpack
 from worker.candidate_runs import Done, RoundKey
 from worker.fanout_cache import job_request, round_prefix, start_model
-from worker.jobs import worker_name
+from worker.job_runner import worker_name
 from worker.pruning.types import Cancelled, NullObserver
 from worker.reconciler import Summary, sweep_work_dirs, work_dir
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
     from worker.pruning.candidates import Trial
-    from worker.pruning.checkpoint import Slot
+    from worker.pruning.resume import Slot
     from worker.pruning.strategies import Context
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class FanoutRunner:
 
     def model(self, ctx: Context, rnd: int, start: Slot, layer: int) -> PreTrainedModel:
         from worker.pruning.candidates import train_candidate
-        from worker.pruning.surgery import load_checkpoint
+        from worker.pruning.surgery import load_saved_model
 
         held, self._held = self._held, None
         if held is not None and held[:2] == (rnd, layer):
@@ -185,7 +185,7 @@ class FanoutRunner:
         self.storage.fetch(blob, tarball)
         unpack(tarball, folder)
         tarball.unlink()
-        return load_checkpoint(folder, ctx.data.type)  # type: ignore[arg-type]
+        return load_saved_model(folder, ctx.data.type)  # type: ignore[arg-type]
 
 
 class JobWatch(NullObserver):

@@ -14,17 +14,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.config import Settings
-from app.core.storage import Storage
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage
 from worker.blobs import unpack
 from worker.candidate_runs import RoundKey
 from worker.inputs import load_inputs, prune_request
-from worker.jobs import pick_device
+from worker.job_runner import pick_device
 from worker.pruning.types import Hyperparameters, InputLimits, PruneRequest, TaskSpec
 from worker.reconciler import work_dir
 
 if TYPE_CHECKING:
-    from worker.pruning.checkpoint import Slot
+    from worker.pruning.resume import Slot
     from worker.pruning.strategies import Context
 
 

@@ -8,12 +8,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.ratelimit import rate_limits
-from app.core.config import Settings, get_settings
-from app.core.db import get_sessionmaker
-from app.core.errors import ProblemError
-from app.core.storage import Storage, get_storage
+from app.core.problems import Unauthorized
 from app.keys.service import authenticate
-from app.models import ApiKey
+from secateur.kernel.db import get_sessionmaker
+from secateur.kernel.models import ApiKey
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 
 _bearer = HTTPBearer(auto_error=False, description="An API key such as `sk-sec-…`.")
 
@@ -43,11 +43,6 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_store)]
 
 
-def _unauthorized(detail: str) -> ProblemError:
-    """A 401 problem that tells the client to use Bearer auth."""
-    return ProblemError(401, detail, slug="unauthorized", headers={"WWW-Authenticate": "Bearer"})
-
-
 def get_current_key(
     request: Request,
     factory: SessionFactoryDep,
@@ -64,12 +59,12 @@ def get_current_key(
     limits.check_address(address)
     if credentials is None:
         limits.failed(address)
-        raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     with factory() as session:
         key = authenticate(session, credentials.credentials)
     if key is None:
         limits.failed(address)
-        raise _unauthorized("The API key is invalid or has been revoked.")
+        raise Unauthorized("The API key is invalid or has been revoked.")
     limits.hit_key(key.id)
     return key
 

@@ -1,6 +1,6 @@
 """Candidate runs: the work list a round's candidate fine-tunes are shared out from, one row each.
 
-Written to match app/models.py (UTCDateTime is the timezone-aware DateTime it wraps). A new table only,
+Written to match secateur/kernel/models.py (UTCDateTime is the timezone-aware DateTime it wraps). A new table only,
 so no batch mode is needed on SQLite.
 
 Revision ID: 0005

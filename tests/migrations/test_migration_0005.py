@@ -5,8 +5,8 @@ from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from app.core.db import make_engine
-from app.core.migrate import alembic_config
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import alembic_config
 
 JOB = (
     "INSERT INTO jobs (id, owner_id, status, model, task, strategy, retention, hyperparameters, metadata,"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from job_rows import make_job
 from sqlalchemy import update
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import CandidateRun, Job, JobStatus, utcnow
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateRun, Job, JobStatus, utcnow
+from secateur.kernel.settings import Settings
+from tests.support.job_rows import make_job
 from worker import candidate_runs as runs
 from worker.candidate_runs import Done, RoundKey
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from test_celery import CeleryWorker
-from worker_env import API_KEY, OFFLINE, reset_caches
-from worker_helpers import FAST, submit, upload, wait_for
 
 from app.client import SecateurClient
-from app.core.db import session_scope
-from app.models import CandidateRun, CandidateRunStatus, CandidateScore, Job
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateRun, CandidateRunStatus, CandidateScore, Job
+from tests.support.worker_env import API_KEY, OFFLINE, reset_caches
+from tests.support.worker_helpers import FAST, submit, upload, wait_for
+from tests.worker.test_celery import CeleryWorker
 
 pytestmark = pytest.mark.redis
 

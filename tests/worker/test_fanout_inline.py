@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from test_run_job_options import get_job, upload
-from worker_env import API_KEY, reset_caches
-from worker_helpers import FAST
 
-from app.core.db import session_scope
-from app.core.migrate import upgrade_to_head
-from app.models import CandidateRun, CandidateRunStatus, CandidateScore
+from secateur.kernel.db import session_scope
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import CandidateRun, CandidateRunStatus, CandidateScore
+from tests.support.worker_env import API_KEY, reset_caches
+from tests.support.worker_helpers import FAST
+from tests.worker.test_run_job_options import get_job, upload
 from worker import fanout
-from worker.jobs import run_job
+from worker.job_runner import run_job
 
 
 class Inline:

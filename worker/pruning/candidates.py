@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.resume import RunState, Slot
 from worker.pruning.strategies import CANDIDATE, REPURPOSE, Context, Outcome, _score, _train
 from worker.pruning.surgery import without_layers
-from worker.pruning.types import CandidateScore
+from worker.pruning.types import Candidate
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -108,7 +108,7 @@ def aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     current = state.slots["current"]
     trials = ctx.runner.score(ctx, rnd, current, ctx.candidates(current.kept))
     layer, model, score, examples = settle(ctx, rnd, current, trials)
-    scores = tuple(CandidateScore(t.layer, t.score, t.seconds) for t in sorted(trials, key=lambda t: t.layer))
+    scores = tuple(Candidate(t.layer, t.score, t.seconds) for t in sorted(trials, key=lambda t: t.layer))
     kept = [k for k in current.kept if k != layer]
     return Outcome(scores, layer, model, kept, score, examples)
 

@@ -8,11 +8,11 @@ from typing import cast
 
 import torch
 
-from worker.pruning.checkpoint import Slot
 from worker.pruning.engine import _candidate_sample, _load_task, _load_tokenizer, resolve_device, validate
 from worker.pruning.errors import ConfigError
+from worker.pruning.resume import Slot
 from worker.pruning.strategies import Context
-from worker.pruning.surgery import load_checkpoint, read_config
+from worker.pruning.surgery import load_saved_model, read_config
 from worker.pruning.types import Observer, PruneRequest, TaskType
 
 
@@ -46,5 +46,5 @@ def candidate_context(request: PruneRequest, observer: Observer) -> Context:
 
 def load_start(directory: Path, kept: list[int], ctx: Context) -> Slot:
     """A round's start model saved with `save_pretrained`, as the Slot its candidates are cut from."""
-    model = load_checkpoint(directory, cast(TaskType, ctx.data.type))
+    model = load_saved_model(directory, cast(TaskType, ctx.data.type))
     return Slot(model, list(kept), 0.0, 0.0)

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.core.config import Settings
+from secateur.kernel.settings import Settings
 
 
 def test_a_key_over_its_limit_gets_429_with_retry_after(
