@@ -152,7 +152,9 @@ class KeyCache:
         self._keys.pop(digest, None)
 
 
-_LIVE = select(ApiKey.revoked_at).where(ApiKey.id == bindparam("key_id"))
+# Core, not ORM: this runs on every request that uses a cached key.
+_KEYS = ApiKey.__table__.c
+_LIVE = select(_KEYS.revoked_at).where(_KEYS.id == bindparam("key_id"))
 
 
 class Caller:
