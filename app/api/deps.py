@@ -10,6 +10,7 @@ plain functions, looked up through the app's dependency overrides.
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
@@ -76,7 +77,10 @@ async def get_session(factory: SessionFactoryDep) -> AsyncIterator[Session]:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            # Outside the threadpool's shared limit, as FastAPI runs a dependency's exit: with every
+            # thread taken by requests waiting for a connection, the close that returns one must not
+            # wait for a thread (they would all time out, 503).
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
         else:
             session.close()
 

@@ -107,3 +107,30 @@ def test_the_key_cache_starts_over_when_full() -> None:
     for i, key in enumerate(keys):
         cache.put(str(i), key)
     assert cache.get("0") is None and cache.get("2") is keys[2]
+
+
+def test_closing_a_session_needs_no_free_thread(db_session: Session, caller: Any) -> None:
+    """With every threadpool thread taken (requests waiting for a connection), get_session still closes.
+
+    Its close returns the connection those requests wait for: queued behind them it would never run.
+    """
+    factory = db_session.get_bind()  # any bind will do: the session below opens a transaction on it
+
+    async def scenario() -> bool:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        borrowers = [object() for _ in range(int(limiter.total_tokens))]
+        for borrower in borrowers:
+            await limiter.acquire_on_behalf_of(borrower)
+        try:
+            sessions = deps.get_session(lambda: Session(factory))  # type: ignore[arg-type]
+            session = await anext(sessions)
+            session.get(ApiKey, caller.id)
+            assert session.in_transaction()
+            with anyio.fail_after(5):
+                await sessions.aclose()
+            return not session.in_transaction()
+        finally:
+            for borrower in borrowers:
+                limiter.release_on_behalf_of(borrower)
+
+    assert anyio.run(scenario)
