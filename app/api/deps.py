@@ -198,16 +198,16 @@ class _Revoked(Exception):
 
 
 async def get_caller(
-    request: Request,
-    factory: SessionFactoryDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     """Like `get_current_key` (same limits, same 401s), but a key seen lately needs no thread switch.
 
-    Its revocation is checked by `Caller.run`, before any of the request's work.
+    Its revocation is checked by `Caller.run`, before any of the request's work. The settings and
+    the session factory are read here rather than declared: each declared dependency is one more
+    step of FastAPI's resolution on every request.
     """
-    limits = rate_limits(request.app, settings)
+    factory = _provided(request, get_session_factory)
+    limits = rate_limits(request.app, _provided(request, get_settings))
     address = request.client.host if request.client else "unknown"
     limits.check_address(address)
     if credentials is None:
