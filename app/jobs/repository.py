@@ -37,18 +37,31 @@ def view_owned(session: Session, owner_id: str, job_id: str) -> Row[Any] | None:
     return session.execute(_VIEW_OWNED, {"job_id": job_id, "owner_id": owner_id}).first()
 
 
+# The pages' statements, built once like _VIEW_OWNED (the limit is a bound value too).
+_NEWEST_FIRST = (_JOBS.created_at.desc(), _JOBS.id.desc())
+_PAGE = (
+    _VIEW.where(_JOBS.owner_id == bindparam("owner_id")).order_by(*_NEWEST_FIRST).limit(bindparam("limit"))
+)
+_PAGE_AFTER = (
+    _VIEW.where(
+        _JOBS.owner_id == bindparam("owner_id"),
+        or_(
+            _JOBS.created_at < bindparam("created_at"),
+            and_(_JOBS.created_at == bindparam("created_at"), _JOBS.id < bindparam("id")),
+        ),
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
+
+
 def view_page(session: Session, owner_id: str, limit: int, after: Row[Any] | None) -> list[Row[Any]]:
     """Up to `limit + 1` jobs newest first, strictly after the cursor job (the extra row means more)."""
-    query = _VIEW.where(_JOBS.owner_id == owner_id)
-    if after is not None:
-        query = query.where(
-            or_(
-                _JOBS.created_at < after.created_at,
-                and_(_JOBS.created_at == after.created_at, _JOBS.id < after.id),
-            )
-        )
-    query = query.order_by(_JOBS.created_at.desc(), _JOBS.id.desc()).limit(limit + 1)
-    return list(session.execute(query))
+    values: dict[str, Any] = {"owner_id": owner_id, "limit": limit + 1}
+    if after is None:
+        return list(session.execute(_PAGE, values).all())
+    values |= {"created_at": after.created_at, "id": after.id}
+    return list(session.execute(_PAGE_AFTER, values).all())
 
 
 def get_by_idempotency_key(session: Session, owner_id: str, key: str) -> Job | None:
