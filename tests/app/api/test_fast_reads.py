@@ -8,11 +8,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import deps
+from app.core.db import make_engine
+from app.core.migrate import upgrade_to_head
 from app.jobs import repository
 from app.jobs.views import job_out
+from app.keys.service import create_key
 from app.models import ApiKey, utcnow
 
 MakeJob = Callable[..., Any]
@@ -134,3 +137,28 @@ def test_closing_a_session_needs_no_free_thread(db_session: Session, caller: Any
                 limiter.release_on_behalf_of(borrower)
 
     assert anyio.run(scenario)
+
+
+def test_reads_on_a_real_engine_leave_no_autocommit_connection_behind(
+    app: FastAPI, empty_database_url: str
+) -> None:
+    """Reads run without a transaction on an engine; the pooled connection gets its isolation back."""
+    upgrade_to_head(empty_database_url)
+    engine = make_engine(empty_database_url, pool_size=1, max_overflow=0)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session:
+        _key, secret = create_key(session, "carol")
+        session.commit()
+    app.dependency_overrides[deps.get_session_factory] = lambda: factory
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(app) as client:
+        created = client.post(
+            "/v1/jobs", json={"model": "m", "task": {"name": "rte"}, "retention": 0.9}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        for _ in range(2):  # the second read takes the cached key's path
+            assert client.get(f"/v1/jobs/{created.json()['id']}", headers=headers).status_code == 200
+            assert client.get("/v1/jobs", headers=headers).json()["data"][0]["id"] == created.json()["id"]
+    with engine.connect() as conn:  # the pool's one connection, as the reads left it
+        assert conn.get_isolation_level() != "AUTOCOMMIT"
+    engine.dispose()
