@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.models import CandidateScore, Job, JobStatus, Round
+from secateur.kernel.models import CandidateScore, Job, JobStatus, Round
 
 logger = logging.getLogger("secateur.metrics")
 

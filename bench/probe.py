@@ -22,7 +22,7 @@ from bench.plan import REPO, TASKS, Budget, RunSpec, default_model, model_name, 
 from bench.record import write_json
 from bench.reproduce import baseline_dir, default_data_dir
 from worker.pruning import baseline_cache
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.metrics import IGNORE_INDEX
 from worker.pruning.surgery import load_model
 from worker.pruning.train import derive_seed, fine_tune, predict

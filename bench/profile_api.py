@@ -61,7 +61,7 @@ def main(
     html: Annotated[Path | None, typer.Option(help="Also write pyinstrument's HTML here.")] = None,
 ) -> None:
     """Print the profile of `requests` GETs of `path`."""
-    from app.core.migrate import upgrade_to_head
+    from secateur.kernel.migrate import upgrade_to_head
 
     with tempfile.TemporaryDirectory(prefix="secateur-profile-") as tmp:
         url = database_url or f"sqlite:///{tmp}/profile.db"

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from transformers.utils import logging as transformers_logging
 
-from app.core.config import get_settings
 from bench import machine, record
 from bench.latency import compare, selection_batch
 from bench.plan import (
@@ -30,6 +29,7 @@ from bench.plan import (
     resolve_model,
     split_list,
 )
+from secateur.kernel.settings import get_settings
 from worker.pruning.types import Strategy
 
 app = typer.Typer(add_completion=False, help=__doc__)

@@ -34,7 +34,7 @@ def _prepare(name: str, row_mib: int) -> Callable[[], object]:
     """Write the case's input and return the check to measure; imports happen here, outside the figures."""
     import transformers.models.bert.modeling_bert  # noqa: F401  # the import is not the check's cost
 
-    from worker.pruning.datafiles import read_task_file
+    from worker.pruning.data.files import read_task_file
     from worker.pruning.surgery import load_model
     from worker.pruning.types import InputLimits
 

@@ -19,7 +19,7 @@ from transformers import AutoTokenizer
 
 from bench.plan import default_model
 from worker.pruning.batching import Meter
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.surgery import find_layer_list, load_model
 from worker.pruning.train import fine_tune
 from worker.pruning.types import Hyperparameters, TaskSpec

@@ -8,7 +8,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from app.core.storage import Storage
+from secateur.kernel.storage import Storage
 
 
 def pack(directory: Path, target: Path, compress: bool) -> tuple[int, str]:
@@ -43,7 +43,7 @@ def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
     The stored tarball wins over a local directory: it is the latest finished round, whichever
     machine ran it, and it is replaced atomically, unlike a directory a killed process was writing.
     """
-    from worker.pruning import checkpoint  # imports torch: only in the job's process
+    from worker.pruning import resume  # imports torch: only in the job's process
 
     directory = work / "checkpoint"
     if storage.exists(checkpoint_key(job_id)):
@@ -52,7 +52,7 @@ def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
         storage.fetch(checkpoint_key(job_id), tarball)
         unpack(tarball, directory)
         tarball.unlink()
-    steps = sorted(directory.glob(f"{checkpoint.STEP_PREFIX}*/{checkpoint.STATE_FILE}"))
+    steps = sorted(directory.glob(f"{resume.STEP_PREFIX}*/{resume.STATE_FILE}"))
     if not steps:
         return 0
     return len(json.loads(steps[-1].read_text())["rounds"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from app.core.db import session_scope
-from app.core.storage import Storage
-from app.models import JobDepth, utcnow
+from secateur.kernel.db import session_scope
+from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import JobDepth, utcnow
+from secateur.kernel.storage import Storage
 from worker.blobs import upload_depth
-from worker.progress import add_event
 from worker.pruning.types import Depth
 
 

@@ -19,12 +19,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.core.config import Settings, get_settings
-from app.core.db import session_scope
-from app.core.logging import job_context
-from app.core.storage import get_storage
-from app.models import Job, JobStatus, utcnow
-from worker.jobs import claim
+from secateur.kernel.db import session_scope
+from secateur.kernel.logs import job_context
+from secateur.kernel.models import Job, JobStatus, utcnow
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import get_storage
+from worker.job_runner import claim
 from worker.reconciler import Summary, clean_if_ended, force_cancel, reconcile, requeue_or_fail
 from worker.webhooks import DeliveryLoop
 
@@ -96,7 +96,7 @@ class LocalRunner:
         with session_scope() as session:
             rows = session.execute(
                 select(Job.id, Job.attempts, Job.worker).where(
-                    Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)), Job.worker.like(f"{host}:%")
+                    Job.status.in_(JobStatus.ACTIVE), Job.worker.like(f"{host}:%")
                 )
             ).all()
         for job_id, attempt, worker in rows:

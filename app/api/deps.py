@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.api.ratelimit import rate_limits
-from app.core.config import Settings, get_settings
-from app.core.db import get_sessionmaker
-from app.core.errors import ProblemError
-from app.core.storage import Storage, get_storage
+from app.core.problems import Unauthorized
 from app.keys.service import authenticate, hash_key
-from app.models import ApiKey
+from secateur.kernel.db import get_sessionmaker
+from secateur.kernel.models import ApiKey
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
 
 T = TypeVar("T")
 
@@ -89,11 +89,6 @@ async def get_session(factory: SessionFactoryDep) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _unauthorized(detail: str) -> ProblemError:
-    """A 401 problem that tells the client to use Bearer auth."""
-    return ProblemError(401, detail, slug="unauthorized", headers={"WWW-Authenticate": "Bearer"})
-
-
 def _lookup(factory: sessionmaker[Session], secret: str) -> ApiKey | None:
     """The live key for `secret`, with a session of its own closed at once."""
     with factory() as session:
@@ -117,11 +112,11 @@ async def get_current_key(
     limits.check_address(address)
     if credentials is None:
         limits.failed(address)
-        raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     key = await run_in_threadpool(_lookup, factory, credentials.credentials)
     if key is None:
         limits.failed(address)
-        raise _unauthorized("The API key is invalid or has been revoked.")
+        raise Unauthorized("The API key is invalid or has been revoked.")
     limits.hit_key(key.id)
     return key
 
@@ -195,7 +190,7 @@ class Caller:
         except _Revoked:
             self.request.app.state.key_cache.drop(self.digest)
             rate_limits(self.request.app, _provided(self.request, get_settings)).failed(self.address)
-            raise _unauthorized("The API key is invalid or has been revoked.") from None
+            raise Unauthorized("The API key is invalid or has been revoked.") from None
 
 
 class _Revoked(Exception):
@@ -217,7 +212,7 @@ async def get_caller(
     limits.check_address(address)
     if credentials is None:
         limits.failed(address)
-        raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
     if cache is None:
         cache = request.app.state.key_cache = KeyCache()
@@ -227,7 +222,7 @@ async def get_caller(
         key = await run_in_threadpool(_lookup, factory, credentials.credentials)
         if key is None:
             limits.failed(address)
-            raise _unauthorized("The API key is invalid or has been revoked.")
+            raise Unauthorized("The API key is invalid or has been revoked.")
         cache.put(digest, key)
     limits.hit_key(key.id)
     return Caller(key, digest, address, request, factory)

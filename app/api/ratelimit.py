@@ -11,8 +11,8 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from app.core.config import Settings
-from app.core.errors import ProblemError
+from app.core.problems import RateLimited
+from secateur.kernel.settings import Settings
 
 SWEEP_EVERY_S = 60.0  # how often idle identifiers' empty windows are dropped
 
@@ -114,15 +114,12 @@ class RateLimits:
         if not self.limiter.hit(self.per_key, "key", key_id):
             raise self._too_many(self.per_key, "Too many requests for this API key", "key", key_id)
 
-    def _too_many(self, item: RateLimitItem, what: str, *identifiers: str) -> ProblemError:
+    def _too_many(self, item: RateLimitItem, what: str, *identifiers: str) -> RateLimited:
         """The 429 problem, with Retry-After: the seconds until the window frees a request."""
         reset_at = self.limiter.get_window_stats(item, *identifiers).reset_time
         retry_after = max(1, math.ceil(reset_at - time.time()))
-        return ProblemError(
-            429,
+        return RateLimited(
             f"{what} (limit {item}); retry in {retry_after} s.",
-            slug="rate-limited",
-            title="Too Many Requests",
             headers={"Retry-After": str(retry_after)},
         )
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.files.schemas import FileDeleted, FileList, FileOut, Purpose
-from app.jobs.schemas import (
+from secateur.kernel.jobs.schemas import (
     CandidateOut,
     EventList,
     EventOut,

@@ -2,12 +2,13 @@
 
 from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.responses import MalformedRangeHeader
+from starlette.responses import RangeNotSatisfiable as RangeOutsideFile
 
-from app.core.errors import ProblemError
-from app.core.storage import Storage
+from app.core.problems import ArtifactMissing, BadRange, RangeNotSatisfiable
 from app.jobs.service import artifact_key
-from app.models import Job, JobDepth
+from secateur.kernel.models import Job, JobDepth
+from secateur.kernel.storage import Storage
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -40,7 +41,7 @@ def _archive(
         return RedirectResponse(url, status_code=307)
     path = storage.local_path(key)
     if path is None or not path.is_file():
-        raise ProblemError(404, f"{what} is missing from storage.", slug="artifact-missing")
+        raise ArtifactMissing(f"{what} is missing from storage.")
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
     if_none_match = request.headers.get("if-none-match")
@@ -60,11 +61,9 @@ def _check_range(request: Request, size: int, etag: str) -> None:
         # Starlette's own parser, so the check agrees exactly with what FileResponse will serve.
         FileResponse._parse_range_header(http_range, size)
     except MalformedRangeHeader as exc:
-        raise ProblemError(400, f"Malformed Range header: {exc.content}", slug="bad-range") from exc
-    except RangeNotSatisfiable as exc:
-        raise ProblemError(
-            416,
+        raise BadRange(f"Malformed Range header: {exc.content}") from exc
+    except RangeOutsideFile as exc:
+        raise RangeNotSatisfiable(
             f"The range is outside the artifact's {size} bytes.",
-            slug="range-not-satisfiable",
             headers={"Content-Range": f"bytes */{size}"},
         ) from exc

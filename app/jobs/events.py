@@ -14,9 +14,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionFactoryDep
-from app.core.errors import field_error
-from app.jobs import repository
-from app.jobs.schemas import EventOut
+from app.core.problems import InvalidHeader
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.schemas import EventOut
 
 logger = logging.getLogger("secateur.events")
 
@@ -171,9 +171,7 @@ def resume_point(last_event_id: str | None, after: int, highest: int) -> int:
     if not value:
         return after
     if not (value.isascii() and value.isdigit() and int(value) <= highest):
-        raise field_error(
-            "Last-Event-ID", f"expected an event id, a whole number up to {highest}", status=400
-        )
+        raise InvalidHeader("Last-Event-ID", f"expected an event id, a whole number up to {highest}")
     return int(value)
 
 

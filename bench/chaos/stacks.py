@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from app.core.migrate import upgrade_to_head
-from app.models import Job
 from bench.stack import Process, free_port, service_env, uvicorn, wait_ready
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import Job
 
 # Fast failure detection, so a trial takes a minute rather than the production five; 30 s still
 # leaves a job process time to import torch and load its inputs before its first heartbeat.
@@ -65,7 +65,14 @@ class ServeStack(Stack):
         upgrade_to_head(self.database_url)
         port = free_port()
         env = service_env(self.database_url, scratch / "data", SECATEUR_QUEUE="local", **TIMINGS)
-        command = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)]
+        command = [
+            sys.executable,
+            "-c",
+            "from secateur.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+        ]
         self.serve = Process(command, env, scratch / "serve.log").start()
         self.base = f"http://127.0.0.1:{port}"
         wait_ready(f"{self.base}/healthz", timeout_s=120)

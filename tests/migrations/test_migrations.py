@@ -1,13 +1,13 @@
-"""The Alembic migrations build exactly app/models.py's schema, and come apart again."""
+"""The Alembic migrations build exactly secateur/kernel/models.py's schema, and come apart again."""
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from app.core.db import make_engine
-from app.core.migrate import alembic_config, downgrade_to_base, upgrade_to_head
-from app.models import Base
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import alembic_config, downgrade_to_base, upgrade_to_head
+from secateur.kernel.models import Base
 
 TABLES = {"api_keys", "files", "jobs", "rounds", "candidate_scores", "events", "job_depths"}
 

@@ -17,8 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
-from worker_env import API_KEY, OFFLINE, reset_caches
-from worker_helpers import (
+
+from app.client import ApiError, SecateurClient
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings
+from tests.support.webhook_receiver import Receiver, start_receiver
+from tests.support.worker_env import API_KEY, OFFLINE, reset_caches
+from tests.support.worker_helpers import (
     check_artifact,
     check_resumed,
     events,
@@ -29,12 +35,6 @@ from worker_helpers import (
     wait_for,
     wait_for_round_checkpoint,
 )
-
-from app.client import ApiError, SecateurClient
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import Job
-from tests.app.webhooks.receiver import Receiver, start_receiver
 
 pytestmark = pytest.mark.redis
 

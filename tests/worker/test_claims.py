@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_rows import event_types, job, make_job
 from sqlalchemy import func, select, update
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
-from worker.jobs import claim
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from secateur.kernel.settings import Settings
+from tests.support.job_rows import event_types, job, make_job
+from worker.job_runner import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord
 from worker.reconciler import gpu_backlog, reconcile
@@ -172,8 +172,8 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     import errno
     import shutil
 
-    from app.core.storage import LocalStorage
-    from worker import jobs
+    from secateur.kernel.storage import LocalStorage
+    from worker import job_runner
     from worker.pruning.types import PruneResult
 
     def fill_up(source: Any, target: Any, _length: int = 0) -> None:
@@ -190,7 +190,7 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     storage = LocalStorage(tmp_path / "blobs")
     monkeypatch.setattr(shutil, "copyfileobj", fill_up)
     result = PruneResult("aglp", "accuracy", 0.9, 0.9, 0.5, 0.9, 0.9, 1.0, (0,), (1,), 2, 10, 5, (), 8, 1.0)
-    jobs._succeed(job_id, attempt, storage, work, result)
+    job_runner._succeed(job_id, attempt, storage, work, result)
 
     row = job(job_id)
     assert row.status == JobStatus.FAILED and row.error_code == "storage_full"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_process import free_port
-from worker_env import API_KEY, OFFLINE, empty_postgres_database
-from worker_helpers import submit, upload, wait_for
 
 from app.client import SecateurClient
+from tests.support.serve_process import free_port
+from tests.support.services import empty_postgres_database
+from tests.support.worker_env import API_KEY, OFFLINE
+from tests.support.worker_helpers import submit, upload, wait_for
 
 pytestmark = pytest.mark.redis
 

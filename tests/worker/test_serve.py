@@ -6,11 +6,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serve_process import Serve
 from standardwebhooks import Webhook
-from worker_helpers import check_artifact, check_resumed, submit, upload, wait_for, wait_for_round_checkpoint
 
-from tests.app.webhooks.receiver import start_receiver
+from tests.support.serve_process import Serve
+from tests.support.webhook_receiver import start_receiver
+from tests.support.worker_helpers import (
+    check_artifact,
+    check_resumed,
+    submit,
+    upload,
+    wait_for,
+    wait_for_round_checkpoint,
+)
 
 
 def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(

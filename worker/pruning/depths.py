@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from worker.pruning.checkpoint import Slot
 from worker.pruning.latency import device_label, time_model
+from worker.pruning.resume import Slot
 from worker.pruning.surgery import count_parameters
 from worker.pruning.types import Depth, Observer
 

@@ -18,22 +18,23 @@ ends up doing in effect.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
-from worker.pruning import baseline_cache, checkpoint, guard
+from secateur.kernel.cost import Plan, layer_floor
+from secateur.kernel.hyperparameters import first_problem
+from secateur.kernel.vocabulary import STRATEGIES
+from worker.pruning import baseline_cache, guard, resume
 from worker.pruning.as_is import load_as_is
-from worker.pruning.checkpoint import RunState, Slot
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
-from worker.pruning.cost import STRATEGIES, Plan, layer_floor
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
+from worker.pruning.resume import RunState, Slot
 from worker.pruning.shortlist import ZERO_SHOT_ROUNDS
 from worker.pruning.strategies import (
     ROUNDS,
@@ -62,18 +63,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
-# (field, smallest allowed value) for the integer hyperparameters.
-INT_FLOORS = {
-    "epochs": 1,
-    "candidate_epochs": 1,
-    "repurpose_epochs": 0,
-    "batch_size": 1,
-    "eval_batch_size": 1,
-    "max_length": 2,
-    "seed": 0,
-    "shortlist": 1,
-}
-
 
 def validate(request: PruneRequest) -> None:
     """Raise ConfigError naming the first field that is out of range."""
@@ -83,21 +72,9 @@ def validate(request: PruneRequest) -> None:
         raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {request.strategy!r}")
     if not isinstance(request.min_layers, int) or request.min_layers < 1:
         raise ConfigError(f"min_layers must be an integer >= 1, got {request.min_layers!r}")
-    hp = request.hyperparameters
-    for name, floor in INT_FLOORS.items():
-        value = getattr(hp, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < floor:
-            raise ConfigError(f"hyperparameter {name} must be an integer >= {floor}, got {value!r}")
-    for name in ("max_train_examples", "candidate_train_examples", "max_train_examples_total"):
-        value = getattr(hp, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ConfigError(f"hyperparameter {name} must be an integer >= 1 or unset, got {value!r}")
-    for name in ("learning_rate", "weight_decay"):
-        value = getattr(hp, name)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"hyperparameter {name} must be a finite number >= 0, got {value!r}")
-    if hp.learning_rate == 0:
-        raise ConfigError("hyperparameter learning_rate must be > 0")
+    problem = first_problem(request.hyperparameters)
+    if problem:
+        raise ConfigError(problem)
     validate_constraints(request)
 
 
@@ -118,7 +95,7 @@ def _load_task(
     spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, max_row_bytes: int | None
 ) -> TaskDataLike:
     """The data layer's loader (imported late so the engine imports without it)."""
-    from worker.pruning.data import load_task
+    from worker.pruning.data.load import load_task
 
     return load_task(spec, tokenizer, hp, max_row_bytes)
 
@@ -267,7 +244,7 @@ def prune(
         batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
         tok = getattr(data, "tokenizer", None) or tokenizer
         ctx.on_accept = DepthKeeper(depths_dir, tok, observer, batch, device, request.latency_runs)
-    state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
+    state = resume.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     fresh = state is None
     if state is None:
         state = _baseline(ctx, data, full, baseline_cache_dir)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from scipy.stats import kendalltau
 
-from worker.pruning.checkpoint import RunState, Slot
+from worker.pruning.resume import RunState, Slot
 from worker.pruning.strategies import CANDIDATE, REPURPOSE, Context, Outcome, _score, _train
 from worker.pruning.surgery import without_layers
-from worker.pruning.types import CandidateScore
+from worker.pruning.types import Candidate
 from worker.pruning.zeroshot import ZeroShot, ranked, zero_shot_scores
 
 if TYPE_CHECKING:
@@ -64,10 +64,10 @@ def rank_agreement(order: list[ZeroShot], tuned: dict[int, float]) -> float | No
 
 def _candidates(
     scores: list[ZeroShot], tuned: dict[int, float], seconds: dict[int, float]
-) -> tuple[CandidateScore, ...]:
+) -> tuple[Candidate, ...]:
     """Every candidate with its zero-shot fields, and a fine-tuned score for the verified ones."""
     return tuple(
-        CandidateScore(
+        Candidate(
             layer=z.layer,
             score=tuned.get(z.layer),
             seconds=seconds.get(z.layer, 0.0),

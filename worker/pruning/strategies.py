@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from worker.pruning import checkpoint
+from secateur.kernel.cost import Plan, layer_floor, round_cost
+from secateur.kernel.vocabulary import FROM_PRETRAINED, STRATEGIES
+from worker.pruning import resume
 from worker.pruning.batching import Meter
-from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.cost import Plan, layer_floor, round_cost
+from worker.pruning.resume import RunState, Slot
 from worker.pruning.surgery import without_layers
 from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
-from worker.pruning.types import Cancelled, CandidateScore, Observer, PruneRequest, RoundRecord, StopReason
+from worker.pruning.types import Cancelled, Candidate, Observer, PruneRequest, RoundRecord, StopReason
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 # Seed stages: each kind of fine-tune draws from its own stream.
 BASELINE, CANDIDATE, REPURPOSE, FINAL = 0, 1, 2, 3
 # Strategies that walk on from the current fine-tuned model (the others restart from the pristine one).
-WALKING = ("aglp", "aglp-shortlist", "analyze")
+WALKING = tuple(s for s in STRATEGIES if s not in FROM_PRETRAINED)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Context:
 class Outcome:
     """What a round produced: its candidates, the layer it removed and the resulting model."""
 
-    candidates: tuple[CandidateScore, ...]
+    candidates: tuple[Candidate, ...]
     removed_layer: int
     model: PreTrainedModel
     kept: list[int]
@@ -103,9 +104,9 @@ def _score(ctx: Context, model: PreTrainedModel, split: str = "selection") -> fl
 
 def _try_candidates(
     ctx: Context, rnd: int, layers: list[int], build: Callable[[int], PreTrainedModel], epochs: int
-) -> tuple[tuple[CandidateScore, ...], int, PreTrainedModel, float, int]:
+) -> tuple[tuple[Candidate, ...], int, PreTrainedModel, float, int]:
     """Fine-tune and score one candidate per layer; the best wins, ties to the lowest original index."""
-    scores: list[CandidateScore] = []
+    scores: list[Candidate] = []
     best: tuple[int, PreTrainedModel, float] | None = None
     examples = 0
     for layer in sorted(layers):
@@ -114,7 +115,7 @@ def _try_candidates(
         examples += _train(ctx, model, epochs, CANDIDATE, rnd, layer)
         score = _score(ctx, model)
         seconds = time.monotonic() - began
-        scores.append(CandidateScore(layer=layer, score=score, seconds=seconds))
+        scores.append(Candidate(layer=layer, score=score, seconds=seconds))
         ctx.observer.on_candidate(rnd, layer, score, seconds)
         if best is None or score > best[2]:  # strict: an equal score never beats a lower index
             best = (layer, model, score)
@@ -181,7 +182,7 @@ def top_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     seconds = time.monotonic() - began
     ctx.observer.on_candidate(rnd, layer, score, seconds)
     kept = [layer for layer in range(ctx.layers_total) if layer not in dropped]
-    return Outcome((CandidateScore(layer, score, seconds),), layer, model, kept, score, examples)
+    return Outcome((Candidate(layer, score, seconds),), layer, model, kept, score, examples)
 
 
 ROUNDS: dict[str, Callable[[Context, RunState, int], Outcome]] = {
@@ -202,7 +203,7 @@ def save_checkpoint(ctx: Context, state: RunState) -> None:
     """Checkpoint the state (when asked to) and tell the observer where."""
     state.seconds = ctx.seconds_before + time.monotonic() - ctx.started
     if ctx.checkpoint_dir is not None:
-        step = checkpoint.save(ctx.checkpoint_dir, ctx.request, state)
+        step = resume.save(ctx.checkpoint_dir, ctx.request, state)
         ctx.observer.on_checkpoint(step)
 
 

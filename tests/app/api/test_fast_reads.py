@@ -11,12 +11,12 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import deps
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
-from app.jobs import repository
-from app.jobs.views import job_out
 from app.keys.service import create_key
-from app.models import ApiKey, utcnow
+from secateur.kernel.db import make_engine
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.serializers import job_out
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import ApiKey, utcnow
 
 MakeJob = Callable[..., Any]
 

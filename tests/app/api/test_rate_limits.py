@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from limits import parse
 
 from app.api import ratelimit
-from app.core.config import Settings
+from secateur.kernel.settings import Settings
 
 
 def test_a_key_over_its_limit_gets_429_with_retry_after(

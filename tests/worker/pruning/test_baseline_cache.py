@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import timeless, write_task_files
 
+from tests.support.synthetic import timeless, write_task_files
 from worker.pruning import baseline_cache, engine
 from worker.pruning.engine import prune
 from worker.pruning.types import Hyperparameters, PruneRequest

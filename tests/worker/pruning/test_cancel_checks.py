@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import keyword_task, write_task_files
 
+from tests.support.synthetic import keyword_task, write_task_files
 from worker.pruning.engine import prune
 from worker.pruning.surgery import load_model
 from worker.pruning.train import evaluate, fine_tune

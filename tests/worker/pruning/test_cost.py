@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
-from test_engine import HP, _request
 
-from worker.pruning.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
+from secateur.kernel.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
+from tests.support.engine_runs import HP, prune_request
+from tests.support.synthetic import write_task_files
 from worker.pruning.engine import prune
 
 PLAN = Plan(
@@ -52,7 +52,7 @@ def test_the_engine_pays_what_the_rule_says(bert_dir: Path, spec: Any, strategy:
     """Run to the floor, GLP and top-layer dropping process exactly the estimated training examples."""
     hp = dataclasses.replace(HP, candidate_train_examples=48)
     result = prune(
-        _request(bert_dir, spec, retention=0.01, min_layers=2, strategy=strategy, hyperparameters=hp)
+        prune_request(bert_dir, spec, retention=0.01, min_layers=2, strategy=strategy, hyperparameters=hp)
     )
     assert len(result.rounds) == 2
     plan = Plan.of(hp, 4, 240, min_layers=2)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.pruning.datafiles import read_task_file
+from worker.pruning.data.files import read_task_file
 from worker.pruning.errors import TaskError
 
 LIMIT = 100

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
 
+from tests.support.synthetic import write_task_files
 from worker.pruning import guard
 from worker.pruning.engine import prune
 from worker.pruning.guard import BaselineNotLearned

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import keyword_task
 
+from tests.support.synthetic import keyword_task
 from worker.pruning.surgery import load_model
 from worker.pruning.train import build_optimizer, derive_seed, evaluate, fine_tune
 from worker.pruning.types import Cancelled, Hyperparameters, NullObserver

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import ARCHITECTURES, keyword_task, make_model_dir
 from torch.nn import functional
 
+from tests.support.synthetic import ARCHITECTURES, keyword_task, make_model_dir
 from worker.pruning.batching import Meter
 from worker.pruning.surgery import load_model
 from worker.pruning.types import Hyperparameters

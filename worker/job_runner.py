@@ -1,0 +1,340 @@
+"""`run_job`: claim a job, run the pruning engine on it and record the outcome; free of Celery.
+
+Both the Celery task and the local runner call this, so the two paths behave the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import select
+
+from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.logs import job_context
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
+from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
+from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
+from worker.kept_depths import keep_depth
+from worker.progress import DbObserver, forget_after
+from worker.pruning.errors import PruningError
+from worker.pruning.types import Cancelled, PruneRequest, PruneResult
+from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
+
+log = logging.getLogger(__name__)
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the job's process: a forced cancel, or a worker shutting down.
+
+    A BaseException, so no `except Exception` on the way up swallows it.
+    """
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception, so the job can tidy up on its way out."""
+    raise Terminated()
+
+
+@contextmanager
+def terminated_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises Terminated (main thread only: Python signals live there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def detach_stdin() -> None:
+    """Point fd 0 and sys.stdin at /dev/null, so nothing a job loads can prompt on the worker's terminal."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull)  # noqa: SIM115  # stays open for the process's life, like any stdin
+
+
+def worker_name() -> str:
+    """Who runs the job, as shown in the job row: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(job_id: str, worker: str, stale_after_s: float) -> int | None:
+    """Take the job for a new attempt in a transaction of its own (see `lifecycle.claim`)."""
+    with session_scope() as session:
+        return lifecycle.claim(session, job_id, worker=worker, stale_after_s=stale_after_s)
+
+
+def adopt(job_id: str, attempt: int, worker: str) -> bool:
+    """Take over a claim made by the local runner for this process; False if it is no longer valid."""
+    with session_scope() as session:
+        return lifecycle.adopt(session, job_id, attempt=attempt, worker=worker)
+
+
+def cancel_attempt(job_id: str, attempt: int) -> None:
+    """End the job `cancelled` if this attempt still holds it."""
+    with session_scope() as session:
+        lifecycle.cancel_attempt(session, job_id, attempt=attempt)
+
+
+def fail(job_id: str, attempt: int, code: str, message: str) -> None:
+    """End the job `failed` if this attempt still holds it."""
+    with session_scope() as session:
+        lifecycle.fail(session, job_id, attempt=attempt, code=code, message=message)
+
+
+def pick_device(settings: Settings) -> str:
+    """SECATEUR_DEVICE when set, else CUDA when present, else the CPU."""
+    if settings.device:
+        return settings.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
+    """An error code and a message that says what to fix; tracebacks stay in the worker log."""
+    if isinstance(exc, PruningError):
+        return exc.code, str(exc)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "out_of_memory", "the GPU ran out of memory: lower hyperparameters.batch_size or max_length"
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "time_limit", (
+            f"the job ran past the worker's time limit ({settings.task_time_limit_s} s): "
+            "lower hyperparameters.max_train_examples or the epochs"
+        )
+    return "internal_error", f"the worker failed unexpectedly ({type(exc).__name__}); details in its log"
+
+
+def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[str, Any]:
+    """The job's `result` field (with the sensitivity table for an analysis)."""
+    values: dict[str, Any] = {
+        "layers_removed": len(result.removed_layers),
+        "removed_layers": list(result.removed_layers),
+        "kept_layers": list(result.kept_layers),
+        "score": result.score,
+        "report_score": result.report_score,
+        "baseline_score": result.baseline_score,
+        "baseline_report_score": result.baseline_report_score,
+        "retained_fraction": result.retained_fraction,
+        "metric": result.metric,
+        "strategy": result.strategy,
+        "parameters_before": result.parameters_before,
+        "parameters_after": result.parameters_after,
+        "train_examples": result.train_examples,
+        "stopped_by": result.stopped_by,
+        "throughput": result.throughput,
+        "artifact": {"bytes": artifact_bytes, "sha256": sha256},
+        "baseline": result.baseline,
+        "chance_score": result.chance_score,
+        "warnings": [asdict(w) for w in result.warnings],
+        "latency": asdict(result.latency) if result.latency else None,
+    }
+    if result.strategy == "analyze":
+        values["sensitivity"] = sensitivity_table(result)
+    return values
+
+
+def sensitivity_table(result: PruneResult) -> list[dict[str, Any]]:
+    """The analysis: per round, the layer removed and every remaining layer's zero-shot figures."""
+    return [
+        {
+            "round": r.round,
+            "layers_before": r.layers_before,
+            "removed_layer": r.removed_layer,
+            "score": r.score,
+            "report_score": r.report_score,
+            "layers": [
+                {
+                    "layer": c.layer,
+                    "score": c.zero_shot_score,
+                    "loss": c.zero_shot_loss,
+                    "block_influence": c.block_influence,
+                }
+                for c in r.candidates
+            ],
+        }
+        for r in result.rounds
+    ]
+
+
+def _cancel_requested(job_id: str) -> bool:
+    """Whether someone asked to cancel the job (read now, not from the observer's throttled copy)."""
+    with session_scope() as session:
+        return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
+
+
+def run_job(job_id: str, attempt: int | None = None) -> None:
+    """Run one job to a terminal state, or return at once if it is not ours to run.
+
+    `attempt` is given by the local runner, which claims the job before starting this process.
+    Every log line written meanwhile carries the job id.
+    """
+    with job_context(job_id):
+        _run_job(job_id, attempt)
+
+
+def _run_job(job_id: str, attempt: int | None) -> None:
+    """run_job's body, inside the job's log context."""
+    settings, storage, me = get_settings(), get_storage(), worker_name()
+    if attempt is None:
+        attempt = claim(job_id, me, settings.stale_after_s)
+    elif not adopt(job_id, attempt, me):
+        attempt = None
+    if attempt is None:
+        log.info("job %s is not claimable (already running, cancelled or finished); skipping", job_id)
+        return
+    # Files of jobs killed on this machine (a forced cancel) go before this job adds its own.
+    sweep_work_dirs(settings, Summary(), storage)
+    work = work_dir(settings, job_id)
+    work.mkdir(parents=True, exist_ok=True)
+    observer = DbObserver(
+        job_id,
+        attempt,
+        settings.heartbeat_s,
+        on_checkpoint_saved=lambda _step: upload_checkpoint(storage, job_id, work),
+    )
+    log.info("job %s: attempt %d on %s", job_id, attempt, me)
+    try:
+        with terminated_on_sigterm():
+            result = _prune(job_id, settings, storage, work, observer)
+    except Terminated:
+        # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
+        if _cancel_requested(job_id):  # only acts while this attempt still holds the job
+            cancel_attempt(job_id, attempt)
+        log.warning("job %s: attempt %d stopped by SIGTERM", job_id, attempt)
+        clean_if_ended(job_id, settings, storage)
+        return
+    except Cancelled:
+        if observer.lost:
+            log.warning("job %s was taken from attempt %d; leaving it to its new owner", job_id, attempt)
+            clean_if_ended(job_id, settings, storage)
+            return
+        cancel_attempt(job_id, attempt)
+        cleanup(storage, job_id, work)
+        return
+    except Exception as exc:
+        if observer.lost:
+            log.warning("job %s: attempt %d lost its claim and then failed: %r", job_id, attempt, exc)
+            clean_if_ended(job_id, settings, storage)
+            return
+        code, message = classify(exc, settings)
+        # Users know their uploads by file id, not by this worker's directories.
+        message = message.replace(f"{work}/data/", "").replace(f"{work}/", "")
+        if code == "internal_error":
+            log.exception("job %s failed unexpectedly", job_id)
+        else:
+            log.info("job %s failed: %s: %s", job_id, code, message)
+        fail(job_id, attempt, code, message)
+        cleanup(storage, job_id, work)
+        return
+    _succeed(job_id, attempt, storage, work, result)
+
+
+def _prune(
+    job_id: str, settings: Settings, storage: Storage, work: Path, observer: DbObserver
+) -> PruneResult:
+    """Materialise the inputs and run the engine; raises Cancelled when asked to stop."""
+    inputs = load_inputs(job_id)
+    device = pick_device(settings)
+    request = PruneRequest(
+        model=materialise_model(storage, settings, inputs.model, work),
+        task=build_task(storage, settings, inputs.task, work),
+        retention=inputs.retention,
+        strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
+        hyperparameters=hyperparameters(inputs.hyperparameters),
+        device=device,
+        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
+        allow_weak_baseline=inputs.allow_weak_baseline,
+        protected_layers=inputs.protected_layers,
+        target_layers=inputs.target_layers,
+        latency_runs=settings.latency_runs,
+        limits=input_limits(settings),
+    )
+    if observer.should_stop():  # also beats: fetching inputs can take a while
+        raise Cancelled()
+    forget_after(job_id, restore_checkpoint(storage, job_id, work))
+    observer.heartbeat()
+    out_dir = work / "out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    from worker.pruning.engine import prune  # torch loads here, in the job's own process
+
+    depths_dir = None
+    if inputs.keep_depths:
+        import torch
+
+        from worker.pruning.latency import device_label
+
+        label = device_label(torch.device(device))
+        bound = settings.max_depth_artifacts_bytes
+        observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound, label)
+        depths_dir = work / "depths"
+    return prune(request, observer, out_dir, work / "checkpoint", depths_dir=depths_dir)
+
+
+def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:
+    """Upload the pruned model and record the result."""
+    tarball = work / "model.tar.gz"
+    key = f"artifacts/{job_id}/model.tar.gz"
+    try:
+        size, sha256 = pack(work / "out", tarball, compress=True)
+        storage.put_file(key, tarball)
+    except OSError as exc:
+        # A full disk is no worker crash: retrying on the same storage would only fill it again.
+        _fail_storage(job_id, attempt, storage, work, key, exc)
+        return
+    layers = f"{len(result.removed_layers)} of {result.layers_total} layers removed"
+    with session_scope() as session:
+        recorded = lifecycle.succeed(
+            session,
+            job_id,
+            attempt=attempt,
+            message=f"{layers}; score {result.score:.4f}",
+            result=result_json(result, size, sha256),
+            artifact_key=key,
+            artifact_bytes=size,
+            artifact_sha256=sha256,
+            layers_remaining=len(result.kept_layers),
+            current_score=result.score,
+            retained_fraction=result.retained_fraction,
+        )
+    if recorded:
+        cleanup(storage, job_id, work)
+    else:
+        # Its new owner writes the same artifact key, so nothing here is deleted.
+        log.warning("job %s finished but attempt %d no longer owns it; result discarded", job_id, attempt)
+
+
+def _fail_storage(job_id: str, attempt: int, storage: Storage, work: Path, key: str, exc: OSError) -> None:
+    """End the job `failed` when its artifact cannot be written; no partial artifact is left behind."""
+    full = exc.errno == errno.ENOSPC
+    code = "storage_full" if full else "storage_error"
+    reason = "no space left on the device" if full else (exc.strerror or type(exc).__name__)
+    message = f"the pruned model could not be stored ({reason}); free space in the storage and resubmit"
+    log.error("job %s: storing the artifact failed: %r", job_id, exc)
+    with contextlib.suppress(OSError):
+        storage.delete(key)
+    fail(job_id, attempt, code, message)
+    cleanup(storage, job_id, work)
