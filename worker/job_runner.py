@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -28,13 +29,17 @@ from secateur.kernel.models import Job
 from secateur.kernel.settings import Settings, get_settings
 from secateur.kernel.storage import Storage, get_storage
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
-from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
+from worker.inputs import load_inputs, prune_request
 from worker.kept_depths import keep_depth
 from worker.progress import DbObserver, forget_after
 from worker.pruning.errors import PruningError
-from worker.pruning.types import Cancelled, PruneRequest, PruneResult
+from worker.pruning.types import Cancelled, PruneResult
 from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
 from worker.results import result_json
+
+if TYPE_CHECKING:
+    from worker.fanout import Dispatch
+    from worker.pruning.candidates import CandidateRunner
 
 log = logging.getLogger(__name__)
 
@@ -133,17 +138,19 @@ def _cancel_requested(job_id: str) -> bool:
         return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
 
 
-def run_job(job_id: str, attempt: int | None = None) -> None:
+def run_job(job_id: str, attempt: int | None = None, dispatch: Dispatch | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
     `attempt` is given by the local runner, which claims the job before starting this process.
-    Every log line written meanwhile carries the job id.
+    `dispatch` (Celery) shares each round's candidates out to other workers when the
+    settings allow it; without it they run here, one after another. Every log line written
+    meanwhile carries the job id.
     """
     with job_context(job_id):
-        _run_job(job_id, attempt)
+        _run_job(job_id, attempt, dispatch)
 
 
-def _run_job(job_id: str, attempt: int | None) -> None:
+def _run_job(job_id: str, attempt: int | None, dispatch: Dispatch | None) -> None:
     """run_job's body, inside the job's log context."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
     if attempt is None:
@@ -166,7 +173,14 @@ def _run_job(job_id: str, attempt: int | None) -> None:
     log.info("job %s: attempt %d on %s", job_id, attempt, me)
     try:
         with terminated_on_sigterm():
-            result = _prune(job_id, settings=settings, storage=storage, work=work, observer=observer)
+            runner = None
+            if dispatch is not None and settings.candidate_fanout:
+                from worker.fanout import FanoutRunner
+
+                runner = FanoutRunner(job_id, attempt, settings, storage, dispatch)
+            result = _prune(
+                job_id, settings=settings, storage=storage, work=work, observer=observer, runner=runner
+            )
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
         if _cancel_requested(job_id):  # only acts while this attempt still holds the job
@@ -201,25 +215,18 @@ def _run_job(job_id: str, attempt: int | None) -> None:
 
 
 def _prune(
-    job_id: str, *, settings: Settings, storage: Storage, work: Path, observer: DbObserver
+    job_id: str,
+    *,
+    settings: Settings,
+    storage: Storage,
+    work: Path,
+    observer: DbObserver,
+    runner: CandidateRunner | None = None,
 ) -> PruneResult:
     """Materialise the inputs and run the engine; raises Cancelled when asked to stop."""
     inputs = load_inputs(job_id)
     device = pick_device(settings)
-    request = PruneRequest(
-        model=materialise_model(storage, settings, inputs.model, work),
-        task=build_task(storage, settings, inputs.task, work),
-        retention=inputs.retention,
-        strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
-        hyperparameters=hyperparameters(inputs.hyperparameters),
-        device=device,
-        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
-        allow_weak_baseline=inputs.allow_weak_baseline,
-        protected_layers=inputs.protected_layers,
-        target_layers=inputs.target_layers,
-        latency_runs=settings.latency_runs,
-        limits=input_limits(settings),
-    )
+    request = prune_request(storage, settings, inputs, work, device)
     if observer.should_stop():  # also beats: fetching inputs can take a while
         raise Cancelled()
     forget_after(job_id, restore_checkpoint(storage, job_id, work))
@@ -239,7 +246,12 @@ def _prune(
         observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound=bound, device=label)
         depths_dir = work / "depths"
     return prune(
-        request, observer, out_dir=out_dir, checkpoint_dir=work / "checkpoint", depths_dir=depths_dir
+        request,
+        observer,
+        out_dir=out_dir,
+        checkpoint_dir=work / "checkpoint",
+        depths_dir=depths_dir,
+        candidate_runner=runner,
     )
 
 

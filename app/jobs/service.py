@@ -3,7 +3,9 @@
 import hashlib
 import json
 import logging
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -158,14 +160,22 @@ def get_job(session: Session, owner_id: str, job_id: str) -> Job:
     return job
 
 
-def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Job], bool]:
-    """One page of the caller's jobs, newest first, and whether more follow."""
+def view_job(session: Session, owner_id: str, job_id: str) -> Row[Any]:
+    """The caller's job as the columns its view reads, or 404 (the same 404 as `get_job`)."""
+    row = repository.view_owned(session, owner_id, job_id)
+    if row is None:
+        raise NotFound(f"No job {job_id!r}.")
+    return row
+
+
+def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Row[Any]], bool]:
+    """One page of the caller's jobs (view rows), newest first, and whether more follow."""
     cursor = None
     if after is not None:
-        cursor = repository.get_owned(session, owner_id, after)
+        cursor = repository.view_owned(session, owner_id, after)
         if cursor is None:
             raise InvalidField("after", f"no job {after!r} to page after")
-    rows = repository.list_page(session, owner_id, limit, cursor)
+    rows = repository.view_page(session, owner_id, limit, cursor)
     return rows[:limit], len(rows) > limit
 
 

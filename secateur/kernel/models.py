@@ -1,4 +1,4 @@
-"""Tables: keys, files, jobs, rounds, candidate scores, events, kept depths (webhooks: webhooks/models)."""
+"""Tables: keys, files, jobs, rounds, candidate scores and runs, events, depths; webhooks: webhooks/models."""
 
 import uuid
 from datetime import UTC, datetime
@@ -199,6 +199,44 @@ class CandidateScore(Base):
     zero_shot_loss: Mapped[float | None] = mapped_column(Float, default=None)
     block_influence: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CandidateRunStatus:
+    """A fanned-out candidate is pending until a worker claims it, and done once its score is in."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
+class CandidateRun(Base):
+    """One candidate fine-tune of one attempt's round, shared out to the workers (the fan-out's work list).
+
+    Unique on (job, attempt, round, layer): created once, claimed by one worker at a time (a lease that
+    went stale may be claimed again), scored once.
+    """
+
+    __tablename__ = "candidate_runs"
+    __table_args__ = (
+        UniqueConstraint(
+            "job_id", "attempt", "round", "layer", name="uq_candidate_runs_job_attempt_round_layer"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    layer: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=CandidateRunStatus.PENDING)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    claims: Mapped[int] = mapped_column(Integer, default=0)  # more than one: a lost claim was taken over
+    lease_at: Mapped[datetime | None] = mapped_column(default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    train_examples: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Event(Base):

@@ -27,6 +27,7 @@ from secateur.kernel.cost import Plan, layer_floor
 from secateur.kernel.hyperparameters import first_problem
 from secateur.kernel.vocabulary import STRATEGIES
 from worker.pruning import baseline, guard, resume
+from worker.pruning.candidates import CANDIDATE_ROUNDS, CandidateRunner, SequentialRunner
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
@@ -174,12 +175,14 @@ def prune(
     checkpoint_dir: Path | None = None,
     baseline_cache_dir: Path | None = None,
     depths_dir: Path | None = None,
+    candidate_runner: CandidateRunner | None = None,
 ) -> PruneResult:
     """Prune `request.model` on its task; optionally save the model and report, and checkpoint/resume.
 
     With `baseline_cache_dir`, the fine-tuned full model is taken from (or stored in) that cache, so
     runs that differ only in strategy, retention or candidate budget fine-tune it once. With
     `depths_dir`, every accepted round's model is saved there and handed to `observer.on_depth`.
+    `candidate_runner` fine-tunes AGLP's and the shortlist's candidates (default: here, in turn).
     """
     started = time.monotonic()
     observer = observer or NullObserver()
@@ -225,6 +228,7 @@ def prune(
         seconds_before=0.0,
         candidate_train=_candidate_sample(data, hp),
         plan=plan,
+        runner=candidate_runner or SequentialRunner(),
     )
     if depths_dir is not None:
         batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
@@ -261,7 +265,7 @@ def prune(
         save_checkpoint(ctx, state)
     if ctx.pristine is None:
         del full
-    stopped = play(ctx, state, {**ROUNDS, **ZERO_SHOT_ROUNDS})
+    stopped = play(ctx, state, {**ROUNDS, **CANDIDATE_ROUNDS, **ZERO_SHOT_ROUNDS})
     undertrained = guard.undertrained_warning(
         state.baseline_score, ctx.threshold, [r.score for r in state.rounds]
     )

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedModel
 
+    from worker.pruning.candidates import CandidateRunner
+
 # Seed stages: each kind of fine-tune draws from its own stream.
 BASELINE, CANDIDATE, REPURPOSE, FINAL = 0, 1, 2, 3
 # Strategies that walk on from the current fine-tuned model (the others restart from the pristine one).
@@ -57,6 +59,7 @@ class Context:
     plan: Plan | None = None  # what each round costs, for the training-examples budget
     meters: dict[str, Meter] = field(default_factory=lambda: {"train": Meter(), "score": Meter()})
     on_accept: Callable[[int, Slot], None] | None = None  # told of every accepted round's model
+    runner: CandidateRunner | None = None  # who fine-tunes AGLP's and the shortlist's candidates
 
     def candidates(self, layers: list[int]) -> list[int]:
         """The layers that may be removed: all but the protected ones."""
@@ -128,26 +131,6 @@ def _try_candidates(
     return tuple(scores), best[0], best[1], best[2], examples
 
 
-def aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
-    """AGLP: drop each current layer from the current fine-tuned model, keep the best, repurpose it."""
-    current = state.slots["current"]
-    position = {layer: i for i, layer in enumerate(current.kept)}
-    candidates, winner, model, score, examples = _try_candidates(
-        ctx,
-        rnd,
-        layers=ctx.candidates(current.kept),
-        build=lambda layer: without_layers(current.model, [position[layer]]),
-        epochs=ctx.request.hyperparameters.candidate_epochs,
-    )
-    repurpose = ctx.request.hyperparameters.repurpose_epochs
-    if repurpose > 0:
-        model = without_layers(current.model, [position[winner]])
-        examples += _train(ctx, model, epochs=repurpose, stage=REPURPOSE, rnd=rnd, layer=winner)
-        score = _score(ctx, model)
-    kept = [layer for layer in current.kept if layer != winner]
-    return Outcome(candidates, winner, model, kept, score, examples)
-
-
 def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     """GLP: each remaining layer is tried on the pretrained model minus the order so far plus itself."""
     assert ctx.pristine is not None
@@ -190,7 +173,6 @@ def top_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
 
 
 ROUNDS: dict[str, Callable[[Context, RunState, int], Outcome]] = {
-    "aglp": aglp_round,
     "glp": glp_round,
     "top": top_round,
 }
