@@ -27,6 +27,7 @@ def selection_batch(request: PruneRequest, size: int) -> tuple[TaskType, dict[st
 
 def compare(
     pruned_dir: Path,
+    *,
     model: str,
     task_type: TaskType,
     batch: dict[str, torch.Tensor],

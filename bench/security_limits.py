@@ -92,7 +92,7 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_upload(url: str, key: str, gib: float, data_dir: Path, spool: Path) -> None:
+def bench_upload(url: str, *, key: str, gib: float, data_dir: Path, spool: Path) -> None:
     """A chunked dataset upload of `gib` GiB: refused at the limit, disk and memory bounded."""
     boundary, chunk = "bench", b"x" * MIB
     total, sent = int(gib * 1024 * MIB), 0
@@ -215,7 +215,7 @@ def main() -> None:
         spool.mkdir()
         tempfile.tempdir = str(spool)  # any temporary file the API made would show in the disk peak
         url, key = _start_api(data_dir)
-        bench_upload(url, key, args.upload_gib, data_dir, spool)
+        bench_upload(url, key=key, gib=args.upload_gib, data_dir=data_dir, spool=spool)
         bench_header(url, args.header_mib)
         bench_archives(args.bomb_gib, args.entries, Path(tmp))
 

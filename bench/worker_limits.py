@@ -47,7 +47,9 @@ def _prepare(name: str, row_mib: int) -> Callable[[], object]:
             for _ in range(row_mib):
                 handle.write("w " * (512 * 1024))
             handle.write(",no\n")
-        return lambda: read_task_file(path, "classification", "label", max_row_bytes=limits.max_row_bytes)
+        return lambda: read_task_file(
+            path, "classification", label_field="label", max_row_bytes=limits.max_row_bytes
+        )
     config: dict[str, object] = {"model_type": "bert"}
     if name == "vocab":
         config["vocab_size"] = 300_000

@@ -5,6 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
+import secateur.kernel.webhooks.models  # noqa: F401  (puts the webhook tables in Base.metadata)
 from secateur.kernel.db import make_engine
 from secateur.kernel.models import Base
 from secateur.kernel.settings import get_settings

@@ -67,9 +67,10 @@ def upload_checkpoint(storage: Storage, job_id: str, work: Path) -> None:
 
 
 def cleanup(storage: Storage, job_id: str, work: Path) -> None:
-    """Drop the job's work dir and checkpoint blob once it reached a terminal state."""
+    """Drop the job's work dir, checkpoint blob and shared round files once it reached a terminal state."""
     shutil.rmtree(work, ignore_errors=True)
     storage.delete(checkpoint_key(job_id))
+    storage.delete_prefix(f"fanout/{job_id}")
 
 
 def depth_key(job_id: str, layers: int) -> str:

@@ -18,6 +18,7 @@ from secateur.kernel.vocabulary import (
     MAINTENANCE_QUEUE,
     RECONCILE,
     RUN_JOB,
+    SCORE_CANDIDATE,
     SWEEP_WEBHOOKS,
     WEBHOOK_QUEUE,
 )
@@ -52,6 +53,8 @@ app.conf.update(
     # operators can give deliveries more workers.
     task_routes={
         RUN_JOB: {"queue": GPU_QUEUE},
+        # A round's candidates run on the same GPU workers as jobs: an idle one takes the next.
+        SCORE_CANDIDATE: {"queue": GPU_QUEUE},
         RECONCILE: {"queue": MAINTENANCE_QUEUE},
         DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE},
         SWEEP_WEBHOOKS: {"queue": MAINTENANCE_QUEUE},

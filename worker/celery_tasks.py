@@ -4,9 +4,31 @@ from typing import Any
 
 from celery import Task
 
+from secateur.kernel.logs import job_context
 from secateur.kernel.settings import get_settings
-from secateur.kernel.vocabulary import DELIVER_WEBHOOK, RECONCILE, RUN_JOB, SWEEP_WEBHOOKS
+from secateur.kernel.vocabulary import (
+    DELIVER_WEBHOOK,
+    GPU_QUEUE,
+    RECONCILE,
+    RUN_JOB,
+    SCORE_CANDIDATE,
+    SWEEP_WEBHOOKS,
+)
 from worker.celery_app import app
+
+
+class CeleryDispatch:
+    """A round's candidates as `score_candidate` messages on the GPU queue."""
+
+    def send(self, job_id: str, attempt: int, rnd: int, layer: int) -> str:
+        """Publish one candidate; returns the message id."""
+        result = app.send_task(SCORE_CANDIDATE, args=[job_id, attempt, rnd, layer], queue=GPU_QUEUE)
+        return str(result.id)
+
+    def drop(self, message_ids: list[str]) -> None:
+        """Revoke a settled round's messages: a worker discards a revoked one without forking for it."""
+        if message_ids:
+            app.control.revoke(message_ids)
 
 
 @app.task(name=RUN_JOB)
@@ -16,7 +38,18 @@ def run_job_task(job_id: str) -> None:
 
     # The child inherits the worker's fd 0 (billiard only swaps sys.stdin); a job needs no terminal.
     detach_stdin()
-    run_job(job_id)
+    run_job(job_id, dispatch=CeleryDispatch())
+
+
+@app.task(name=SCORE_CANDIDATE)
+def score_candidate_task(job_id: str, attempt: int, rnd: int, layer: int) -> str:
+    """Fine-tune one of a round's candidates (and any other still pending); returns at once when taken."""
+    from worker.fanout import score_candidate
+    from worker.job_runner import detach_stdin
+
+    detach_stdin()
+    with job_context(job_id):
+        return score_candidate(job_id, attempt, rnd, layer)
 
 
 @app.task(name=RECONCILE)

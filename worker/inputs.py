@@ -19,7 +19,7 @@ from secateur.kernel.settings import Settings
 from secateur.kernel.storage import Storage
 from secateur.kernel.vocabulary import DEFAULT_BASELINE, FILE_PREFIX, is_hub_id
 from worker.pruning.errors import ModelError, TaskError
-from worker.pruning.types import Hyperparameters, InputLimits, TaskSpec
+from worker.pruning.types import Hyperparameters, InputLimits, PruneRequest, TaskSpec
 
 # What a job needs of a hub repo: configs, tokenizer files and safetensors weights, never pickles.
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
@@ -124,7 +124,7 @@ def materialise_model(storage: Storage, settings: Settings, model: str, work_dir
     """A local model directory: an uploaded archive unpacked, or a hub model's cached snapshot."""
     if not model.startswith(FILE_PREFIX):
         return resolve_hub_model(settings, model)
-    from secateur.kernel.files.archive import safe_extract
+    from secateur.kernel.files.extract import safe_extract
 
     try:
         archive = _fetch_file(storage, model, work_dir / "uploads", "model file")
@@ -174,3 +174,23 @@ def hyperparameters(values: dict[str, Any]) -> Hyperparameters:
         from worker.pruning.errors import ConfigError
 
         raise ConfigError(f"bad hyperparameters: {exc}") from exc
+
+
+def prune_request(
+    storage: Storage, settings: Settings, inputs: JobInputs, work_dir: Path, device: str
+) -> PruneRequest:
+    """The engine's request for a job, its model and files fetched into `work_dir`."""
+    return PruneRequest(
+        model=materialise_model(storage, settings, inputs.model, work_dir),
+        task=build_task(storage, settings, inputs.task, work_dir),
+        retention=inputs.retention,
+        strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
+        hyperparameters=hyperparameters(inputs.hyperparameters),
+        device=device,
+        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
+        allow_weak_baseline=inputs.allow_weak_baseline,
+        protected_layers=inputs.protected_layers,
+        target_layers=inputs.target_layers,
+        latency_runs=settings.latency_runs,
+        limits=input_limits(settings),
+    )

@@ -16,10 +16,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -30,13 +29,18 @@ from secateur.kernel.models import Job
 from secateur.kernel.settings import Settings, get_settings
 from secateur.kernel.storage import Storage, get_storage
 from worker.blobs import cleanup, pack, restore_checkpoint, upload_checkpoint
-from worker.inputs import build_task, hyperparameters, input_limits, load_inputs, materialise_model
+from worker.inputs import load_inputs, prune_request
 from worker.kept_depths import keep_depth
 from worker.outage import database_unreachable, hand_back
 from worker.progress import DbObserver, forget_after
 from worker.pruning.errors import PruningError
-from worker.pruning.types import Cancelled, PruneRequest, PruneResult
+from worker.pruning.types import Cancelled, PruneResult
 from worker.reconciler import Summary, clean_if_ended, sweep_work_dirs, work_dir
+from worker.results import result_json
+
+if TYPE_CHECKING:
+    from worker.fanout import Dispatch
+    from worker.pruning.candidates import CandidateRunner
 
 log = logging.getLogger(__name__)
 
@@ -133,75 +137,25 @@ def classify(exc: BaseException, settings: Settings) -> tuple[str, str]:
     return "internal_error", f"the worker failed unexpectedly ({type(exc).__name__}); details in its log"
 
 
-def result_json(result: PruneResult, artifact_bytes: int, sha256: str) -> dict[str, Any]:
-    """The job's `result` field (with the sensitivity table for an analysis)."""
-    values: dict[str, Any] = {
-        "layers_removed": len(result.removed_layers),
-        "removed_layers": list(result.removed_layers),
-        "kept_layers": list(result.kept_layers),
-        "score": result.score,
-        "report_score": result.report_score,
-        "baseline_score": result.baseline_score,
-        "baseline_report_score": result.baseline_report_score,
-        "retained_fraction": result.retained_fraction,
-        "metric": result.metric,
-        "strategy": result.strategy,
-        "parameters_before": result.parameters_before,
-        "parameters_after": result.parameters_after,
-        "train_examples": result.train_examples,
-        "stopped_by": result.stopped_by,
-        "throughput": result.throughput,
-        "artifact": {"bytes": artifact_bytes, "sha256": sha256},
-        "baseline": result.baseline,
-        "chance_score": result.chance_score,
-        "warnings": [asdict(w) for w in result.warnings],
-        "latency": asdict(result.latency) if result.latency else None,
-    }
-    if result.strategy == "analyze":
-        values["sensitivity"] = sensitivity_table(result)
-    return values
-
-
-def sensitivity_table(result: PruneResult) -> list[dict[str, Any]]:
-    """The analysis: per round, the layer removed and every remaining layer's zero-shot figures."""
-    return [
-        {
-            "round": r.round,
-            "layers_before": r.layers_before,
-            "removed_layer": r.removed_layer,
-            "score": r.score,
-            "report_score": r.report_score,
-            "layers": [
-                {
-                    "layer": c.layer,
-                    "score": c.zero_shot_score,
-                    "loss": c.zero_shot_loss,
-                    "block_influence": c.block_influence,
-                }
-                for c in r.candidates
-            ],
-        }
-        for r in result.rounds
-    ]
-
-
 def _cancel_requested(job_id: str) -> bool:
     """Whether someone asked to cancel the job (read now, not from the observer's throttled copy)."""
     with session_scope() as session:
         return session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id)) is not None
 
 
-def run_job(job_id: str, attempt: int | None = None) -> None:
+def run_job(job_id: str, attempt: int | None = None, dispatch: Dispatch | None = None) -> None:
     """Run one job to a terminal state, or return at once if it is not ours to run.
 
     `attempt` is given by the local runner, which claims the job before starting this process.
-    Every log line written meanwhile carries the job id.
+    `dispatch` (Celery) shares each round's candidates out to other workers when the
+    settings allow it; without it they run here, one after another. Every log line written
+    meanwhile carries the job id.
     """
     with job_context(job_id):
-        _run_job(job_id, attempt)
+        _run_job(job_id, attempt, dispatch)
 
 
-def _run_job(job_id: str, attempt: int | None) -> None:
+def _run_job(job_id: str, attempt: int | None, dispatch: Dispatch | None) -> None:
     """run_job's body, inside the job's log context."""
     settings, storage, me = get_settings(), get_storage(), worker_name()
     if attempt is None:
@@ -218,13 +172,20 @@ def _run_job(job_id: str, attempt: int | None) -> None:
     observer = DbObserver(
         job_id,
         attempt,
-        settings.heartbeat_s,
+        heartbeat_s=settings.heartbeat_s,
         on_checkpoint_saved=lambda _step: upload_checkpoint(storage, job_id, work),
     )
     log.info("job %s: attempt %d on %s", job_id, attempt, me)
     try:
         with terminated_on_sigterm():
-            result = _prune(job_id, settings, storage, work, observer)
+            runner = None
+            if dispatch is not None and settings.candidate_fanout:
+                from worker.fanout import FanoutRunner
+
+                runner = FanoutRunner(job_id, attempt, settings, storage, dispatch)
+            result = _prune(
+                job_id, settings=settings, storage=storage, work=work, observer=observer, runner=runner
+            )
     except Terminated:
         # Killed from outside: a cancel ends here, a shutdown leaves the files for the resumed attempt.
         if _cancel_requested(job_id):  # only acts while this attempt still holds the job
@@ -258,29 +219,22 @@ def _run_job(job_id: str, attempt: int | None) -> None:
         fail(job_id, attempt, code, message)
         cleanup(storage, job_id, work)
         return
-    _succeed(job_id, attempt, storage, work, result)
+    _succeed(job_id, attempt, storage=storage, work=work, result=result)
 
 
 def _prune(
-    job_id: str, settings: Settings, storage: Storage, work: Path, observer: DbObserver
+    job_id: str,
+    *,
+    settings: Settings,
+    storage: Storage,
+    work: Path,
+    observer: DbObserver,
+    runner: CandidateRunner | None = None,
 ) -> PruneResult:
     """Materialise the inputs and run the engine; raises Cancelled when asked to stop."""
     inputs = load_inputs(job_id)
     device = pick_device(settings)
-    request = PruneRequest(
-        model=materialise_model(storage, settings, inputs.model, work),
-        task=build_task(storage, settings, inputs.task, work),
-        retention=inputs.retention,
-        strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
-        hyperparameters=hyperparameters(inputs.hyperparameters),
-        device=device,
-        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
-        allow_weak_baseline=inputs.allow_weak_baseline,
-        protected_layers=inputs.protected_layers,
-        target_layers=inputs.target_layers,
-        latency_runs=settings.latency_runs,
-        limits=input_limits(settings),
-    )
+    request = prune_request(storage, settings, inputs, work, device)
     if observer.should_stop():  # also beats: fetching inputs can take a while
         raise Cancelled()
     forget_after(job_id, restore_checkpoint(storage, job_id, work))
@@ -297,12 +251,19 @@ def _prune(
 
         label = device_label(torch.device(device))
         bound = settings.max_depth_artifacts_bytes
-        observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound, label)
+        observer.on_depth_saved = lambda depth: keep_depth(storage, job_id, depth, bound=bound, device=label)
         depths_dir = work / "depths"
-    return prune(request, observer, out_dir, work / "checkpoint", depths_dir=depths_dir)
+    return prune(
+        request,
+        observer,
+        out_dir=out_dir,
+        checkpoint_dir=work / "checkpoint",
+        depths_dir=depths_dir,
+        candidate_runner=runner,
+    )
 
 
-def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: PruneResult) -> None:
+def _succeed(job_id: str, attempt: int, *, storage: Storage, work: Path, result: PruneResult) -> None:
     """Upload the pruned model and record the result."""
     tarball = work / "model.tar.gz"
     key = f"artifacts/{job_id}/model.tar.gz"
@@ -311,14 +272,11 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
         storage.put_file(key, tarball)
     except OSError as exc:
         # A full disk is no worker crash: retrying on the same storage would only fill it again.
-        _fail_storage(job_id, attempt, storage, work, key, exc)
+        _fail_storage(job_id, attempt, storage=storage, work=work, key=key, exc=exc)
         return
     layers = f"{len(result.removed_layers)} of {result.layers_total} layers removed"
     with session_scope() as session:
-        recorded = lifecycle.succeed(
-            session,
-            job_id,
-            attempt=attempt,
+        success = lifecycle.Success(
             message=f"{layers}; score {result.score:.4f}",
             result=result_json(result, size, sha256),
             artifact_key=key,
@@ -328,6 +286,7 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
             current_score=result.score,
             retained_fraction=result.retained_fraction,
         )
+        recorded = lifecycle.succeed(session, job_id, attempt=attempt, success=success)
     if recorded:
         cleanup(storage, job_id, work)
     else:
@@ -335,7 +294,7 @@ def _succeed(job_id: str, attempt: int, storage: Storage, work: Path, result: Pr
         log.warning("job %s finished but attempt %d no longer owns it; result discarded", job_id, attempt)
 
 
-def _fail_storage(job_id: str, attempt: int, storage: Storage, work: Path, key: str, exc: OSError) -> None:
+def _fail_storage(job_id: str, attempt: int, *, storage: Storage, work: Path, key: str, exc: OSError) -> None:
     """End the job `failed` when its artifact cannot be written; no partial artifact is left behind."""
     full = exc.errno == errno.ENOSPC
     code = "storage_full" if full else "storage_error"

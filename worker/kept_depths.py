@@ -12,7 +12,7 @@ from worker.blobs import upload_depth
 from worker.pruning.types import Depth
 
 
-def keep_depth(storage: Storage, job_id: str, depth: Depth, bound: int, device: str) -> None:
+def keep_depth(storage: Storage, job_id: str, depth: Depth, *, bound: int, device: str) -> None:
     """Store one accepted depth's archive and row; then drop the oldest kept depths beyond `bound` bytes.
 
     The newest depth is the final model so far, so it is never dropped, even when it alone is larger.

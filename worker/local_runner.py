@@ -102,7 +102,9 @@ class LocalRunner:
         for job_id, attempt, worker in rows:
             pid = (worker or "").rsplit(":", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
-                requeue_or_fail(job_id, attempt, "its process is gone", self.settings, Summary())
+                requeue_or_fail(
+                    job_id, attempt, reason="its process is gone", settings=self.settings, summary=Summary()
+                )
 
     def _maybe_reconcile(self) -> None:
         """Requeue jobs left running by a runner that died (e.g. a killed `secateur serve`)."""
@@ -146,7 +148,9 @@ class LocalRunner:
             force_cancel(job_id, self.settings, summary)
         else:
             stopped = killed_for == "the local runner stopped"
-            requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
+            requeue_or_fail(
+                job_id, attempt, reason=reason, settings=self.settings, summary=summary, may_fail=not stopped
+            )
         # A killed or crashed process could not delete its files; a requeued job keeps them to resume.
         clean_if_ended(job_id, self.settings, get_storage())
         if any(summary.as_dict().values()):

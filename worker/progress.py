@@ -55,6 +55,7 @@ class DbObserver:
         self,
         job_id: str,
         attempt: int,
+        *,
         heartbeat_s: float,
         on_checkpoint_saved: Callable[[Path], None] | None = None,
         poll_s: float = 1.0,
@@ -101,19 +102,19 @@ class DbObserver:
                 )
         self._last_beat = time.monotonic()
 
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None:
         """Record one candidate's score (once, even when a resumed round replays it)."""
         if self.lost:
             return
-        row = CandidateScore(job_id=self.job_id, round=round, layer=layer, score=score, seconds=seconds)
+        row = CandidateScore(job_id=self.job_id, round=rnd, layer=layer, score=score, seconds=seconds)
         if insert_once(row):
             with session_scope() as session:
                 add_event(
                     session,
                     self.job_id,
                     "candidate.scored",
-                    f"round {round}: without layer {layer} scores {score:.4f}",
-                    round=round,
+                    f"round {rnd}: without layer {layer} scores {score:.4f}",
+                    round=rnd,
                     layer=layer,
                     score=score,
                     seconds=seconds,

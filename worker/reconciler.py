@@ -37,7 +37,7 @@ class Summary:
 
 
 def requeue_or_fail(
-    job_id: str, attempt: int, reason: str, settings: Settings, summary: Summary, may_fail: bool = True
+    job_id: str, attempt: int, *, reason: str, settings: Settings, summary: Summary, may_fail: bool = True
 ) -> None:
     """Give a job whose attempt died another go, or fail it `worker_lost` once its attempts are spent.
 
@@ -148,7 +148,7 @@ def reconcile(now: datetime | None = None, settings: Settings | None = None) -> 
         ).all()
     for job_id, attempt in stale:
         silent = f"no heartbeat for more than {settings.stale_after_s:g} s"
-        requeue_or_fail(job_id, attempt, silent, settings, summary)
+        requeue_or_fail(job_id, attempt, reason=silent, settings=settings, summary=summary)
     # A job sent long ago may just be waiting behind others: only an empty queue proves its message lost.
     backlog = gpu_backlog(settings) if any(sent for _, sent in unsent) else 0
     for job_id, sent in unsent:

@@ -4,18 +4,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.files.schemas import FileDeleted, FileList, FileOut, Purpose
-from secateur.kernel.jobs.schemas import (
-    CandidateOut,
-    EventList,
-    EventOut,
-    JobCreate,
-    JobList,
-    JobOut,
-    JobStatusName,
-    Progress,
-    RoundList,
-    RoundOut,
-)
+from secateur.kernel.jobs.history import CandidateOut, EventList, EventOut, RoundList, RoundOut
+from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut, JobStatusName, Progress
 
 TERMINAL_STATUSES: frozenset[JobStatusName] = frozenset({"succeeded", "failed", "cancelled"})
 

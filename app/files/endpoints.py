@@ -80,7 +80,9 @@ async def upload_file(
     """
     content_type = request.headers.get("content-type", "")
     suffixes = service.UPLOAD_SUFFIXES
-    received = await receive_upload(request.stream(), content_type, storage, settings, suffixes)
+    received = await receive_upload(
+        request.stream(), content_type=content_type, storage=storage, settings=settings, suffixes=suffixes
+    )
     try:
         purpose, _ = await anyio.to_thread.run_sync(
             service.check_upload,

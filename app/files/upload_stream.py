@@ -114,6 +114,7 @@ def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
 
 async def receive_upload(
     body: AsyncIterator[bytes],
+    *,
     content_type: str,
     storage: Storage,
     settings: Settings,
@@ -122,7 +123,9 @@ async def receive_upload(
     """Parse the form as it arrives and stream its file into storage; on any failure nothing is kept."""
     form, received = _Form(_boundary(content_type)), Received()
     try:
-        await _receive(body, form, storage, settings, suffixes, received)
+        await _receive(
+            body, form=form, storage=storage, settings=settings, suffixes=suffixes, received=received
+        )
     except BaseException:
         if received.key is not None:
             with anyio.CancelScope(shield=True):
@@ -151,6 +154,7 @@ def _leaves(group: ExceptionGroup) -> list[Exception]:
 
 async def _receive(
     body: AsyncIterator[bytes],
+    *,
     form: _Form,
     storage: Storage,
     settings: Settings,
@@ -179,7 +183,14 @@ async def _receive(
                             if value[0] == "file" and value[1] is not None:
                                 if received.key is not None:
                                     raise InvalidField("file", "send exactly one file")
-                                send = _start_file(group, storage, settings, received, value[1], suffixes)
+                                send = _start_file(
+                                    group,
+                                    storage=storage,
+                                    settings=settings,
+                                    received=received,
+                                    raw_name=value[1],
+                                    suffixes=suffixes,
+                                )
                         elif event == "data" and current is not None:
                             await _part_data(current, value, received, send)
                         elif event == "end" and current is not None:
@@ -219,6 +230,7 @@ async def _part_data(
 
 def _start_file(
     group: anyio.abc.TaskGroup,
+    *,
     storage: Storage,
     settings: Settings,
     received: Received,

@@ -21,7 +21,9 @@ def artifact_response(request: Request, job: Job, storage: Storage) -> Response:
     """The pruned model archive of a succeeded job (409 before)."""
     key = artifact_key(job)
     what = f"The artifact of job {job.id!r}"
-    return _archive(request, storage, key, job.artifact_sha256, f"{job.id}.tar.gz", what)
+    return _archive(
+        request, storage=storage, key=key, sha256=job.artifact_sha256, filename=f"{job.id}.tar.gz", what=what
+    )
 
 
 def depth_response(request: Request, depth: JobDepth, storage: Storage) -> Response:
@@ -29,11 +31,13 @@ def depth_response(request: Request, depth: JobDepth, storage: Storage) -> Respo
     assert depth.storage_key is not None  # the service answers 410 for a dropped depth
     filename = f"{depth.job_id}-layers-{depth.layers}.tar.gz"
     what = f"The {depth.layers}-layer model of job {depth.job_id!r}"
-    return _archive(request, storage, depth.storage_key, depth.sha256, filename, what)
+    return _archive(
+        request, storage=storage, key=depth.storage_key, sha256=depth.sha256, filename=filename, what=what
+    )
 
 
 def _archive(
-    request: Request, storage: Storage, key: str, sha256: str | None, filename: str, what: str
+    request: Request, *, storage: Storage, key: str, sha256: str | None, filename: str, what: str
 ) -> Response:
     """A stored .tar.gz: presigned redirect on S3, else the file with a strong ETag and Range support."""
     url = storage.presigned_url(key, filename)

@@ -32,8 +32,8 @@ def _plan(body: JobCreate, layers: int, size: int) -> Plan:
     """The engine's cost plan of this request: its floor and baseline mode count as they do in the engine."""
     return Plan.of(
         Hyperparameters(**body.hyperparameters.model_dump()),
-        layers,
-        size,
+        layers=layers,
+        train_size=size,
         min_layers=layer_floor(1, body.target_layers, len(body.protected_layers)),
         fine_tune_baseline=body.baseline != "as-is",
     )

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import get_session_factory
+from app.api.deps import SessionFactoryDep
 from app.core.problems import InvalidHeader
 from secateur.kernel.jobs import repository
-from secateur.kernel.jobs.schemas import EventOut
+from secateur.kernel.jobs.history import EventOut
 
 logger = logging.getLogger("secateur.events")
 
@@ -149,9 +149,7 @@ class _EndOnShutdown:
             self.subscription.inbox.put_nowait(None)
 
 
-async def get_event_hub(
-    request: Request, factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]
-) -> EventHub:
+async def get_event_hub(request: Request, factory: SessionFactoryDep) -> EventHub:
     """The application's hub, made on first use (async, so two requests cannot make two)."""
     hub: EventHub | None = getattr(request.app.state, "event_hub", None)
     if hub is None:

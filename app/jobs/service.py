@@ -3,7 +3,9 @@
 import hashlib
 import json
 import logging
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +39,7 @@ def request_hash(body: JobCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, field: str) -> None:
+def _check_file(session: Session, owner_id: str, *, file_id: str, purpose: str, field: str) -> None:
     """A referenced upload must exist, be the caller's, and have the right purpose (422 naming `field`)."""
     row = files_repository.get_owned(session, owner_id, file_id)
     if row is None:
@@ -49,10 +51,18 @@ def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, fie
 def _check_references(session: Session, owner_id: str, body: JobCreate) -> None:
     """Check every file the body points at (model, train and validation files)."""
     if body.model.startswith(FILE_PREFIX):
-        _check_file(session, owner_id, body.model, "model", "model")
+        _check_file(session, owner_id, file_id=body.model, purpose="model", field="model")
     if isinstance(body.task, CustomTask):
-        _check_file(session, owner_id, body.task.train_file, "dataset", "task.train_file")
-        _check_file(session, owner_id, body.task.validation_file, "dataset", "task.validation_file")
+        _check_file(
+            session, owner_id, file_id=body.task.train_file, purpose="dataset", field="task.train_file"
+        )
+        _check_file(
+            session,
+            owner_id,
+            file_id=body.task.validation_file,
+            purpose="dataset",
+            field="task.validation_file",
+        )
 
 
 def _check_options(body: JobCreate) -> None:
@@ -91,7 +101,7 @@ def _replay(existing: Job, digest: str) -> Job:
 
 
 def create_job(
-    session: Session, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
+    session: Session, *, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """Validate references, insert the job and its first event, commit, then enqueue; (job, created)."""
     digest = request_hash(body)
@@ -150,19 +160,27 @@ def get_job(session: Session, owner_id: str, job_id: str) -> Job:
     return job
 
 
-def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Job], bool]:
-    """One page of the caller's jobs, newest first, and whether more follow."""
+def view_job(session: Session, owner_id: str, job_id: str) -> Row[Any]:
+    """The caller's job as the columns its view reads, or 404 (the same 404 as `get_job`)."""
+    row = repository.view_owned(session, owner_id, job_id)
+    if row is None:
+        raise NotFound(f"No job {job_id!r}.")
+    return row
+
+
+def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Row[Any]], bool]:
+    """One page of the caller's jobs (view rows), newest first, and whether more follow."""
     cursor = None
     if after is not None:
-        cursor = repository.get_owned(session, owner_id, after)
+        cursor = repository.view_owned(session, owner_id, after)
         if cursor is None:
             raise InvalidField("after", f"no job {after!r} to page after")
-    rows = repository.list_page(session, owner_id, limit, cursor)
+    rows = repository.view_page(session, owner_id, limit, cursor)
     return rows[:limit], len(rows) > limit
 
 
 def list_events(
-    session: Session, owner_id: str, job_id: str, after: int, limit: int
+    session: Session, *, owner_id: str, job_id: str, after: int, limit: int
 ) -> tuple[list[Event], bool]:
     """A page of the job's events after the cursor, oldest first."""
     get_job(session, owner_id, job_id)

@@ -57,7 +57,9 @@ def update_webhook(
     endpoint_id: str, body: WebhookUpdate, key: CurrentKey, session: SessionDep, settings: SettingsDep
 ) -> WebhookOut:
     """Change the URL, events or description, or enable/disable it (enabling resets the failure count)."""
-    return WebhookOut.model_validate(service.update(session, settings, key.id, endpoint_id, body))
+    return WebhookOut.model_validate(
+        service.update(session, settings=settings, owner_id=key.id, endpoint_id=endpoint_id, body=body)
+    )
 
 
 @router.delete("/{endpoint_id}", response_model=WebhookDeleted, responses=problem_responses(NotFound))
@@ -81,5 +83,7 @@ def list_deliveries(
     status: DeliveryStatusName | None = None,
 ) -> DeliveryList:
     """The endpoint's deliveries, newest first, each with every attempt (status code, error, duration)."""
-    rows, has_more = service.deliveries(session, key.id, endpoint_id, limit, after, status)
+    rows, has_more = service.deliveries(
+        session, owner_id=key.id, endpoint_id=endpoint_id, limit=limit, after=after, status=status
+    )
     return DeliveryList(data=rows, has_more=has_more)

@@ -6,9 +6,10 @@ import secrets
 from sqlalchemy.orm import Session
 
 from app.core.problems import InvalidField, NotFound, TooManyWebhooks
-from secateur.kernel.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.models import utcnow
 from secateur.kernel.settings import Settings
 from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from secateur.kernel.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookUpdate
 from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
@@ -57,7 +58,7 @@ def get(session: Session, owner_id: str, endpoint_id: str) -> WebhookEndpoint:
 
 
 def update(
-    session: Session, settings: Settings, owner_id: str, endpoint_id: str, body: WebhookUpdate
+    session: Session, *, settings: Settings, owner_id: str, endpoint_id: str, body: WebhookUpdate
 ) -> WebhookEndpoint:
     """Change the fields sent; re-enabling starts the failure count afresh."""
     endpoint = get(session, owner_id, endpoint_id)
@@ -85,7 +86,7 @@ def delete(session: Session, owner_id: str, endpoint_id: str) -> None:
 
 
 def deliveries(
-    session: Session, owner_id: str, endpoint_id: str, limit: int, after: str | None, status: str | None
+    session: Session, *, owner_id: str, endpoint_id: str, limit: int, after: str | None, status: str | None
 ) -> tuple[list[DeliveryOut], bool]:
     """A page of the endpoint's deliveries, newest first, each with its attempts."""
     endpoint = get(session, owner_id, endpoint_id)
@@ -94,7 +95,7 @@ def deliveries(
         cursor = repository.get_delivery(session, endpoint.id, after)
         if cursor is None:
             raise InvalidField("after", f"no delivery {after!r} of this endpoint to page after")
-    rows = repository.deliveries_page(session, endpoint.id, limit, cursor, status)
+    rows = repository.deliveries_page(session, endpoint.id, limit=limit, after=cursor, status=status)
     attempts = repository.attempts_of(session, [row.id for row in rows[:limit]])
     return [_delivery_out(row, attempts.get(row.id, [])) for row in rows[:limit]], len(rows) > limit
 

@@ -70,7 +70,7 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 
 
 def run_scenario(
-    stack: Stack, scenario: str, uploads: tuple[str, str, str], kills: int, rng: random.Random
+    stack: Stack, scenario: str, *, uploads: tuple[str, str, str], kills: int, rng: random.Random
 ) -> dict[str, Any]:
     """The reference job, then `kills` interrupted ones."""
     with client(stack.base) as api:
@@ -193,7 +193,7 @@ def main(
                     if isinstance(stack, FullDiskStack):
                         result = run_disk_full(stack, uploads, kills)
                     else:
-                        result = run_scenario(stack, scenario, uploads, kills, rng)
+                        result = run_scenario(stack, scenario, uploads=uploads, kills=kills, rng=rng)
                 result |= {"command": f"make chaos CHAOS_ARGS='{arguments}'",
                            "date": datetime.now(UTC).date().isoformat()}  # fmt: skip
                 print(line(result), flush=True)

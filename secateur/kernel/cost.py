@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from secateur.kernel.hyperparameters import Hyperparameters
-from secateur.kernel.vocabulary import STRATEGIES
 
 _DEFAULTS = Hyperparameters()
 
@@ -54,6 +53,7 @@ class Plan:
     def of(
         cls,
         hp: Budget,
+        *,
         layers: int,
         train_size: int,
         min_layers: int = 1,
@@ -130,8 +130,3 @@ def estimate(strategy: str, plan: Plan) -> Cost:
     for layers_before in range(plan.layers, plan.min_layers, -1):
         total = total + round_cost(strategy, plan, layers_before)
     return total
-
-
-def estimate_all(plan: Plan) -> dict[str, Cost]:
-    """`estimate` for every strategy."""
-    return {strategy: estimate(strategy, plan) for strategy in STRATEGIES}

@@ -22,6 +22,7 @@ two racing writers one wins and the other learns it from the return value. The e
 the same transaction; callers own the transaction, nothing here commits.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -162,20 +163,22 @@ def request_cancel(session: Session, job_id: str, *, now: datetime | None = None
 # Finished by the attempt that holds the job.
 
 
+@dataclass(frozen=True)
+class Success:
+    """What a finished attempt records: its message, result and artifact, and the final progress."""
+
+    message: str
+    result: dict[str, Any]
+    artifact_key: str
+    artifact_bytes: int
+    artifact_sha256: str
+    layers_remaining: int
+    current_score: float
+    retained_fraction: float | None
+
+
 def succeed(
-    session: Session,
-    job_id: str,
-    *,
-    attempt: int,
-    message: str,
-    result: dict[str, Any],
-    artifact_key: str,
-    artifact_bytes: int,
-    artifact_sha256: str,
-    layers_remaining: int,
-    current_score: float,
-    retained_fraction: float | None,
-    now: datetime | None = None,
+    session: Session, job_id: str, *, attempt: int, success: Success, now: datetime | None = None
 ) -> bool:
     """-> succeeded with the result and its artifact, if `attempt` still holds the job."""
     if not _move(
@@ -184,16 +187,16 @@ def succeed(
         _held_by(attempt),
         status=JobStatus.SUCCEEDED,
         finished_at=now or utcnow(),
-        result=result,
-        artifact_key=artifact_key,
-        artifact_bytes=artifact_bytes,
-        artifact_sha256=artifact_sha256,
-        layers_remaining=layers_remaining,
-        current_score=current_score,
-        retained_fraction=retained_fraction,
+        result=success.result,
+        artifact_key=success.artifact_key,
+        artifact_bytes=success.artifact_bytes,
+        artifact_sha256=success.artifact_sha256,
+        layers_remaining=success.layers_remaining,
+        current_score=success.current_score,
+        retained_fraction=success.retained_fraction,
     ):
         return False
-    add_event(session, job_id, "job.succeeded", message)
+    add_event(session, job_id, "job.succeeded", success.message)
     return True
 
 

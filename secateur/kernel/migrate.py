@@ -28,8 +28,3 @@ def upgrade_to_head(url: str | None = None) -> None:
     if url is None and settings.sqlalchemy_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
-
-
-def downgrade_to_base(url: str | None = None) -> None:
-    """Remove every table the migrations created (used by the migrations test)."""
-    command.downgrade(alembic_config(url), "base")

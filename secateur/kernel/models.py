@@ -1,4 +1,4 @@
-"""Database tables: keys, files, jobs, rounds, candidate scores, events, kept depths and webhooks."""
+"""Tables: keys, files, jobs, rounds, candidate scores and runs, events, depths; webhooks: webhooks/models."""
 
 import uuid
 from datetime import UTC, datetime
@@ -201,6 +201,44 @@ class CandidateScore(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CandidateRunStatus:
+    """A fanned-out candidate is pending until a worker claims it, and done once its score is in."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
+class CandidateRun(Base):
+    """One candidate fine-tune of one attempt's round, shared out to the workers (the fan-out's work list).
+
+    Unique on (job, attempt, round, layer): created once, claimed by one worker at a time (a lease that
+    went stale may be claimed again), scored once.
+    """
+
+    __tablename__ = "candidate_runs"
+    __table_args__ = (
+        UniqueConstraint(
+            "job_id", "attempt", "round", "layer", name="uq_candidate_runs_job_attempt_round_layer"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    layer: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=CandidateRunStatus.PENDING)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    claims: Mapped[int] = mapped_column(Integer, default=0)  # more than one: a lost claim was taken over
+    lease_at: Mapped[datetime | None] = mapped_column(default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    train_examples: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Event(Base):
     """An append-only log line of a job; the integer id is the `after` cursor."""
 
@@ -212,70 +250,6 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class WebhookEndpoint(Base):
-    """A URL one key registered to receive signed job events (Standard Webhooks)."""
-
-    __tablename__ = "webhook_endpoints"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("wh"))
-    owner_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    url: Mapped[str] = mapped_column(String(2048))
-    description: Mapped[str] = mapped_column(String(500), default="")
-    events: Mapped[list[Any]] = mapped_column(JSON)
-    # Kept in clear because every delivery is signed with it (HMAC needs the secret, not a hash).
-    secret: Mapped[str] = mapped_column(String(100))
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class DeliveryStatus:
-    """A delivery is pending until it succeeds or runs out of attempts."""
-
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-class WebhookDelivery(Base):
-    """One event to send to one endpoint; its id is the `webhook-id` header, the same on every retry."""
-
-    __tablename__ = "webhook_deliveries"
-    __table_args__ = (
-        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
-        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
-    )
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("msg"))
-    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    event_id: Mapped[int] = mapped_column(Integer)
-    type: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class WebhookAttempt(Base):
-    """One HTTP attempt of a delivery: what the endpoint answered, or why it could not be reached."""
-
-    __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_delivery_id", "delivery_id", "id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
-    attempt: Mapped[int] = mapped_column(Integer)
-    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    duration_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

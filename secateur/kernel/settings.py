@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     cancel_grace_s: float = 30.0
     reconcile_interval_s: float = 60.0  # how often beat / the local runner looks for stale jobs
+    # Celery only: share each round's candidate fine-tunes out over every idle worker (the local
+    # runner always runs them one after another).
+    candidate_fanout: bool = True
+    # A worker that helped with a round waits this long for the job's next one (while no job is
+    # queued), keeping the loaded data instead of loading it again in a fresh process.
+    candidate_linger_s: float = 60.0
 
     # Uploads.
     max_model_upload_bytes: int = 4 * 1024**3

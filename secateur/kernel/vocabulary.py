@@ -76,6 +76,7 @@ def is_hub_id(value: str) -> bool:
 
 # Celery task names and queues: the API publishes to them by name, the worker defines and consumes them.
 RUN_JOB: Final = "secateur.run_job"
+SCORE_CANDIDATE: Final = "secateur.score_candidate"
 RECONCILE: Final = "secateur.reconcile"
 DELIVER_WEBHOOK: Final = "secateur.deliver_webhook"
 SWEEP_WEBHOOKS: Final = "secateur.sweep_webhooks"

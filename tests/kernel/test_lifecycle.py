@@ -180,10 +180,7 @@ def test_request_cancel_asks_a_running_job_only(db_session: Session, caller: Cal
 
 
 def _succeed(session: Session, job_id: str, attempt: int) -> bool:
-    return lifecycle.succeed(
-        session,
-        job_id,
-        attempt=attempt,
+    success = lifecycle.Success(
         message="2 of 4 layers removed",
         result={"score": 0.9},
         artifact_key=f"artifacts/{job_id}/model.tar.gz",
@@ -193,6 +190,7 @@ def _succeed(session: Session, job_id: str, attempt: int) -> bool:
         current_score=0.9,
         retained_fraction=0.95,
     )
+    return lifecycle.succeed(session, job_id, attempt=attempt, success=success)
 
 
 def test_a_stale_attempt_cannot_finish(db_session: Session, caller: Caller) -> None:

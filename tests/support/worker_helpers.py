@@ -27,7 +27,7 @@ def upload(api: SecateurClient, path: Path, purpose: str) -> str:
 
 
 def submit(
-    api: SecateurClient, model: str, train: str, validation: str, label_field: str = "label", **hp: Any
+    api: SecateurClient, model: str, *, train: str, validation: str, label_field: str = "label", **hp: Any
 ) -> str:
     """Submit a classification job on uploaded files; returns the job id."""
     body = {

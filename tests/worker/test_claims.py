@@ -190,7 +190,7 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     storage = LocalStorage(tmp_path / "blobs")
     monkeypatch.setattr(shutil, "copyfileobj", fill_up)
     result = PruneResult("aglp", "accuracy", 0.9, 0.9, 0.5, 0.9, 0.9, 1.0, (0,), (1,), 2, 10, 5, (), 8, 1.0)
-    job_runner._succeed(job_id, attempt, storage, work, result)
+    job_runner._succeed(job_id, attempt, storage=storage, work=work, result=result)
 
     row = job(job_id)
     assert row.status == JobStatus.FAILED and row.error_code == "storage_full"

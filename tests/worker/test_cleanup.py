@@ -136,7 +136,7 @@ def test_a_cancel_forced_by_the_reconciler_deletes_the_jobs_files(local_db: Sett
 def sigterm_while_loading(cancel: bool) -> Any:
     """A stand-in for the engine run: leaves files, maybe asks to cancel, then gets SIGTERM."""
 
-    def run(job_id: str, settings: Settings, *_args: Any) -> None:
+    def run(job_id: str, *, settings: Settings, **_kwargs: Any) -> None:
         leave_files(settings, job_id)
         if cancel:
             set_job(job_id, status=JobStatus.CANCELLING, cancel_requested_at=utcnow())

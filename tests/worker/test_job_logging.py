@@ -15,7 +15,7 @@ def test_run_job_logs_under_its_job_id(monkeypatch: pytest.MonkeyPatch) -> None:
     handler = logging.StreamHandler(lines)
     structure(handler)
     monkeypatch.setattr(
-        job_runner, "_run_job", lambda job_id, attempt: job_runner.log.info("working on %s", job_id)
+        job_runner, "_run_job", lambda job_id, *_: job_runner.log.info("working on %s", job_id)
     )
     level = job_runner.log.level
     # setLevel, not the attribute: loggers cache isEnabledFor answers, which setLevel clears.

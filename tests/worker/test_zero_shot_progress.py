@@ -43,8 +43,8 @@ def test_a_shortlist_round_stores_zero_shot_fields_once(local_db: Settings) -> N
 
 def test_an_analysis_result_holds_the_sensitivity_table() -> None:
     """The job result of `analyze` lists, per round, every remaining layer's zero-shot figures."""
-    from worker.job_runner import result_json
     from worker.pruning.types import PruneResult
+    from worker.results import result_json
 
     candidates = (
         Candidate(0, None, 0.0, zero_shot_score=0.6, zero_shot_loss=0.9, block_influence=0.3),

@@ -68,9 +68,9 @@ class ProgressObserver:
         )
         self.progress.update(self.task, description="round 1: scoring candidates")
 
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None:
         """Show the last candidate scored; logged as a line too when output is not a terminal."""
-        line = f"round {round}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
+        line = f"round {rnd}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
         if not self.progress.console.is_terminal:
             self.progress.console.print(line)
         self.progress.update(self.task, description=line)
@@ -123,8 +123,9 @@ def _summary(result: PruneResult) -> Table:
 
 
 def task_spec(
+    *,
     name: str | None,
-    type: str | None,
+    task_type: str | None,
     data: Path | None,
     train_file: Path | None,
     validation_file: Path | None,
@@ -133,11 +134,11 @@ def task_spec(
     metric: str | None = None,
 ) -> TaskSpec:
     """The task from the command's options; an unknown --type is a usage error."""
-    if type is not None and type not in TASK_TYPES:
+    if task_type is not None and task_type not in TASK_TYPES:
         raise typer.BadParameter(f"must be one of {', '.join(TASK_TYPES)}", param_hint="--type")
     return TaskSpec(
         name=name,
-        type=cast(TaskType | None, type),
+        type=cast(TaskType | None, task_type),
         data_dir=data,
         train_file=train_file,
         validation_file=validation_file,
@@ -183,7 +184,7 @@ def prune(
     validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
     text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
     label_field: str | None = typer.Option(None, help="Custom task: label column."),
-    type: str | None = typer.Option(None, help=TYPE_HELP),
+    task_type: str | None = typer.Option(None, "--type", help=TYPE_HELP),
     metric: str | None = typer.Option(None, help="Override the task's default metric."),
     baseline: str = typer.Option(DEFAULT_BASELINE, help=BASELINE_HELP),
     allow_weak_baseline: bool = typer.Option(False, help="Run on even if the full model does not learn."),
@@ -198,7 +199,16 @@ def prune(
     check_baseline_mode(baseline)
     request = PruneRequest(
         model=model,
-        task=task_spec(task, type, data, train_file, validation_file, text_field, label_field, metric),
+        task=task_spec(
+            name=task,
+            task_type=task_type,
+            data=data,
+            train_file=train_file,
+            validation_file=validation_file,
+            text_field=text_field,
+            label_field=label_field,
+            metric=metric,
+        ),
         retention=retention,
         strategy=cast(Strategy, strategy),
         device=device,

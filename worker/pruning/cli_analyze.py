@@ -64,7 +64,7 @@ def analyze(
     validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
     text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
     label_field: str | None = typer.Option(None, help="Custom task: label column."),
-    type: str | None = typer.Option(None, help=TYPE_HELP),
+    task_type: str | None = typer.Option(None, "--type", help=TYPE_HELP),
     baseline: str = typer.Option(DEFAULT_BASELINE, help=BASELINE_HELP),
     allow_weak_baseline: bool = typer.Option(False, help="Run on even if the full model does not learn."),
 ) -> None:
@@ -72,7 +72,15 @@ def analyze(
     check_baseline_mode(baseline)
     request = PruneRequest(
         model=model,
-        task=task_spec(task, type, data, train_file, validation_file, text_field, label_field),
+        task=task_spec(
+            name=task,
+            task_type=task_type,
+            data=data,
+            train_file=train_file,
+            validation_file=validation_file,
+            text_field=text_field,
+            label_field=label_field,
+        ),
         retention=retention,
         strategy="analyze",
         device=device,

@@ -222,6 +222,7 @@ def load_model(
     path: str,
     task_type: TaskType,
     num_labels: int,
+    *,
     label_names: list[str] | None = None,
     seed: int = 0,
     limits: InputLimits | None = None,

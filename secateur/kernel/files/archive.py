@@ -1,6 +1,5 @@
 """Check a model archive before anything uses it, and unpack it safely (for the worker)."""
 
-import shutil
 import stat
 import struct
 import tarfile
@@ -21,18 +20,18 @@ from secateur.kernel.files.model_check import (
     parse_config,
     read_header,
 )
-from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.settings import Settings
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 # Formats that unpickle on load and so can run arbitrary code.
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"})
-_CHUNK = 1024 * 1024
+CHUNK = 1024 * 1024
 _MAX_WEIGHT_FILES = 32  # safetensors files whose headers are read (shards of one model)
 # Tar headers and padding on top of the members' own bytes, per entry.
 _TAR_ENTRY_OVERHEAD = 1536
 # A zip's central directory may hold at most this many bytes per allowed entry (realistic names fit).
 _ZIP_RECORD_BYTES = 1024
-_Opener = Callable[[], IO[bytes] | None]
+Opener = Callable[[], IO[bytes] | None]
 
 
 class ArchiveError(ValueError):
@@ -82,7 +81,7 @@ def _zip_member(info: zipfile.ZipInfo) -> _Member:
     return _Member(info.filename, info.file_size, info.is_dir(), not info.is_dir())
 
 
-def _check_name(name: str) -> PurePosixPath:
+def check_name(name: str) -> PurePosixPath:
     """The member's relative path, refusing absolute paths, drive letters and `..`."""
     if not name or "\x00" in name:
         raise ArchiveError("empty or NUL-containing name", name or "<empty>")
@@ -103,12 +102,12 @@ class _Scan:
         self.configs: dict[PurePosixPath, bytes] = {}
         self.weights: dict[PurePosixPath, Shapes | ModelCheckError] = {}
 
-    def add(self, member: _Member, opener: _Opener) -> None:
+    def add(self, member: _Member, opener: Opener) -> None:
         """Check one entry; keep config.json and the safetensors headers near the top."""
         self.entries += 1
         if self.entries > self.settings.max_archive_entries:
             raise ArchiveError(f"the archive has more than {self.settings.max_archive_entries} entries")
-        path = _check_name(member.name)
+        path = check_name(member.name)
         if member.is_dir:
             return
         if any(path.name.lower().endswith(suffix) for suffix in PICKLE_SUFFIXES):
@@ -128,7 +127,7 @@ class _Scan:
         elif len(path.parts) <= 2 and path.suffix == ".safetensors":
             if len(self.weights) >= _MAX_WEIGHT_FILES:
                 raise ArchiveError(f"more than {_MAX_WEIGHT_FILES} .safetensors files", member.name)
-            with _open(opener, member.name) as stream:
+            with open_member(opener, member.name) as stream:
                 try:
                     self.weights[path] = read_header(stream, member.size, member.name)
                 except ModelCheckError as exc:
@@ -151,7 +150,7 @@ class _Scan:
         return parse_config(self.configs[config_path]), shapes
 
 
-def _open(opener: _Opener, name: str) -> IO[bytes]:
+def open_member(opener: Opener, name: str) -> IO[bytes]:
     """The member's byte stream."""
     stream = opener()
     if stream is None:
@@ -159,9 +158,9 @@ def _open(opener: _Opener, name: str) -> IO[bytes]:
     return stream
 
 
-def _read(opener: _Opener, name: str, limit: int) -> bytes:
+def _read(opener: Opener, name: str, limit: int) -> bytes:
     """A small member's bytes, at most `limit` of them."""
-    with _open(opener, name) as stream:
+    with open_member(opener, name) as stream:
         return stream.read(limit)
 
 
@@ -239,67 +238,3 @@ def check_archive(archive: Path, filename: str, settings: Settings) -> None:
         raise ArchiveError(f"not a readable {kind} archive ({exc})") from exc
     config, shapes = scan.model()
     check_model(config, shapes, settings)
-
-
-def _copy_bounded(source: IO[bytes], target: Path, budget: int, name: str) -> int:
-    """Copy one member, stopping if it produces more bytes than the remaining budget."""
-    written = 0
-    with target.open("wb") as out:
-        while chunk := source.read(_CHUNK):
-            written += len(chunk)
-            if written > budget:
-                raise ArchiveError("unpacked size exceeds the limit", name)
-            out.write(chunk)
-    return written
-
-
-def _model_root(dest: Path) -> Path:
-    """The directory holding config.json: `dest` itself, or its single top-level folder."""
-    if (dest / "config.json").is_file():
-        return dest
-    entries = list(dest.iterdir())
-    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "config.json").is_file():
-        return entries[0]
-    raise ArchiveError("config.json must be at the top level or inside a single top-level folder")
-
-
-def safe_extract(archive: Path, dest: Path, settings: Settings | None = None) -> Path:
-    """Re-check `archive`, unpack it into `dest` byte-bounded, and return the model directory inside."""
-    settings = settings or get_settings()
-    kind = archive_kind(archive.name) or ("zip" if zipfile.is_zipfile(archive) else "tar")
-    check_archive(archive, f"model.{'zip' if kind == 'zip' else 'tar.gz'}", settings)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
-    budget = settings.max_unpacked_bytes
-    try:
-        if kind == "tar":
-            with tarfile.open(archive, mode="r:gz") as tar:
-                for info in tar:
-                    opener = partial(tar.extractfile, info)
-                    budget -= _extract_one(root, info.name, info.isdir(), opener, budget)
-        else:
-            with zipfile.ZipFile(archive) as zipped:
-                for zinfo in zipped.infolist():
-                    zip_opener = partial(zipped.open, zinfo)
-                    budget -= _extract_one(root, zinfo.filename, zinfo.is_dir(), zip_opener, budget)
-    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        # Size fields that lie only show while inflating: still the archive's fault, not ours.
-        shutil.rmtree(root, ignore_errors=True)
-        raise ArchiveError(f"the {kind} archive is corrupt ({exc})") from exc
-    except ArchiveError:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    return _model_root(root)
-
-
-def _extract_one(root: Path, name: str, is_dir: bool, opener: _Opener, budget: int) -> int:
-    """Write one checked member under `root`; returns the bytes written."""
-    target = (root / _check_name(name)).resolve()
-    if not target.is_relative_to(root):
-        raise ArchiveError("path escapes the destination", name)
-    if is_dir:
-        target.mkdir(parents=True, exist_ok=True)
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _open(opener, name) as source:
-        return _copy_bounded(source, target, budget, name)

@@ -1,22 +1,27 @@
 """Turn job rows into the API's job, round and event objects."""
 
+from typing import Any
+
+from sqlalchemy import Row
+
+from secateur.kernel.jobs.history import CandidateOut, DepthOut, RoundOut
 from secateur.kernel.jobs.schemas import (
     ArtifactInfo,
-    CandidateOut,
-    DepthOut,
     JobError,
     JobOut,
     JobResult,
     JobUrls,
     Progress,
-    RoundOut,
     WarningOut,
 )
 from secateur.kernel.models import CandidateScore, Job, JobDepth, JobStatus, Round
 
 
-def job_out(job: Job) -> JobOut:
-    """The job object: request fields, timestamps, progress, result, error and urls."""
+def job_out(job: Job | Row[Any]) -> JobOut:
+    """The job object: request fields, timestamps, progress, result, error and urls.
+
+    `job` is a Job or a row of `repository.VIEW_FIELDS`, whose names are Job's attribute names.
+    """
     base = f"/v1/jobs/{job.id}"
     result = None
     if job.status == JobStatus.SUCCEEDED and job.result is not None:

@@ -15,9 +15,10 @@ from standardwebhooks import Webhook
 
 from secateur.kernel import lifecycle
 from secateur.kernel.db import session_scope
-from secateur.kernel.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.models import utcnow
 from secateur.kernel.settings import Settings
 from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,12 @@ def _record(
     attempt = delivery.attempts
     with session_scope() as session:
         repository.add_attempt(
-            session, delivery.id, attempt, outcome.status_code, outcome.error, outcome.duration_ms
+            session,
+            delivery.id,
+            attempt=attempt,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            ms=outcome.duration_ms,
         )
         if outcome.ok:
             repository.finish_delivery(session, delivery.id, DeliveryStatus.SUCCEEDED, now)
@@ -134,7 +140,7 @@ def _record(
         log.info("webhook %s to %s: attempt %d failed: %s", delivery.id, endpoint.id, attempt, outcome.error)
         failures = repository.count_failure(session, endpoint.id)
         if failures >= settings.webhook_disable_after:
-            _disable(session, delivery, endpoint, failures, now)
+            _disable(session, delivery, endpoint=endpoint, failures=failures, now=now)
         if attempt >= settings.webhook_max_attempts or failures >= settings.webhook_disable_after:
             repository.finish_delivery(session, delivery.id, DeliveryStatus.FAILED, now)
             return None
@@ -144,7 +150,7 @@ def _record(
 
 
 def _disable(
-    session: Session, delivery: WebhookDelivery, endpoint: WebhookEndpoint, failures: int, now: datetime
+    session: Session, delivery: WebhookDelivery, *, endpoint: WebhookEndpoint, failures: int, now: datetime
 ) -> None:
     """Disable the endpoint and say so in the log of the job whose delivery tipped it over."""
     reason = f"{failures} failed attempts in a row; the last: {delivery.id}"

@@ -7,7 +7,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from secateur.kernel import queue
-from secateur.kernel.jobs.schemas import EventOut
+from secateur.kernel.jobs.history import EventOut
 from secateur.kernel.jobs.serializers import job_out
 from secateur.kernel.models import Event, Job
 from secateur.kernel.webhooks import repository
@@ -41,7 +41,10 @@ def queue_for_event(session: Session, row: Event) -> None:
     if not endpoints:
         return
     body = payload(job, row)
-    rows = [repository.add_delivery(session, e.id, job.id, row.id, row.type, body) for e in endpoints]
+    rows = [
+        repository.add_delivery(session, e.id, job_id=job.id, event_id=row.id, type_=row.type, payload=body)
+        for e in endpoints
+    ]
     session.flush()  # assigns the ids
     _send_after_commit(session, [delivery.id for delivery in rows])
 

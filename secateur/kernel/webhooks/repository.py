@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from secateur.kernel.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from secateur.kernel.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 def get_owned(session: Session, owner_id: str, endpoint_id: str) -> WebhookEndpoint | None:
@@ -48,7 +48,7 @@ def subscribed(session: Session, owner_id: str, event_type: str) -> list[Webhook
 
 
 def add_delivery(
-    session: Session, endpoint_id: str, job_id: str, event_id: int, type_: str, payload: dict[str, Any]
+    session: Session, endpoint_id: str, *, job_id: str, event_id: int, type_: str, payload: dict[str, Any]
 ) -> WebhookDelivery:
     """Queue one event for one endpoint, due at once."""
     row = WebhookDelivery(
@@ -59,7 +59,7 @@ def add_delivery(
 
 
 def deliveries_page(
-    session: Session, endpoint_id: str, limit: int, after: WebhookDelivery | None, status: str | None
+    session: Session, endpoint_id: str, *, limit: int, after: WebhookDelivery | None, status: str | None
 ) -> list[WebhookDelivery]:
     """Up to `limit + 1` deliveries newest first, strictly after the cursor (the extra row means more)."""
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
@@ -131,7 +131,7 @@ def load_for_attempt(session: Session, delivery_id: str) -> tuple[WebhookDeliver
 
 
 def add_attempt(
-    session: Session, delivery_id: str, attempt: int, status_code: int | None, error: str | None, ms: float
+    session: Session, delivery_id: str, *, attempt: int, status_code: int | None, error: str | None, ms: float
 ) -> None:
     """Record one attempt's outcome."""
     session.add(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from secateur.kernel.files.archive import ArchiveError, check_archive, safe_extract
+from secateur.kernel.files.archive import ArchiveError, check_archive
+from secateur.kernel.files.extract import safe_extract
 from secateur.kernel.settings import Settings
 from tests.support.tiny_safetensors import model_files
 

@@ -13,8 +13,9 @@ from app.keys.service import create_key
 from app.webhooks.service import new_secret
 from secateur.kernel import db
 from secateur.kernel.migrate import upgrade_to_head
-from secateur.kernel.models import Job, WebhookEndpoint
+from secateur.kernel.models import Job
 from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.webhooks.models import WebhookEndpoint
 from tests.support.webhook_receiver import Receiver, start_receiver
 
 

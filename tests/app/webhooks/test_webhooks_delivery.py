@@ -12,9 +12,10 @@ from standardwebhooks import Webhook
 
 from secateur.kernel.db import session_scope
 from secateur.kernel.lifecycle import add_event
-from secateur.kernel.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from secateur.kernel.models import Event, utcnow
 from secateur.kernel.settings import Settings
 from secateur.kernel.webhooks.delivery import deliver, retry_delay_s
+from secateur.kernel.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.support.webhook_receiver import Receiver
 from worker.webhooks import DeliveryLoop, run_due, sweep
 

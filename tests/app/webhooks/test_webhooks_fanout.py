@@ -7,7 +7,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from secateur.kernel.lifecycle import add_event
-from secateur.kernel.models import Job, WebhookDelivery, WebhookEndpoint
+from secateur.kernel.models import Job
+from secateur.kernel.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 URL = "https://93.184.216.34/hooks"
 

@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 from tests.support.engine_runs import HP, Recorder, prune_request
 from tests.support.synthetic import timeless, tiny_tokenizer, write_task_files
-from worker.pruning import engine, strategies
+from worker.pruning import baseline, strategies
 from worker.pruning.data.load import load_task
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
@@ -67,7 +67,7 @@ def test_aglp_prunes_redundant_layers_and_saves_a_reloadable_model(
     assert layer_count(reloaded.config) == len(result.kept_layers)
     assert count_parameters(reloaded) == result.parameters_after
     data = load_task(task_specs["classification"], tiny_tokenizer(), HP)
-    assert evaluate(reloaded, data.selection, data, HP, torch.device("cpu")) == result.score
+    assert evaluate(reloaded, data.selection, data, HP, device=torch.device("cpu")) == result.score
     report = json.loads((tmp_path / "out" / "pruning_report.json").read_text())
     assert report["kept_layers"] == list(result.kept_layers)
     assert len(report["rounds"]) == len(result.rounds) and report["seed"] == 0
@@ -80,10 +80,10 @@ def test_aglp_stops_at_the_threshold(
     """With scores fixed by depth, the first round under the threshold ends the job; ties go low."""
     by_depth = {4: 0.9, 3: 0.88, 2: 0.8, 1: 0.87}
 
-    def fake_evaluate(model: Any, *args: Any) -> float:
+    def fake_evaluate(model: Any, *args: Any, **kwargs: Any) -> float:
         return by_depth[layer_count(model.config)]
 
-    for module in (engine, strategies):
+    for module in (baseline, strategies):
         monkeypatch.setattr(module, "evaluate", fake_evaluate)
         monkeypatch.setattr(module, "fine_tune", lambda *args, **kwargs: 0)
     spec = task_specs["classification"]

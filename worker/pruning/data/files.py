@@ -35,6 +35,7 @@ _NAMED_COLUMNS = {"ner": -1, "tags": -1, "label": -1, "pos": 1, "chunk": 2}
 def read_task_file(
     path: Path,
     task_type: TaskType,
+    *,
     label_field: str,
     column_names: tuple[str, ...] | None = None,
     max_row_bytes: int | None = None,

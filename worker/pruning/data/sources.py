@@ -57,7 +57,15 @@ def _builtin(spec: TaskSpec, task: Benchmark, max_row_bytes: int | None) -> RawT
     # A custom column layout means the file has its own header, so the built-in names no longer apply.
     columns = task.column_names if not spec.text_fields and not spec.label_field else None
     paths = (train_path, validation_path)
-    return _local(task.type, text_fields, label_field, metric, paths, columns, max_row_bytes)
+    return _local(
+        task.type,
+        text_fields=text_fields,
+        label_field=label_field,
+        metric=metric,
+        paths=paths,
+        columns=columns,
+        max_row_bytes=max_row_bytes,
+    )
 
 
 def _builtin_paths(spec: TaskSpec, task: Benchmark) -> tuple[Path, Path]:
@@ -108,11 +116,20 @@ def _custom(spec: TaskSpec, max_row_bytes: int | None) -> RawTask:
     default = None if spec.type == "token-classification" else _DEFAULT_METRIC[spec.type]
     metric = resolve_metric(spec.metric, spec.type) if spec.metric else default
     paths = (train_path, validation_path)
-    return _local(spec.type, text_fields, label_field, metric, paths, None, max_row_bytes)
+    return _local(
+        spec.type,
+        text_fields=text_fields,
+        label_field=label_field,
+        metric=metric,
+        paths=paths,
+        columns=None,
+        max_row_bytes=max_row_bytes,
+    )
 
 
 def _local(
     task_type: TaskType,
+    *,
     text_fields: tuple[str, ...],
     label_field: str,
     metric: str | None,
@@ -131,8 +148,12 @@ def _local(
         raise TaskError(
             f"{train_path}: the words of a CoNLL file are the column 'tokens', not {list(text_fields)}"
         )
-    train = read_task_file(train_path, task_type, label_field, columns, max_row_bytes)
-    validation = read_task_file(validation_path, task_type, label_field, columns, max_row_bytes)
+    train = read_task_file(
+        train_path, task_type, label_field=label_field, column_names=columns, max_row_bytes=max_row_bytes
+    )
+    validation = read_task_file(
+        validation_path, task_type, label_field=label_field, column_names=columns, max_row_bytes=max_row_bytes
+    )
     return RawTask(
         task_type, text_fields, label_field, metric, train, validation, str(train_path), str(validation_path)
     )
