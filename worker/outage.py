@@ -52,6 +52,6 @@ def hand_back(job_id: str, attempt: int, settings: Settings) -> None:
         log.warning("job %s: the database still does not answer; the reconciler will requeue it", job_id)
         return
     try:
-        requeue_or_fail(job_id, attempt, REASON, settings, Summary(), may_fail=False)
+        requeue_or_fail(job_id, attempt, reason=REASON, settings=settings, summary=Summary(), may_fail=False)
     except (DBAPIError, PoolTimeoutError):
         log.warning("job %s: the database went again; the reconciler will requeue it", job_id, exc_info=True)

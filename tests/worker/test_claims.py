@@ -216,7 +216,7 @@ def test_a_full_disk_at_a_kept_depths_upload_fails_storage_full_not_internal_err
         target.write(source.read(10))
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    def store_a_depth(job_id: str, *_args: Any) -> None:
+    def store_a_depth(job_id: str, *_args: Any, **_kwargs: Any) -> None:
         """The engine's first accepted depth, stored as keep_depths does."""
         depth = tmp_path / "layers-3.tar.gz"
         depth.write_bytes(b"weights" * 100)

@@ -16,7 +16,7 @@ from worker.job_runner import run_job
 from worker.outage import database_unreachable
 
 
-def lose_the_database(*_args: Any) -> None:
+def lose_the_database(*_args: Any, **_kwargs: Any) -> None:
     """A stand-in for the engine run whose progress write finds the database gone."""
     raise OperationalError("INSERT INTO events", {}, Exception("connection refused"))
 
