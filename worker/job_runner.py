@@ -219,7 +219,12 @@ def _run_job(job_id: str, attempt: int | None, dispatch: Dispatch | None) -> Non
         fail(job_id, attempt, code, message)
         cleanup(storage, job_id, work)
         return
-    _succeed(job_id, attempt, storage=storage, work=work, result=result)
+    try:
+        _succeed(job_id, attempt, storage=storage, work=work, result=result)
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        hand_back(job_id, attempt, settings)  # the result is replayed from the last checkpoint
 
 
 def _prune(

@@ -53,3 +53,15 @@ def test_only_connection_errors_count_as_an_outage() -> None:
     assert database_unreachable(wrapped)
     assert not database_unreachable(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not database_unreachable(ValueError("bad input"))
+
+
+def test_a_database_outage_while_recording_the_result_requeues_the_job(
+    local_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run finished but the database went before the result was written: requeued, not stuck."""
+    job_id = make_job()
+    monkeypatch.setattr(worker.job_runner, "_prune", lambda *_args, **_kwargs: object())
+    monkeypatch.setattr(worker.job_runner, "_succeed", lambda *_args, **_kwargs: lose_the_database())
+    run_job(job_id)
+    assert job(job_id).status == JobStatus.QUEUED
+    assert event_types(job_id)[-1] == "job.requeued"
