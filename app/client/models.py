@@ -5,9 +5,8 @@ from pathlib import Path
 
 from app.files.schemas import FileDeleted, FileList, FileOut, Purpose
 from secateur.kernel.jobs.history import CandidateOut, EventList, EventOut, RoundList, RoundOut
-from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut, JobStatusName, Progress
-
-TERMINAL_STATUSES: frozenset[JobStatusName] = frozenset({"succeeded", "failed", "cancelled"})
+from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut, Progress
+from secateur.kernel.vocabulary import TERMINAL_STATUSES, JobStatusName
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from app.api.deps import SessionFactoryDep
 from app.core.problems import InvalidHeader
 from secateur.kernel.jobs import repository
 from secateur.kernel.jobs.history import EventOut
+from secateur.kernel.vocabulary import TERMINAL_EVENTS
 
 logger = logging.getLogger("secateur.events")
 
 # Every move to a terminal state writes one of these in the same transaction, so a stream that has
 # delivered one has delivered the job's last event.
-TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
 
 @dataclass(eq=False)

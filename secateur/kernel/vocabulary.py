@@ -11,6 +11,13 @@ from typing import Final, Literal, get_args
 
 Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
 STRATEGIES: Final[tuple[Strategy, ...]] = get_args(Strategy)
+
+# A job's states, as the API shows them; `secateur.kernel.models.JobStatus` is the same set as an enum.
+JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+JOB_STATUSES: Final[tuple[JobStatusName, ...]] = get_args(JobStatusName)
+TERMINAL_STATUSES: Final[frozenset[JobStatusName]] = frozenset({"succeeded", "failed", "cancelled"})
+# The events written with a terminal status: a follower of the event stream stops at one of them.
+TERMINAL_EVENTS: Final = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 # These strategies build every round from the pretrained weights, so a fine-tuned start has no place;
 # the others walk from the previous round's model.
 FROM_PRETRAINED: Final[tuple[Strategy, ...]] = ("glp", "top")

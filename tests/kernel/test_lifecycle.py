@@ -8,8 +8,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from secateur.kernel import lifecycle
-from secateur.kernel.jobs.schemas import JobStatusName
 from secateur.kernel.models import Event, Job, JobStatus, utcnow
+from secateur.kernel.vocabulary import TERMINAL_STATUSES, JobStatusName
 from tests.conftest import Caller
 
 
@@ -54,6 +54,7 @@ def test_statuses_are_stored_and_served_as_plain_strings(db_session: Session, ca
     assert stored == "running" and type(stored) is str
     assert _row(db_session, job_id).status == JobStatus.RUNNING
     assert set(get_args(JobStatusName)) == {s.value for s in JobStatus}
+    assert set(JobStatus.TERMINAL) == TERMINAL_STATUSES
     assert sorted(JobStatus.ACTIVE) == ["cancelling", "running"]
     assert sorted(JobStatus.TERMINAL) == ["cancelled", "failed", "succeeded"]
     assert f"{JobStatus.FAILED}" == "failed" and JobStatus("queued") is JobStatus.QUEUED

@@ -12,13 +12,13 @@ from secateur.kernel.vocabulary import (
     FILE_PREFIX,
     MAX_LAYERS,
     BaselineMode,
+    JobStatusName,
     Strategy,
     TaskType,
     canonical_task_name,
     is_hub_id,
 )
 
-JobStatusName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 _Metric = Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
