@@ -34,7 +34,8 @@ class CeleryDispatch:
 @app.task(name=RUN_JOB)
 def run_job_task(job_id: str) -> None:
     """Run one pruning job; imported lazily so the worker's parent process never loads torch."""
-    from worker.job_runner import detach_stdin, run_job
+    from worker.job_runner import run_job
+    from worker.process import detach_stdin
 
     # The child inherits the worker's fd 0 (billiard only swaps sys.stdin); a job needs no terminal.
     detach_stdin()
@@ -45,7 +46,7 @@ def run_job_task(job_id: str) -> None:
 def score_candidate_task(job_id: str, attempt: int, rnd: int, layer: int) -> str:
     """Fine-tune one of a round's candidates (and any other still pending); returns at once when taken."""
     from worker.fanout import score_candidate
-    from worker.job_runner import detach_stdin
+    from worker.process import detach_stdin
 
     detach_stdin()
     with job_context(job_id):

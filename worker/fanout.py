@@ -27,7 +27,7 @@ from worker import candidate_runs as runs
 from worker.blobs import pack, unpack
 from worker.candidate_runs import Done, RoundKey
 from worker.fanout_cache import job_request, round_prefix, start_model
-from worker.job_runner import worker_name
+from worker.process import worker_name
 from worker.pruning.types import Cancelled, NullObserver
 from worker.reconciler import Summary, sweep_work_dirs, work_dir
 

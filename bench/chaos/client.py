@@ -10,11 +10,12 @@ from typing import Any
 import httpx
 
 from bench.stack import API_KEY
+from secateur.kernel.vocabulary import TERMINAL_STATUSES
 
 # A job of a few seconds on one core (the tests' budget), slow enough to be interrupted mid-round.
 HYPERPARAMETERS = {"epochs": 1, "candidate_epochs": 2, "repurpose_epochs": 0, "batch_size": 16,
                    "eval_batch_size": 32, "max_length": 32, "learning_rate": 1e-3, "seed": 0}  # fmt: skip
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = tuple(TERMINAL_STATUSES)
 
 
 def inputs(root: Path) -> tuple[Path, Path, Path]:

@@ -172,7 +172,7 @@ def test_sigterm_without_a_cancel_leaves_the_job_to_be_resumed(
 def test_a_celery_job_process_detaches_from_the_workers_stdin() -> None:
     """Billiard swaps sys.stdin only; after detach_stdin, fd 0 gives nothing either."""
     script = (
-        "import os, sys; from worker.job_runner import detach_stdin; detach_stdin(); "
+        "import os, sys; from worker.process import detach_stdin; detach_stdin(); "
         "print(repr(os.read(0, 10)), repr(sys.stdin.read()))"
     )
     done = subprocess.run(
