@@ -1,1 +1,1 @@
-"""The kernel both rooms share: words, settings, database, job lifecycle and storage; no torch, no HTTP."""
+"""The kernel both rooms share: words, settings, database, job lifecycle, storage; no torch, no web server."""
