@@ -70,10 +70,10 @@ test: $(STAMP_DEV) ## Start Redis/PostgreSQL if needed, then run the whole test 
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests"; exit 1; fi; exit $$rc
 
-lint: $(STAMP_DEV) ## ruff check, ruff format --check, mypy on app/, worker/ and bench/
+lint: $(STAMP_DEV) ## ruff check, ruff format --check, mypy on app/, worker/, bench/ and secateur/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app worker bench
+	$(BIN)/mypy app worker bench secateur
 
 format: $(STAMP_DEV) ## Fix what ruff can fix and format the code
 	$(BIN)/ruff check --fix .

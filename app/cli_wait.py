@@ -12,6 +12,7 @@ from rich.text import Text
 
 from app.client import SecateurClient
 from app.client.models import EventOut, JobOut
+from secateur.kernel.vocabulary import TERMINAL_EVENTS
 
 
 def estimate_left(per_candidate_s: float, layers_remaining: int, scored_this_round: int) -> float:
@@ -73,7 +74,7 @@ class JobView:
                 self.score = data.get("score", self.score)
         elif event.type == "job.started":
             self.status = "running"
-        elif event.type in ("job.succeeded", "job.failed", "job.cancelled"):
+        elif event.type in TERMINAL_EVENTS:
             self.status = event.type.removeprefix("job.")
         if event.type != "candidate.scored":
             self.log.append(event.message)

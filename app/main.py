@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import get_session_factory
 from app.api.routes.health import router as health_router
 from app.api.routes.metrics import router as metrics_router
-from app.core.config import get_settings
-from app.core.errors import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from app.core.errors import install_problem_handlers
 from app.core.http import BodyTimeoutMiddleware, HeadAsGetMiddleware
+from app.core.problems_openapi import file_problems
 from app.files.endpoints import router as files_router
 from app.files.limits import UploadLimitMiddleware
 from app.jobs.endpoints import router as jobs_router
@@ -25,6 +25,7 @@ from app.metrics import LatencyMiddleware, Metrics
 from app.ui.endpoints import router as ui_router
 from app.ui.endpoints import static as ui_static
 from app.webhooks.endpoints import router as webhooks_router
+from secateur.kernel.settings import get_settings
 
 logger = logging.getLogger("secateur.api")
 
@@ -47,7 +48,7 @@ def _bootstrap(app: FastAPI) -> None:
             # The usual cause on a first run: the prestart step (migrations) has not been run.
             raise RuntimeError(
                 "cannot ensure SECATEUR_BOOTSTRAP_API_KEY: is the database migrated? "
-                "Run `alembic upgrade head` (or app.core.migrate.upgrade_to_head()) first."
+                "Run `alembic upgrade head` (or secateur.kernel.migrate.upgrade_to_head()) first."
             ) from exc
     logger.info("bootstrap API key ensured")
 
@@ -60,15 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with every 4xx/5xx body filed under application/problem+json."""
+    """The OpenAPI document, each route declaring the problem kinds it raises."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                for status, response in operation.get("responses", {}).items():
-                    content = response.get("content", {})
-                    if status[:1] in "45" and "application/json" in content:
-                        response["content"] = {PROBLEM_MEDIA_TYPE: content.pop("application/json")}
+        file_problems(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

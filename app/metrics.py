@@ -21,11 +21,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.models import CandidateScore, Job, JobStatus, Round
+from secateur.kernel.models import CandidateScore, Job, JobStatus, Round
+from secateur.kernel.vocabulary import JOB_STATUSES
 
 logger = logging.getLogger("secateur.metrics")
 
-STATUSES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
 # Rounds and candidates last from seconds (tiny models) to hours (a large model on a big dataset).
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -56,7 +56,7 @@ class JobCollector(Collector):
         """Every job metric, three queries in all."""
         counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).tuples().all())
         jobs = GaugeMetricFamily("secateur_jobs", "Jobs by status.", labels=["status"])
-        for status in STATUSES:
+        for status in JOB_STATUSES:
             jobs.add_metric([status], counts.get(status, 0))
         yield jobs
         depth = GaugeMetricFamily("secateur_queue_depth", "Jobs waiting for a worker (status queued).")

@@ -23,8 +23,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from app.core.migrate import upgrade_to_head
 from bench.stack import API_KEY, free_port, service_env, uvicorn, wait_ready
+from secateur.kernel.migrate import upgrade_to_head
 
 RESULTS = Path(__file__).parent / "results" / "reliability"
 CHECKS = "not_a_server_error,response_schema_conformance"

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.latency import full_twin, median_seconds
-from worker.pruning.surgery import count_parameters, layer_count, load_checkpoint
+from worker.pruning.surgery import count_parameters, layer_count, load_saved_model
 from worker.pruning.types import PruneRequest, TaskType
 
 
@@ -27,6 +27,7 @@ def selection_batch(request: PruneRequest, size: int) -> tuple[TaskType, dict[st
 
 def compare(
     pruned_dir: Path,
+    *,
     model: str,
     task_type: TaskType,
     batch: dict[str, torch.Tensor],
@@ -35,7 +36,7 @@ def compare(
     runs: int = 10,
 ) -> dict[str, Any]:
     """Median CPU forward time and throughput of the full and the pruned model on the same batch."""
-    pruned = load_checkpoint(pruned_dir, task_type).eval()
+    pruned = load_saved_model(pruned_dir, task_type).eval()
     full = full_twin(pruned, model).eval()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)  # fixed, so timings compare across runs on a shared machine

@@ -23,10 +23,10 @@ import httpx
 import typer
 from sqlalchemy import create_engine, func, select
 
-from app.core.migrate import upgrade_to_head
-from app.models import Job
 from bench.loadgen import burst, closed_loop, cpu_seconds, open_loop, wrk
 from bench.stack import API_KEY, cpu_hog, free_port, postgres_database, service_env, uvicorn, wait_ready
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import Job
 
 RESULTS = Path(__file__).parent / "results" / "load"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -232,25 +232,34 @@ def split_list(items: list[str]) -> list[str]:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
+@dataclass(frozen=True)
+class Grid:
+    """Which runs to make: every task, strategy and seed, plus a task's extra seeds and shortlist sizes."""
+
+    tasks: list[str]
+    strategies: list[BenchStrategy]
+    seeds: list[int]
+    extra_seeds: dict[str, list[int]]
+    shortlists: tuple[int, ...] = DEFAULT_SHORTLISTS
+    run_to_end: bool = True  # map every depth, not only those down to the first rejected round
+
+
 def plan_runs(
+    grid: Grid,
+    *,
     model: str,
-    tasks: list[str],
-    strategies: list[BenchStrategy],
-    seeds: list[int],
-    extra_seeds: dict[str, list[int]],
     budget: Budget,
     budget_overrides: dict[str, dict[str, str]],
     retention: float,
     data_dir: Path,
     device: str | None,
-    shortlists: tuple[int, ...] = DEFAULT_SHORTLISTS,
-    run_to_end: bool = True,
 ) -> list[RunSpec]:
     """Every run, lowest seed first across all tasks, so each task gets one seed before any gets more.
 
     `aglp-shortlist` becomes one run per shortlist size; the other strategies ignore `shortlists`.
     """
-    per_task = {task: sorted(set(seeds) | set(extra_seeds.get(task, []))) for task in tasks}
+    tasks, strategies, shortlists, run_to_end = grid.tasks, grid.strategies, grid.shortlists, grid.run_to_end
+    per_task = {task: sorted(set(grid.seeds) | set(grid.extra_seeds.get(task, []))) for task in tasks}
     all_seeds = sorted({s for task_seeds in per_task.values() for s in task_seeds})
     return [
         RunSpec(

@@ -22,10 +22,10 @@ from bench.plan import REPO, TASKS, Budget, RunSpec, default_model, model_name, 
 from bench.record import write_json
 from bench.reproduce import baseline_dir, default_data_dir
 from worker.pruning import baseline_cache
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.metrics import IGNORE_INDEX
 from worker.pruning.surgery import load_model
-from worker.pruning.train import derive_seed, fine_tune, predict
+from worker.pruning.train import TrainRun, derive_seed, fine_tune, predict
 from worker.pruning.types import TaskSpec
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -69,14 +69,14 @@ def main(
     started = time.monotonic()
     data_dir = data_dir or default_data_dir()
     data = load_task(TaskSpec(name=task, data_dir=data_dir), AutoTokenizer.from_pretrained(model), hp)
-    net = load_model(model, data.type, data.num_labels, data.label_names, seed)
+    net = load_model(model, data.type, data.num_labels, label_names=data.label_names, seed=seed)
     # The same seed derivation as the engine's baseline, so the probe reproduces a run's full model.
     trained_at = time.monotonic()
-    examples = fine_tune(net, data, hp, epochs, derive_seed(seed, 0, 0, 0), torch.device(device))
+    examples = fine_tune(net, data, hp, TrainRun(epochs, derive_seed(seed, 0, 0, 0), torch.device(device)))
     train_seconds = time.monotonic() - trained_at
     halves = {}
     for name, split in (("selection", data.selection), ("report", data.report)):
-        logits, labels = predict(net, split, data, hp, torch.device(device))
+        logits, labels = predict(net, split, data, hp, device=torch.device(device))
         halves[name] = {"score": data.score(logits, labels), **diagnostics(logits, labels)}
     payload = {
         "task": task,

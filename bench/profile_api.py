@@ -61,12 +61,16 @@ def main(
     html: Annotated[Path | None, typer.Option(help="Also write pyinstrument's HTML here.")] = None,
 ) -> None:
     """Print the profile of `requests` GETs of `path`."""
-    from app.core.migrate import upgrade_to_head
+    from secateur.kernel.migrate import upgrade_to_head
 
     with tempfile.TemporaryDirectory(prefix="secateur-profile-") as tmp:
         url = database_url or f"sqlite:///{tmp}/profile.db"
         os.environ.update(
-            SECATEUR_DATABASE_URL=url, SECATEUR_DATA_DIR=tmp, SECATEUR_BOOTSTRAP_API_KEY=API_KEY
+            SECATEUR_DATABASE_URL=url,
+            SECATEUR_DATA_DIR=tmp,
+            SECATEUR_BOOTSTRAP_API_KEY=API_KEY,
+            # As in bench.load: the default 600/minute would answer most of the profiled GETs with 429.
+            SECATEUR_RATE_LIMIT_PER_KEY="1000000/second",
         )
         upgrade_to_head(url)
         anyio.to_thread.run_sync = _inline  # type: ignore[assignment]

@@ -6,7 +6,7 @@ import json
 import os
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,9 @@ class BenchObserver:
         self.baseline = {"score": score, "report_score": report_score, "layers_total": layers_total}
         self._snapshot()
 
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None:
         """Keep each candidate's fine-tune-and-score time: the unit cost the lead plans with."""
-        self.candidates.append({"round": round, "layer": layer, "score": score, "seconds": seconds})
+        self.candidates.append({"round": rnd, "layer": layer, "score": score, "seconds": seconds})
         self._snapshot()
 
     def on_round(self, record: RoundRecord) -> None:
@@ -117,16 +117,24 @@ def fine_tunes(result: PruneResult) -> float | None:
     return result.train_examples / per_fine_tune if per_fine_tune > 0 else None
 
 
+@dataclass(frozen=True)
+class Harness:
+    """How the harness ran one run: its own wall time, and what it took over from an earlier attempt."""
+
+    seconds: float
+    resumed: bool
+    baseline_reused: bool = False
+
+
 def build(
     header: dict[str, Any],
     result: PruneResult,
     observer: BenchObserver,
+    *,
     latency: dict[str, Any] | None,
     machine: dict[str, Any],
     date: str,
-    harness_seconds: float,
-    resumed: bool,
-    baseline_reused: bool = False,
+    harness: Harness,
 ) -> dict[str, Any]:
     """The run's full record, with a flat `summary` of the figures the report tabulates."""
     candidate_seconds = [c["seconds"] for c in observer.candidates]
@@ -157,10 +165,10 @@ def build(
         "summary": summary,
         "curve": curve(result),
         "timing": {
-            "harness_seconds": harness_seconds,
-            "resumed_from_checkpoint": resumed,
+            "harness_seconds": harness.seconds,
+            "resumed_from_checkpoint": harness.resumed,
             # A reused baseline's seconds are still in summary.seconds, so strategies compare fairly.
-            "baseline_reused": baseline_reused,
+            "baseline_reused": harness.baseline_reused,
             "baseline_seconds": observer.baseline_seconds,
             "candidate_seconds_median": statistics.median(candidate_seconds) if candidate_seconds else None,
             "candidates": observer.candidates,

@@ -126,7 +126,41 @@ def chaos_section(records: list[dict[str, Any]]) -> list[str]:
         out.append(_row([r["scenario"], r["stack"], f"{n} of {s['trials']}", f"{s['succeeded']}/{n}",
                          f"{s['resumed']}/{n}", f"{s['rounds_once']}/{n}", f"{s['equal_to_reference']}/{n}",
                          r["expected"], r["date"], f"`{r['command']}`"]))  # fmt: skip
-    return [*out, ""]
+    out.append("")
+    for r in rows:
+        if "restart" in r:
+            x = r["restart"]
+            out.append(
+                f"- {r['scenario']} ({r['stack']}, {r['date']}): {x['polls_while_down']} polls of "
+                f"`GET /v1/jobs/{{id}}` while PostgreSQL was down, {x['answered_503_problem']} answered 503 "
+                f"problem+json with Retry-After, {x['answered_other']} anything else; the API answered 200 "
+                f"again at most {x['recover_s_max']} s after the restart ({x['recovered']} of "
+                f"{r['summary']['interrupted']} recovered)."
+            )
+    if out[-1]:
+        out.append("")
+    return [*out, *disk_section(records)]
+
+
+def disk_section(records: list[dict[str, Any]]) -> list[str]:
+    """The disk-full scenario: what failed, with which code, and what was served afterwards."""
+    out = []
+    for r in (r for r in records if "disk" in r):
+        d, n = r["disk"], r["disk"]["trials"]
+        codes = ", ".join(sorted({str((t.get("error") or {}).get("code")) for t in r["trials"]}))
+        out += [
+            f"### Disk full at artifact upload ({r['stack']}, {r['date']}, `{r['command']}`)",
+            "",
+            f"Simulated: {r['simulated']}. Expected: {r['expected']}.",
+            "",
+            f"{n} jobs (alternately keeping every depth and only the final model): "
+            f"{d['failed_storage_full']}/{n} "
+            f"failed `storage_full` (codes seen: {codes}), {d['attempted_once']}/{n} tried once, "
+            f"{d['artifact_not_served']}/{n} with `GET /v1/jobs/{{id}}/artifact` answering 404/409, "
+            f"{d['no_leftovers']}/{n} with no file left under `artifacts/`.",
+            "",
+        ]
+    return out
 
 
 def render(results: Path) -> str:

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from transformers.utils import logging as transformers_logging
 
-from app.core.config import get_settings
 from bench import machine, record, zs_greedy
 from bench.latency import compare, selection_batch
 from bench.plan import (
@@ -22,6 +21,7 @@ from bench.plan import (
     TASKS,
     BenchStrategy,
     Budget,
+    Grid,
     RunSpec,
     default_model,
     parse_budget_overrides,
@@ -31,6 +31,7 @@ from bench.plan import (
     resolve_model,
     split_list,
 )
+from secateur.kernel.settings import get_settings
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console(soft_wrap=True)  # one line per run, also in a log file
@@ -74,9 +75,9 @@ def run_one(
     task_type, batch = selection_batch(spec.request(), latency_opts["batch_size"])
     latency = compare(
         out_dir,
-        spec.model,
-        task_type,
-        batch,
+        model=spec.model,
+        task_type=task_type,
+        batch=batch,
         threads=latency_opts["threads"],
         warmup=latency_opts["warmup"],
         runs=latency_opts["runs"],
@@ -85,12 +86,10 @@ def run_one(
         header,
         result,
         observer,
-        latency,
-        machine.describe(spec.device),
-        machine.now(),
-        harness_seconds=time.monotonic() - started,
-        resumed=resumed,
-        baseline_reused=baseline_reused,
+        latency=latency,
+        machine=machine.describe(spec.device),
+        date=machine.now(),
+        harness=record.Harness(time.monotonic() - started, resumed, baseline_reused),
     )
     record.write_json(final, payload)
     observer.partial_path.unlink(missing_ok=True)
@@ -182,19 +181,24 @@ def main(
             candidate_train_examples=candidate_train_examples,
             repurpose_epochs=repurpose_epochs,
         )
-        runs = plan_runs(
-            model,
-            task_list,
-            [cast(BenchStrategy, s) for s in strategy_list],
-            [int(s) for s in split_list(seeds or ["0"])],
-            parse_seed_overrides(list(DEFAULT_EXTRA_SEEDS) if extra_seeds is None else extra_seeds),
-            budget,
-            parse_budget_overrides(task_budget or []),
-            retention,
-            data_dir,
-            device,
+        grid = Grid(
+            tasks=task_list,
+            strategies=[cast(BenchStrategy, s) for s in strategy_list],
+            seeds=[int(s) for s in split_list(seeds or ["0"])],
+            extra_seeds=parse_seed_overrides(
+                list(DEFAULT_EXTRA_SEEDS) if extra_seeds is None else extra_seeds
+            ),
             shortlists=parse_shortlists(shortlist or []),
             run_to_end=to_end,
+        )
+        runs = plan_runs(
+            grid,
+            model=model,
+            budget=budget,
+            budget_overrides=parse_budget_overrides(task_budget or []),
+            retention=retention,
+            data_dir=data_dir,
+            device=device,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -66,12 +66,12 @@ def _start_api(data_dir: Path) -> tuple[str, str]:
     os.environ.update(SECATEUR_DATA_DIR=str(data_dir), SECATEUR_QUEUE="local")
     import uvicorn
 
-    from app.core.config import get_settings
-    from app.core.db import session_scope
-    from app.core.migrate import upgrade_to_head
     from app.core.server import server_options
     from app.keys.service import create_key
     from app.main import create_app
+    from secateur.kernel.db import session_scope
+    from secateur.kernel.migrate import upgrade_to_head
+    from secateur.kernel.settings import get_settings
 
     upgrade_to_head()
     with session_scope() as session:
@@ -92,7 +92,7 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_upload(url: str, key: str, gib: float, data_dir: Path, spool: Path) -> None:
+def bench_upload(url: str, *, key: str, gib: float, data_dir: Path, spool: Path) -> None:
     """A chunked dataset upload of `gib` GiB: refused at the limit, disk and memory bounded."""
     boundary, chunk = "bench", b"x" * MIB
     total, sent = int(gib * 1024 * MIB), 0
@@ -157,8 +157,8 @@ def bench_header(url: str, mib: int) -> None:
 
 def bench_archives(gib: float, entries: int, scratch: Path) -> None:
     """check_archive on a gzip bomb and on a tar of many empty entries, with the default settings."""
-    from app.core.config import Settings
-    from app.files.archive import ArchiveError, check_archive
+    from secateur.kernel.files.archive import ArchiveError, check_archive
+    from secateur.kernel.settings import Settings
 
     settings = Settings(_env_file=None)
     bomb = scratch / "bomb.tar.gz"
@@ -215,7 +215,7 @@ def main() -> None:
         spool.mkdir()
         tempfile.tempdir = str(spool)  # any temporary file the API made would show in the disk peak
         url, key = _start_api(data_dir)
-        bench_upload(url, key, args.upload_gib, data_dir, spool)
+        bench_upload(url, key=key, gib=args.upload_gib, data_dir=data_dir, spool=spool)
         bench_header(url, args.header_mib)
         bench_archives(args.bomb_gib, args.entries, Path(tmp))
 

@@ -34,7 +34,7 @@ def _prepare(name: str, row_mib: int) -> Callable[[], object]:
     """Write the case's input and return the check to measure; imports happen here, outside the figures."""
     import transformers.models.bert.modeling_bert  # noqa: F401  # the import is not the check's cost
 
-    from worker.pruning.datafiles import read_task_file
+    from worker.pruning.data.files import read_task_file
     from worker.pruning.surgery import load_model
     from worker.pruning.types import InputLimits
 
@@ -47,7 +47,9 @@ def _prepare(name: str, row_mib: int) -> Callable[[], object]:
             for _ in range(row_mib):
                 handle.write("w " * (512 * 1024))
             handle.write(",no\n")
-        return lambda: read_task_file(path, "classification", "label", max_row_bytes=limits.max_row_bytes)
+        return lambda: read_task_file(
+            path, "classification", label_field="label", max_row_bytes=limits.max_row_bytes
+        )
     config: dict[str, object] = {"model_type": "bert"}
     if name == "vocab":
         config["vocab_size"] = 300_000

@@ -19,9 +19,9 @@ from transformers import AutoTokenizer
 
 from bench.plan import default_model
 from worker.pruning.batching import Meter
-from worker.pruning.data import load_task
+from worker.pruning.data.load import load_task
 from worker.pruning.surgery import find_layer_list, load_model
-from worker.pruning.train import fine_tune
+from worker.pruning.train import TrainRun, fine_tune
 from worker.pruning.types import Hyperparameters, TaskSpec
 from worker.pruning.zeroshot import naive_zero_shot, zero_shot_scores
 
@@ -53,7 +53,7 @@ def main(
     scorers = () if padding_only else (("prefix_cached", zero_shot_scores), ("naive", naive_zero_shot))
     for name, scorer in scorers:
         began = time.perf_counter()
-        scores = scorer(net, kept, task.selection, task, hp, CPU)
+        scores = scorer(net, kept, task.selection, data=task, hp=hp, device=CPU)
         figures[f"{name}_seconds"] = round(time.perf_counter() - began, 2)
         figures[f"{name}_scores"] = [round(z.score, 4) for z in scores]
     if scorers:
@@ -63,7 +63,7 @@ def main(
         for bucket in (False, True):
             meter = Meter()
             net = load_model(model, "classification", 2)
-            fine_tune(net, task, hp_train, 1, repeat, CPU, meter=meter, bucket=bucket)
+            fine_tune(net, task, hp_train, TrainRun(1, repeat, CPU, bucket=bucket), meter=meter)
             runs = figures.setdefault("bucketed" if bucket else "random_batches", [])
             runs.append({k: round(v, 3) if isinstance(v, float) else v for k, v in meter.summary().items()})  # type: ignore[attr-defined]
     print(json.dumps(figures, indent=2))

@@ -31,11 +31,11 @@ def _recover(spec: RunSpec, analysis: PruneResult, baselines: Path, observer: re
     from transformers import AutoTokenizer
 
     from worker.pruning import baseline_cache
-    from worker.pruning.data import load_task
+    from worker.pruning.data.load import load_task
     from worker.pruning.engine import resolve_device
     from worker.pruning.strategies import retained_fraction, threshold_for
     from worker.pruning.surgery import without_layers
-    from worker.pruning.train import derive_seed, evaluate, fine_tune
+    from worker.pruning.train import TrainRun, derive_seed, evaluate, fine_tune
     from worker.pruning.types import RoundRecord
 
     request = spec.request()
@@ -57,9 +57,10 @@ def _recover(spec: RunSpec, analysis: PruneResult, baselines: Path, observer: re
         began = time.monotonic()
         model = without_layers(base.model, sorted(order[:depth]))  # the full model: positions = layers
         seed = derive_seed(hp.seed, RECOVERY, depth, 0)
-        examples = fine_tune(model, data, hp, hp.candidate_epochs, seed, device, observer)
-        score = evaluate(model, data.selection, data, hp, device)
-        report = evaluate(model, data.report, data, hp, device)
+        run = TrainRun(epochs=hp.candidate_epochs, seed=seed, device=device)
+        examples = fine_tune(model, data, hp, run, observer=observer)
+        score = evaluate(model, data.selection, data, hp, device=device)
+        report = evaluate(model, data.report, data, hp, device=device)
         accepted = not rejected and score >= threshold
         rejected = rejected or not accepted
         if accepted:
@@ -129,12 +130,10 @@ def run(spec: RunSpec, results_dir: Path, work_dir: Path, baselines: Path) -> Pa
         header,
         result,
         observer,
-        None,
-        machine.describe(spec.device),
-        machine.now(),
-        harness_seconds=time.monotonic() - started,
-        resumed=False,
-        baseline_reused=True,
+        latency=None,
+        machine=machine.describe(spec.device),
+        date=machine.now(),
+        harness=record.Harness(seconds=time.monotonic() - started, resumed=False, baseline_reused=True),
     )
     payload["zero_shot_rule"] = zero_shot_rule(rounds, depth, threshold)
     payload["zero_shot_rule"]["train_examples"] = base.train_examples + payload["zero_shot_rule"].pop(

@@ -8,7 +8,7 @@ tries="${SECATEUR_DB_WAIT_TRIES:-30}"
 i=0
 until python -c "
 from sqlalchemy import text
-from app.core.db import get_engine
+from secateur.kernel.db import get_engine
 with get_engine().connect() as conn:
     conn.execute(text('SELECT 1'))
 " 2>/dev/null; do
@@ -22,5 +22,5 @@ with get_engine().connect() as conn:
 done
 
 echo "prestart: applying migrations"
-python -c "from app.core.migrate import upgrade_to_head; upgrade_to_head()"
+python -c "from secateur.kernel.migrate import upgrade_to_head; upgrade_to_head()"
 echo "prestart: database at head"

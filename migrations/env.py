@@ -5,9 +5,10 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from app.core.config import get_settings
-from app.core.db import make_engine
-from app.models import Base
+import secateur.kernel.webhooks.models  # noqa: F401  (puts the webhook tables in Base.metadata)
+from secateur.kernel.db import make_engine
+from secateur.kernel.models import Base
+from secateur.kernel.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -17,7 +18,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    """An explicit `sqlalchemy.url` (set by app.core.migrate or -x) wins over the settings."""
+    """An explicit `sqlalchemy.url` (set by secateur.kernel.migrate or -x) wins over the settings."""
     return config.get_main_option("sqlalchemy.url") or get_settings().sqlalchemy_url
 
 

@@ -37,10 +37,10 @@ def start_server(port: int) -> tuple[str, str, list[float], Any]:
     import uvicorn
     from sqlalchemy import event
 
-    from app.core.db import get_engine, session_scope
-    from app.core.migrate import upgrade_to_head
     from app.keys.service import create_key
     from app.main import create_app
+    from secateur.kernel.db import get_engine, session_scope
+    from secateur.kernel.migrate import upgrade_to_head
 
     upgrade_to_head()
     with session_scope() as session:
@@ -64,15 +64,15 @@ def worker_sessions() -> Any:
     """Sessions on an engine of their own, as a worker process has, so the API's count excludes them."""
     from sqlalchemy.orm import sessionmaker
 
-    from app.core.config import get_settings
-    from app.core.db import make_engine
+    from secateur.kernel.db import make_engine
+    from secateur.kernel.settings import get_settings
 
     return sessionmaker(make_engine(get_settings().sqlalchemy_url), expire_on_commit=False)
 
 
 def write_events(sessions: Any, job_ids: list[str], seconds: float, every_s: float) -> int:
     """Append one `candidate.scored` event per job every `every_s`, then end each job; returns the count."""
-    from app.models import Event
+    from secateur.kernel.models import Event
 
     written, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -89,7 +89,7 @@ def write_events(sessions: Any, job_ids: list[str], seconds: float, every_s: flo
 
 def make_jobs(sessions: Any, owner_id: str, count: int) -> list[str]:
     """Running job rows for the writer to feed."""
-    from app.models import Job
+    from secateur.kernel.models import Job
 
     with sessions.begin() as session:
         jobs = [

@@ -1,7 +1,5 @@
 """Shared fixtures: a migrated SQLite and PostgreSQL database per run, rolled-back sessions, an API client."""
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,20 +8,17 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory, get_store
-from app.core.config import Settings, get_settings
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
-from app.core.storage import LocalStorage, Storage
 from app.keys.service import create_key
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SECATEUR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import LocalStorage, Storage
+from tests.support.declared_problems import DeclaredProblems
+from tests.support.services import empty_postgres_database
 
 
 def _sqlite_savepoints(engine: Engine) -> None:
@@ -40,28 +35,6 @@ def _sqlite_savepoints(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
-def create_postgres_database() -> tuple[str, Engine]:
-    """A fresh, empty `secateur_test_<random>` database; returns its URL and an admin engine."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"secateur_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__}: {exc})")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    return url, admin
-
-
-def drop_postgres_database(url: str, admin: Engine) -> None:
-    """Drop a database made by create_postgres_database."""
-    name = make_url(url).database
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def db_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """An engine on a database migrated to head, once per run for each backend."""
@@ -73,14 +46,11 @@ def db_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         yield engine
         engine.dispose()
         return
-    url, admin = create_postgres_database()
-    try:
+    with empty_postgres_database("secateur_test") as url:
         upgrade_to_head(url)
         engine = make_engine(url)
         yield engine
         engine.dispose()
-    finally:
-        drop_postgres_database(url, admin)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -89,11 +59,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    url, admin = create_postgres_database()
-    try:
+    with empty_postgres_database("secateur_test") as url:
         yield url
-    finally:
-        drop_postgres_database(url, admin)
 
 
 @pytest.fixture
@@ -153,8 +120,9 @@ def app(settings: Settings, session_factory: sessionmaker[Session], storage: Sto
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """A test client that returns 500 responses instead of raising, so the error handler is exercised."""
+    """A client that returns 500s instead of raising, and fails on a problem its route does not declare."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.event_hooks = {"request": [], "response": [DeclaredProblems(app)]}
         yield test_client
 
 

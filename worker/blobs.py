@@ -8,7 +8,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from app.core.storage import Storage
+from secateur.kernel.storage import Storage
 
 
 def pack(directory: Path, target: Path, compress: bool) -> tuple[int, str]:
@@ -43,7 +43,7 @@ def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
     The stored tarball wins over a local directory: it is the latest finished round, whichever
     machine ran it, and it is replaced atomically, unlike a directory a killed process was writing.
     """
-    from worker.pruning import checkpoint  # imports torch: only in the job's process
+    from worker.pruning import resume  # imports torch: only in the job's process
 
     directory = work / "checkpoint"
     if storage.exists(checkpoint_key(job_id)):
@@ -52,7 +52,7 @@ def restore_checkpoint(storage: Storage, job_id: str, work: Path) -> int:
         storage.fetch(checkpoint_key(job_id), tarball)
         unpack(tarball, directory)
         tarball.unlink()
-    steps = sorted(directory.glob(f"{checkpoint.STEP_PREFIX}*/{checkpoint.STATE_FILE}"))
+    steps = sorted(directory.glob(f"{resume.STEP_PREFIX}*/{resume.STATE_FILE}"))
     if not steps:
         return 0
     return len(json.loads(steps[-1].read_text())["rounds"])
@@ -67,9 +67,10 @@ def upload_checkpoint(storage: Storage, job_id: str, work: Path) -> None:
 
 
 def cleanup(storage: Storage, job_id: str, work: Path) -> None:
-    """Drop the job's work dir and checkpoint blob once it reached a terminal state."""
+    """Drop the job's work dir, checkpoint blob and shared round files once it reached a terminal state."""
     shutil.rmtree(work, ignore_errors=True)
     storage.delete(checkpoint_key(job_id))
+    storage.delete_prefix(f"fanout/{job_id}")
 
 
 def depth_key(job_id: str, layers: int) -> str:

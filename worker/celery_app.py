@@ -10,21 +10,24 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
-from app.core.config import get_settings
-from app.core.logging import structure
+from secateur.kernel.logs import structure
+from secateur.kernel.settings import get_settings
+from secateur.kernel.vocabulary import (
+    DELIVER_WEBHOOK,
+    GPU_QUEUE,
+    MAINTENANCE_QUEUE,
+    RECONCILE,
+    RUN_JOB,
+    SCORE_CANDIDATE,
+    SWEEP_WEBHOOKS,
+    WEBHOOK_QUEUE,
+)
 
-RUN_JOB = "secateur.run_job"
-RECONCILE = "secateur.reconcile"
-DELIVER_WEBHOOK = "secateur.deliver_webhook"
-SWEEP_WEBHOOKS = "secateur.sweep_webhooks"
-GPU_QUEUE = "gpu"
-MAINTENANCE_QUEUE = "maintenance"
-WEBHOOK_QUEUE = "webhooks"
 SWEEP_WEBHOOKS_EVERY_S = 30.0
 
 _settings = get_settings()
 
-app = Celery("secateur", broker=_settings.broker_url, include=["worker.tasks"])
+app = Celery("secateur", broker=_settings.broker_url, include=["worker.celery_tasks"])
 
 app.conf.update(
     # The database holds every job's state and result; Celery only carries "run job X" messages.
@@ -50,6 +53,8 @@ app.conf.update(
     # operators can give deliveries more workers.
     task_routes={
         RUN_JOB: {"queue": GPU_QUEUE},
+        # A round's candidates run on the same GPU workers as jobs: an idle one takes the next.
+        SCORE_CANDIDATE: {"queue": GPU_QUEUE},
         RECONCILE: {"queue": MAINTENANCE_QUEUE},
         DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE},
         SWEEP_WEBHOOKS: {"queue": MAINTENANCE_QUEUE},

@@ -13,15 +13,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.core.storage import Storage
-from app.jobs.schemas import HUB_ID
-from app.models import File, Job
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import File, Job
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage
+from secateur.kernel.vocabulary import DEFAULT_BASELINE, FILE_PREFIX, is_hub_id
 from worker.pruning.errors import ModelError, TaskError
-from worker.pruning.types import Hyperparameters, InputLimits, TaskSpec
+from worker.pruning.types import Hyperparameters, InputLimits, PruneRequest, TaskSpec
 
-FILE_PREFIX = "file_"
 # What a job needs of a hub repo: configs, tokenizer files and safetensors weights, never pickles.
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
 # A zip or gzip stream whose size fields or data lie fails in these ways while it is unpacked.
@@ -38,7 +37,7 @@ class JobInputs:
     strategy: str
     retention: float
     hyperparameters: dict[str, Any]
-    baseline: str = "fine-tune"
+    baseline: str = DEFAULT_BASELINE
     allow_weak_baseline: bool = False
     protected_layers: tuple[int, ...] = ()
     target_layers: int | None = None
@@ -106,7 +105,7 @@ def resolve_hub_model(settings: Settings, model: str) -> str:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    if ".." in model or not HUB_ID.fullmatch(model):
+    if not is_hub_id(model):
         raise ModelError(f"model {model!r} is not a hub id such as 'org/name'")
     if not hub_model_allowed(model, settings.allowed_hub_models):
         allowed = ", ".join(settings.allowed_hub_models)
@@ -125,7 +124,7 @@ def materialise_model(storage: Storage, settings: Settings, model: str, work_dir
     """A local model directory: an uploaded archive unpacked, or a hub model's cached snapshot."""
     if not model.startswith(FILE_PREFIX):
         return resolve_hub_model(settings, model)
-    from app.files.archive import safe_extract
+    from secateur.kernel.files.extract import safe_extract
 
     try:
         archive = _fetch_file(storage, model, work_dir / "uploads", "model file")
@@ -144,7 +143,7 @@ def build_task(storage: Storage, settings: Settings, task: dict[str, Any], work_
     """The engine's TaskSpec: a built-in task by name, or a custom task whose files are fetched here."""
     name = task.get("name")
     if name:
-        from worker.pruning.tasks import local_folder, resolve_task_name
+        from worker.pruning.data.builtin import local_folder, resolve_task_name
 
         canonical = resolve_task_name(name)
         data_dir = settings.task_data_dir / local_folder(canonical) if settings.task_data_dir else None
@@ -175,3 +174,23 @@ def hyperparameters(values: dict[str, Any]) -> Hyperparameters:
         from worker.pruning.errors import ConfigError
 
         raise ConfigError(f"bad hyperparameters: {exc}") from exc
+
+
+def prune_request(
+    storage: Storage, settings: Settings, inputs: JobInputs, work_dir: Path, device: str
+) -> PruneRequest:
+    """The engine's request for a job, its model and files fetched into `work_dir`."""
+    return PruneRequest(
+        model=materialise_model(storage, settings, inputs.model, work_dir),
+        task=build_task(storage, settings, inputs.task, work_dir),
+        retention=inputs.retention,
+        strategy=inputs.strategy,  # type: ignore[arg-type]  # validated by the API
+        hyperparameters=hyperparameters(inputs.hyperparameters),
+        device=device,
+        baseline=inputs.baseline,  # type: ignore[arg-type]  # validated by the API
+        allow_weak_baseline=inputs.allow_weak_baseline,
+        protected_layers=inputs.protected_layers,
+        target_layers=inputs.target_layers,
+        latency_runs=settings.latency_runs,
+        limits=input_limits(settings),
+    )

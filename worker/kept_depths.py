@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from app.core.db import session_scope
-from app.core.storage import Storage
-from app.models import JobDepth, utcnow
+from secateur.kernel.db import session_scope
+from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import JobDepth, utcnow
+from secateur.kernel.storage import Storage
 from worker.blobs import upload_depth
-from worker.progress import add_event
 from worker.pruning.types import Depth
 
 
-def keep_depth(storage: Storage, job_id: str, depth: Depth, bound: int, device: str) -> None:
+def keep_depth(storage: Storage, job_id: str, depth: Depth, *, bound: int, device: str) -> None:
     """Store one accepted depth's archive and row; then drop the oldest kept depths beyond `bound` bytes.
 
     The newest depth is the final model so far, so it is never dropped, even when it alone is larger.

@@ -19,12 +19,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.core.config import Settings, get_settings
-from app.core.db import session_scope
-from app.core.logging import job_context
-from app.core.storage import get_storage
-from app.models import Job, JobStatus, utcnow
-from worker.jobs import claim
+from secateur.kernel.db import session_scope
+from secateur.kernel.logs import job_context
+from secateur.kernel.models import Job, JobStatus, utcnow
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import get_storage
+from worker.job_runner import claim
 from worker.reconciler import Summary, clean_if_ended, force_cancel, reconcile, requeue_or_fail
 from worker.webhooks import DeliveryLoop
 
@@ -96,13 +96,15 @@ class LocalRunner:
         with session_scope() as session:
             rows = session.execute(
                 select(Job.id, Job.attempts, Job.worker).where(
-                    Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)), Job.worker.like(f"{host}:%")
+                    Job.status.in_(JobStatus.ACTIVE), Job.worker.like(f"{host}:%")
                 )
             ).all()
         for job_id, attempt, worker in rows:
             pid = (worker or "").rsplit(":", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
-                requeue_or_fail(job_id, attempt, "its process is gone", self.settings, Summary())
+                requeue_or_fail(
+                    job_id, attempt, reason="its process is gone", settings=self.settings, summary=Summary()
+                )
 
     def _maybe_reconcile(self) -> None:
         """Requeue jobs left running by a runner that died (e.g. a killed `secateur serve`)."""
@@ -146,7 +148,9 @@ class LocalRunner:
             force_cancel(job_id, self.settings, summary)
         else:
             stopped = killed_for == "the local runner stopped"
-            requeue_or_fail(job_id, attempt, reason, self.settings, summary, may_fail=not stopped)
+            requeue_or_fail(
+                job_id, attempt, reason=reason, settings=self.settings, summary=summary, may_fail=not stopped
+            )
         # A killed or crashed process could not delete its files; a requeued job keeps them to resume.
         clean_if_ended(job_id, self.settings, get_storage())
         if any(summary.as_dict().values()):

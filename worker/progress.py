@@ -12,19 +12,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.db import session_scope
-from app.jobs import repository as jobs_repository
-from app.models import CandidateScore, Job, JobStatus, Round, utcnow
+from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import CandidateScore, Job, JobStatus, Round
 from worker.pruning.types import Depth, RoundRecord, RunWarning
 
 log = logging.getLogger(__name__)
-
-ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING)
-
-
-def add_event(session: Session, job_id: str, type_: str, message: str = "", **data: Any) -> None:
-    """Append one event to a job's log (and queue its webhook deliveries, in the same transaction)."""
-    jobs_repository.add_event(session, job_id, type_, message, data)
 
 
 def insert_once(row: Round | CandidateScore) -> bool:
@@ -61,6 +55,7 @@ class DbObserver:
         self,
         job_id: str,
         attempt: int,
+        *,
         heartbeat_s: float,
         on_checkpoint_saved: Callable[[Path], None] | None = None,
         poll_s: float = 1.0,
@@ -75,26 +70,26 @@ class DbObserver:
         self._last_beat = 0.0
         self._last_poll = 0.0
 
-    def _mine(self) -> Any:
-        """The WHERE clause that matches the job only while this attempt owns it."""
-        return (Job.id == self.job_id) & (Job.attempts == self.attempt) & Job.status.in_(ACTIVE)
+    def _progress(self, session: Session, **fields: Any) -> bool:
+        """Write progress and the heartbeat while this attempt holds the job; False (and `lost`) once not."""
+        if not lifecycle.record_progress(session, self.job_id, attempt=self.attempt, **fields):
+            self.lost = True
+        return not self.lost
 
-    def _update(self, session: Session, **values: Any) -> bool:
-        """Update the job if this attempt still owns it; False (and `lost`) otherwise."""
-        result = session.execute(update(Job).where(self._mine()).values(**values))
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+    def _beat(self, session: Session) -> bool:
+        """Write the heartbeat alone if this attempt still holds the job; False (and `lost`) otherwise."""
+        if not lifecycle.heartbeat(session, self.job_id, attempt=self.attempt):
             self.lost = True
         return not self.lost
 
     def on_baseline(self, score: float, report_score: float, layers_total: int) -> None:
         """Record the full model's score, the reference for the retention threshold."""
         with session_scope() as session:
-            if self._update(
+            if self._progress(
                 session,
                 baseline_score=score,
                 layers_total=layers_total,
                 layers_remaining=layers_total,
-                heartbeat_at=utcnow(),
             ):
                 add_event(
                     session,
@@ -107,19 +102,19 @@ class DbObserver:
                 )
         self._last_beat = time.monotonic()
 
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None:
         """Record one candidate's score (once, even when a resumed round replays it)."""
         if self.lost:
             return
-        row = CandidateScore(job_id=self.job_id, round=round, layer=layer, score=score, seconds=seconds)
+        row = CandidateScore(job_id=self.job_id, round=rnd, layer=layer, score=score, seconds=seconds)
         if insert_once(row):
             with session_scope() as session:
                 add_event(
                     session,
                     self.job_id,
                     "candidate.scored",
-                    f"round {round}: without layer {layer} scores {score:.4f}",
-                    round=round,
+                    f"round {rnd}: without layer {layer} scores {score:.4f}",
+                    round=rnd,
                     layer=layer,
                     score=score,
                     seconds=seconds,
@@ -148,14 +143,14 @@ class DbObserver:
         first_time = insert_once(row)
         with session_scope() as session:
             remaining = record.layers_before - (1 if record.removed_layer is not None else 0)
-            progress: dict[str, Any] = {"round": record.round, "heartbeat_at": utcnow()}
+            progress: dict[str, Any] = {"round": record.round}
             if record.accepted:
                 progress.update(
                     layers_remaining=remaining,
                     current_score=record.score,
                     retained_fraction=record.retained_fraction,
                 )
-            if self._update(session, **progress) and first_time:
+            if self._progress(session, **progress) and first_time:
                 verdict = "kept" if record.accepted else "rejected (below the retention threshold)"
                 add_event(
                     session,
@@ -208,7 +203,7 @@ class DbObserver:
         if self.on_checkpoint_saved is not None:
             self.on_checkpoint_saved(directory)
         with session_scope() as session:
-            if self._update(session, heartbeat_at=utcnow()):
+            if self._beat(session):
                 add_event(session, self.job_id, "job.checkpointed", "checkpoint saved")
         self._last_beat = time.monotonic()
 
@@ -221,7 +216,7 @@ class DbObserver:
             current = list(session.scalar(select(Job.warnings).where(Job.id == self.job_id)) or [])
             if entry in current:
                 return
-            if self._update(session, warnings=[*current, entry], heartbeat_at=utcnow()):
+            if self._progress(session, warnings=[*current, entry]):
                 add_event(session, self.job_id, "job.warning", warning.message, code=warning.code)
 
     def on_depth(self, depth: Depth) -> None:
@@ -239,7 +234,7 @@ class DbObserver:
             return
         self._last_beat = now
         with session_scope() as session:
-            self._update(session, heartbeat_at=utcnow())
+            self._beat(session)
 
     def should_stop(self) -> bool:
         """True once a cancel was requested or the job was taken away; reads the DB about once a second."""
@@ -251,7 +246,7 @@ class DbObserver:
             row = session.execute(
                 select(Job.status, Job.attempts, Job.cancel_requested_at).where(Job.id == self.job_id)
             ).one_or_none()
-        if row is None or row.attempts != self.attempt or row.status not in ACTIVE:
+        if row is None or row.attempts != self.attempt or row.status not in JobStatus.ACTIVE:
             self.lost = True
         elif row.cancel_requested_at is not None:
             self.cancel_requested = True

@@ -7,15 +7,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select
 
-from app.core.config import Settings, get_settings
-from app.core.db import session_scope
-from app.core.storage import Storage, get_storage
-from app.models import Job, JobStatus, utcnow
-from app.queue import QUEUE_NAME, enqueue, revoke
+from secateur.kernel import lifecycle
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job, JobStatus, utcnow
+from secateur.kernel.queue import enqueue, revoke
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import Storage, get_storage
+from secateur.kernel.vocabulary import GPU_QUEUE
 from worker.blobs import cleanup
-from worker.progress import add_event
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Summary:
 
 
 def requeue_or_fail(
-    job_id: str, attempt: int, reason: str, settings: Settings, summary: Summary, may_fail: bool = True
+    job_id: str, attempt: int, *, reason: str, settings: Settings, summary: Summary, may_fail: bool = True
 ) -> None:
     """Give a job whose attempt died another go, or fail it `worker_lost` once its attempts are spent.
 
@@ -44,36 +45,15 @@ def requeue_or_fail(
     cannot be overtaken twice, and a cancel requested meanwhile ends the job `cancelled` instead.
     `may_fail=False` is for an orderly shutdown, which is no fault of the job.
     """
-    now = utcnow()
-    owned = and_(Job.id == job_id, Job.attempts == attempt)
     with session_scope() as session:
-        cancelled = session.execute(
-            update(Job)
-            .where(owned, Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)))
-            .where(Job.cancel_requested_at.is_not(None))
-            .values(status=JobStatus.CANCELLED, finished_at=now)
-        )
-        if cancelled.rowcount:  # type: ignore[attr-defined]
-            add_event(session, job_id, "job.cancelled", f"cancelled; its worker stopped ({reason})")
+        if lifecycle.cancel_stopped(session, job_id, attempt=attempt, reason=reason):
             summary.cancelled.append(job_id)
             return
         if may_fail and attempt >= settings.max_attempts:
-            message = f"the worker was lost {attempt} times ({reason}); giving up after {attempt} attempts"
-            values: dict[str, object] = {
-                "status": JobStatus.FAILED,
-                "finished_at": now,
-                "error_code": "worker_lost",
-                "error_message": message,
-            }
-            event, bucket = ("job.failed", summary.failed)
-        else:
-            values = {"status": JobStatus.QUEUED, "worker": None, "enqueued_at": None}
-            message = f"requeued after attempt {attempt}: {reason}"
-            event, bucket = ("job.requeued", summary.requeued)
-        result = session.execute(update(Job).where(owned, Job.status == JobStatus.RUNNING).values(**values))
-        if result.rowcount:  # type: ignore[attr-defined]
-            add_event(session, job_id, event, message, attempt=attempt, reason=reason)
-            bucket.append(job_id)
+            if lifecycle.fail_lost(session, job_id, attempt=attempt, reason=reason):
+                summary.failed.append(job_id)
+        elif lifecycle.requeue(session, job_id, attempt=attempt, reason=reason):
+            summary.requeued.append(job_id)
     if job_id in summary.requeued:
         send(job_id, settings, summary, count=False)
 
@@ -85,9 +65,7 @@ def send(job_id: str, settings: Settings, summary: Summary, count: bool = True) 
     if not enqueue(job_id, settings):
         return  # broker down: the job stays queued and the next pass tries again
     with session_scope() as session:
-        session.execute(
-            update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED).values(enqueued_at=utcnow())
-        )
+        lifecycle.mark_enqueued(session, job_id)
     if count:
         summary.resent.append(job_id)
 
@@ -101,15 +79,15 @@ def gpu_backlog(settings: Settings) -> int | None:
 
     try:
         with Connection(settings.broker_url, connect_timeout=2) as connection:
-            declared = connection.default_channel.queue_declare(queue=QUEUE_NAME, passive=True)
+            declared = connection.default_channel.queue_declare(queue=GPU_QUEUE, passive=True)
             return int(declared.message_count)
     except ChannelError as exc:
         if str(exc.reply_code) == "404":  # kombu passes the code as a string
             return 0  # nothing was ever sent to it
-        log.warning("could not read the length of queue %s: %s", QUEUE_NAME, exc)
+        log.warning("could not read the length of queue %s: %s", GPU_QUEUE, exc)
         return None
     except Exception:
-        log.warning("could not read the length of queue %s", QUEUE_NAME, exc_info=True)
+        log.warning("could not read the length of queue %s", GPU_QUEUE, exc_info=True)
         return None
 
 
@@ -153,7 +131,7 @@ def reconcile(now: datetime | None = None, settings: Settings | None = None) -> 
     with session_scope() as session:
         stale = session.execute(
             select(Job.id, Job.attempts).where(
-                Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)),
+                Job.status.in_(JobStatus.ACTIVE),
                 or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_cutoff),
             )
         ).all()
@@ -170,7 +148,7 @@ def reconcile(now: datetime | None = None, settings: Settings | None = None) -> 
         ).all()
     for job_id, attempt in stale:
         silent = f"no heartbeat for more than {settings.stale_after_s:g} s"
-        requeue_or_fail(job_id, attempt, silent, settings, summary)
+        requeue_or_fail(job_id, attempt, reason=silent, settings=settings, summary=summary)
     # A job sent long ago may just be waiting behind others: only an empty queue proves its message lost.
     backlog = gpu_backlog(settings) if any(sent for _, sent in unsent) else 0
     for job_id, sent in unsent:
@@ -192,18 +170,7 @@ def force_cancel(job_id: str, settings: Settings, summary: Summary) -> None:
     blob goes at once, and the work dir with the process or at the next sweep.
     """
     with session_scope() as session:
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == JobStatus.CANCELLING)
-            .values(status=JobStatus.CANCELLED, finished_at=utcnow())
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            add_event(
-                session,
-                job_id,
-                "job.cancelled",
-                f"cancelled: the worker did not stop within {settings.cancel_grace_s:g} s, so it was killed",
-            )
+        if lifecycle.force_cancel(session, job_id, grace_s=settings.cancel_grace_s):
             summary.cancelled.append(job_id)
     revoke(job_id, terminate=True, settings=settings)
     clean_if_ended(job_id, settings, get_storage())

@@ -2,7 +2,7 @@
 
 import argparse
 
-from app.core.logging import configure_logging
+from secateur.kernel.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--attempt", type=int, default=None, help="the attempt the runner already claimed")
     args = parser.parse_args(argv)
     configure_logging()
-    from worker.jobs import run_job
+    from worker.job_runner import run_job
 
     run_job(args.job_id, attempt=args.attempt)
 

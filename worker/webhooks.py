@@ -7,12 +7,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from app import queue
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import utcnow
-from app.webhooks import repository
-from app.webhooks.delivery import deliver
+from secateur.kernel import queue
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.delivery import deliver
 
 log = logging.getLogger(__name__)
 

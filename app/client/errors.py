@@ -13,7 +13,7 @@ class ApiError(Exception):
     def __init__(
         self,
         *,
-        type: str = "about:blank",
+        problem_type: str = "about:blank",
         title: str,
         status: int | None,
         detail: str = "",
@@ -22,7 +22,7 @@ class ApiError(Exception):
     ) -> None:
         """Keep every member of the problem; `status` is None when no HTTP answer came back."""
         super().__init__(f"{status or '-'} {title}: {detail}" if detail else f"{status or '-'} {title}")
-        self.type, self.title, self.status, self.detail = type, title, status, detail
+        self.type, self.title, self.status, self.detail = problem_type, title, status, detail
         self.errors = errors or []
         self.extra = extra or {}
 
@@ -43,7 +43,7 @@ class ApiError(Exception):
             return cls(title=response.reason_phrase or "HTTP error", status=response.status_code, detail=text)
         known = {"type", "title", "status", "detail", "errors"}
         return cls(
-            type=str(body.get("type", "about:blank")),
+            problem_type=str(body.get("type", "about:blank")),
             title=str(body.get("title") or response.reason_phrase),
             status=int(body.get("status") or response.status_code),
             detail=str(body.get("detail") or ""),
@@ -54,4 +54,4 @@ class ApiError(Exception):
     @classmethod
     def client_side(cls, code: str, title: str, detail: str, status: int | None = None) -> "ApiError":
         """A problem found by the client itself (unreachable API, checksum mismatch, unsafe archive)."""
-        return cls(type=f"urn:secateur:client:{code}", title=title, status=status, detail=detail)
+        return cls(problem_type=f"urn:secateur:client:{code}", title=title, status=status, detail=detail)

@@ -22,11 +22,10 @@ from app.client.models import (
     RoundOut,
 )
 from app.client.pages import every
+from secateur.kernel.vocabulary import TERMINAL_EVENTS
 
 if TYPE_CHECKING:
     from app.client.client import SecateurClient
-
-TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
 
 class Jobs:

@@ -4,20 +4,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.files.schemas import FileDeleted, FileList, FileOut, Purpose
-from app.jobs.schemas import (
-    CandidateOut,
-    EventList,
-    EventOut,
-    JobCreate,
-    JobList,
-    JobOut,
-    JobStatusName,
-    Progress,
-    RoundList,
-    RoundOut,
-)
-
-TERMINAL_STATUSES: frozenset[JobStatusName] = frozenset({"succeeded", "failed", "cancelled"})
+from secateur.kernel.jobs.history import CandidateOut, EventList, EventOut, RoundList, RoundOut
+from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut, Progress
+from secateur.kernel.vocabulary import TERMINAL_STATUSES, JobStatusName
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from fastapi import FastAPI
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.config import Settings, get_settings
-from app.core.errors import problem_response, problem_type
+from app.core.problems import BodyTimeout
+from secateur.kernel.settings import Settings, get_settings
 
 
 def scope_settings(scope: Scope) -> Settings:
@@ -59,12 +59,7 @@ class BodyTimeoutMiddleware:
             if not state["timed_out"]:
                 raise
         if state["timed_out"] and not state["started"]:
-            response = problem_response(
-                408,
-                f"The request body stopped arriving for {timeout_s:g} s.",
-                type_=problem_type("body-timeout"),
-                headers={"Connection": "close"},
-            )
+            response = BodyTimeout(f"The request body stopped arriving for {timeout_s:g} s.").response()
             await response(scope, receive, send)
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from app.core.config import Settings
+from secateur.kernel.settings import Settings
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from app.core.config import get_settings
+    from secateur.kernel.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m app.core.server", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")

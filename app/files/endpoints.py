@@ -8,7 +8,18 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, status
 
 from app.api.deps import CurrentKey, SessionDep, SessionFactoryDep, SettingsDep, StorageDep
-from app.core.errors import AUTH_PROBLEMS, problems
+from app.core.problems import (
+    AUTH_PROBLEMS,
+    BodyTimeout,
+    FileInUse,
+    FileTooLarge,
+    InvalidArchive,
+    InvalidDataset,
+    InvalidModel,
+    NotFound,
+    ValidationFailed,
+)
+from app.core.problems_openapi import problem_responses
 from app.files import service
 from app.files.schemas import FileDeleted, FileList, FileOut
 from app.files.upload_stream import receive_upload
@@ -45,7 +56,15 @@ def _checkers(concurrency: int) -> anyio.CapacityLimiter:
     status_code=status.HTTP_201_CREATED,
     response_model=FileOut,
     openapi_extra=_UPLOAD_FORM,
-    responses=problems(*AUTH_PROBLEMS, 400, 408, 413, 422),
+    responses=problem_responses(
+        *AUTH_PROBLEMS,
+        InvalidArchive,
+        InvalidModel,
+        InvalidDataset,
+        BodyTimeout,
+        FileTooLarge,
+        ValidationFailed,
+    ),
 )
 async def upload_file(
     request: Request,
@@ -61,7 +80,9 @@ async def upload_file(
     """
     content_type = request.headers.get("content-type", "")
     suffixes = service.UPLOAD_SUFFIXES
-    received = await receive_upload(request.stream(), content_type, storage, settings, suffixes)
+    received = await receive_upload(
+        request.stream(), content_type=content_type, storage=storage, settings=settings, suffixes=suffixes
+    )
     try:
         purpose, _ = await anyio.to_thread.run_sync(
             service.check_upload,
@@ -84,7 +105,7 @@ async def upload_file(
         raise
 
 
-@router.get("", response_model=FileList, responses=problems(*AUTH_PROBLEMS, 422))
+@router.get("", response_model=FileList, responses=problem_responses(*AUTH_PROBLEMS, ValidationFailed))
 def list_files(
     key: CurrentKey,
     session: SessionDep,
@@ -96,13 +117,15 @@ def list_files(
     return FileList(data=[FileOut.model_validate(r) for r in rows], has_more=has_more)
 
 
-@router.get("/{file_id}", response_model=FileOut, responses=problems(*AUTH_PROBLEMS, 404))
+@router.get("/{file_id}", response_model=FileOut, responses=problem_responses(*AUTH_PROBLEMS, NotFound))
 def get_file(file_id: str, key: CurrentKey, session: SessionDep) -> FileOut:
     """One of the caller's files."""
     return FileOut.model_validate(service.get(session, key.id, file_id))
 
 
-@router.delete("/{file_id}", response_model=FileDeleted, responses=problems(*AUTH_PROBLEMS, 404, 409))
+@router.delete(
+    "/{file_id}", response_model=FileDeleted, responses=problem_responses(*AUTH_PROBLEMS, NotFound, FileInUse)
+)
 def delete_file(file_id: str, key: CurrentKey, session: SessionDep, storage: StorageDep) -> FileDeleted:
     """Delete a file and its stored bytes; refused while an unfinished job uses it."""
     service.delete(session, storage, key.id, file_id)

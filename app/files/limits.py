@@ -6,8 +6,8 @@ whatever the framing (chunked bodies have no Content-Length).
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.errors import problem_response, problem_type
 from app.core.http import scope_settings
+from app.core.problems import FileTooLarge
 from app.files.upload_stream import FRAMING_BYTES as _FRAMING_BYTES
 
 
@@ -25,12 +25,8 @@ class UploadLimitMiddleware:
             limit = max(settings.max_model_upload_bytes, settings.max_dataset_upload_bytes)
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > limit + _FRAMING_BYTES:
-                response = problem_response(
-                    413,
-                    f"An upload may be at most {limit} bytes.",
-                    type_=problem_type("file-too-large"),
-                    headers={"Connection": "close"},  # the unread body makes the connection unusable
-                )
+                # Connection: close (the kind's default): the unread body makes the connection unusable.
+                response = FileTooLarge(f"An upload may be at most {limit} bytes.").response()
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -3,7 +3,7 @@
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import File, Job, JobStatus
+from secateur.kernel.models import File, Job, JobStatus
 
 
 def get_owned(session: Session, owner_id: str, file_id: str) -> File | None:

@@ -8,15 +8,22 @@ from pathlib import Path, PurePath
 
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
-from app.core.errors import ProblemError, field_error
-from app.core.storage import Storage
+from app.core.problems import (
+    FileInUse,
+    InvalidArchive,
+    InvalidDataset,
+    InvalidField,
+    InvalidModel,
+    NotFound,
+)
 from app.files import repository
-from app.files.archive import ARCHIVE_SUFFIXES, ArchiveError, archive_kind, check_archive
-from app.files.model_check import ModelCheckError
 from app.files.schemas import Purpose
 from app.files.upload_stream import Received, too_large, upload_limit
-from app.models import File
+from secateur.kernel.files.archive import ARCHIVE_SUFFIXES, ArchiveError, archive_kind, check_archive
+from secateur.kernel.files.model_check import ModelCheckError
+from secateur.kernel.models import File
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage
 
 DATASET_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt", ".conll")
 UPLOAD_SUFFIXES = ARCHIVE_SUFFIXES + DATASET_SUFFIXES
@@ -30,7 +37,7 @@ def _suffix(filename: str, purpose: Purpose) -> str:
     for suffix in allowed:
         if lower.endswith(suffix):
             return suffix
-    raise field_error("file", f"a {purpose} file must end in one of {', '.join(allowed)}; got {filename!r}")
+    raise InvalidField("file", f"a {purpose} file must end in one of {', '.join(allowed)}; got {filename!r}")
 
 
 @contextmanager
@@ -49,7 +56,7 @@ def _local_copy(storage: Storage, key: str) -> Iterator[Path]:
 def _check_dataset(path: Path, size: int) -> None:
     """A dataset must be non-empty and start as UTF-8 text."""
     if size == 0:
-        raise ProblemError(400, "The dataset file is empty.", slug="invalid-dataset", title="Invalid dataset")
+        raise InvalidDataset("The dataset file is empty.")
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
         head = handle.read(_HEAD_BYTES)
@@ -57,25 +64,20 @@ def _check_dataset(path: Path, size: int) -> None:
         # final=False: the head may end inside a multi-byte character.
         decoder.decode(head, final=size <= _HEAD_BYTES)
     except UnicodeDecodeError as exc:
-        raise ProblemError(
-            400,
-            f"The dataset is not UTF-8 text (byte {exc.start} is invalid).",
-            slug="invalid-dataset",
-            title="Invalid dataset",
-        ) from exc
+        raise InvalidDataset(f"The dataset is not UTF-8 text (byte {exc.start} is invalid).") from exc
 
 
 def check_upload(storage: Storage, settings: Settings, received: Received) -> tuple[Purpose, str]:
     """Check a stored upload: the purpose, the file's name and size, then its contents (slow)."""
     purpose = received.purpose
     if purpose is None:
-        raise field_error("purpose", "the form needs a `purpose` field (model or dataset)")
+        raise InvalidField("purpose", "the form needs a `purpose` field (model or dataset)")
     if purpose not in ("model", "dataset"):
-        raise field_error("purpose", f"must be 'model' or 'dataset', not {purpose!r}")
+        raise InvalidField("purpose", f"must be 'model' or 'dataset', not {purpose!r}")
     if received.key is None or received.filename is None:
-        raise field_error("file", "the form needs a `file` part")
+        raise InvalidField("file", "the form needs a `file` part")
     if not received.complete:
-        raise field_error("file", "the upload ended before the file part was complete")
+        raise InvalidField("file", "the upload ended before the file part was complete")
     name = received.filename
     checked: Purpose = "model" if purpose == "model" else "dataset"
     _suffix(name, checked)
@@ -116,29 +118,17 @@ def _check_model(path: Path, filename: str, settings: Settings) -> None:
         check_archive(path, filename, settings)
     except ArchiveError as exc:
         errors = [{"field": "file", "member": exc.member, "message": exc.reason}]
-        raise ProblemError(
-            400,
-            f"The model archive was refused: {exc}",
-            slug="invalid-archive",
-            title="Invalid model archive",
-            errors=errors,
-        ) from exc
+        raise InvalidArchive(f"The model archive was refused: {exc}", errors=errors) from exc
     except ModelCheckError as exc:
         errors = [{"field": "file", "tensor": exc.tensor, "message": exc.reason}]
-        raise ProblemError(
-            400,
-            f"The model was refused: {exc}",
-            slug="invalid-model",
-            title="Invalid model",
-            errors=errors,
-        ) from exc
+        raise InvalidModel(f"The model was refused: {exc}", errors=errors) from exc
 
 
 def get(session: Session, owner_id: str, file_id: str) -> File:
     """The caller's file, or 404."""
     row = repository.get_owned(session, owner_id, file_id)
     if row is None:
-        raise ProblemError(404, f"No file {file_id!r}.", slug="not-found")
+        raise NotFound(f"No file {file_id!r}.")
     return row
 
 
@@ -148,7 +138,7 @@ def list_files(session: Session, owner_id: str, limit: int, after: str | None) -
     if after is not None:
         cursor = repository.get_owned(session, owner_id, after)
         if cursor is None:
-            raise field_error("after", f"no file {after!r} to page after")
+            raise InvalidField("after", f"no file {after!r} to page after")
     rows = repository.list_page(session, owner_id, limit, cursor)
     return rows[:limit], len(rows) > limit
 
@@ -158,9 +148,7 @@ def delete(session: Session, storage: Storage, owner_id: str, file_id: str) -> N
     row = get(session, owner_id, file_id)
     users = repository.active_jobs_using(session, owner_id, file_id)
     if users:
-        raise ProblemError(
-            409, f"File {file_id!r} is used by unfinished job(s): {', '.join(users)}.", slug="file-in-use"
-        )
+        raise FileInUse(f"File {file_id!r} is used by unfinished job(s): {', '.join(users)}.")
     key = row.storage_key
     repository.delete(session, row)
     session.commit()

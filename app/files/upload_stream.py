@@ -18,10 +18,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.core.config import Settings
-from app.core.errors import ProblemError, field_error
-from app.core.storage import Storage, TooLarge
-from app.models import new_id
+from app.core.problems import FileTooLarge, InvalidField, ProblemError
+from secateur.kernel.models import new_id
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage, TooLarge
 
 # Multipart framing (boundaries, part headers, the purpose field) on top of the file itself.
 FRAMING_BYTES = 64 * 1024
@@ -43,14 +43,9 @@ class Received:
     fields: dict[str, bytearray] = field(default_factory=dict)
 
 
-def too_large(limit: int, what: str = "An upload") -> ProblemError:
+def too_large(limit: int, what: str = "An upload") -> FileTooLarge:
     """The 413 problem for an upload past its limit."""
-    return ProblemError(
-        413,
-        f"{what} may be at most {limit} bytes.",
-        slug="file-too-large",
-        headers={"Connection": "close"},  # the rest of the body is never read
-    )
+    return FileTooLarge(f"{what} may be at most {limit} bytes.")
 
 
 def upload_limit(settings: Settings, purpose: str | None) -> int:
@@ -104,7 +99,7 @@ def _boundary(content_type: str) -> bytes:
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise field_error("file", "the form needs a `file` part, sent as multipart/form-data")
+        raise InvalidField("file", "the form needs a `file` part, sent as multipart/form-data")
     return boundary
 
 
@@ -114,11 +109,12 @@ def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
     for suffix in suffixes:
         if lower.endswith(suffix):
             return suffix
-    raise field_error("file", f"the file must end in one of {', '.join(suffixes)}; got {name!r}")
+    raise InvalidField("file", f"the file must end in one of {', '.join(suffixes)}; got {name!r}")
 
 
 async def receive_upload(
     body: AsyncIterator[bytes],
+    *,
     content_type: str,
     storage: Storage,
     settings: Settings,
@@ -127,7 +123,9 @@ async def receive_upload(
     """Parse the form as it arrives and stream its file into storage; on any failure nothing is kept."""
     form, received = _Form(_boundary(content_type)), Received()
     try:
-        await _receive(body, form, storage, settings, suffixes, received)
+        await _receive(
+            body, form=form, storage=storage, settings=settings, suffixes=suffixes, received=received
+        )
     except BaseException:
         if received.key is not None:
             with anyio.CancelScope(shield=True):
@@ -156,6 +154,7 @@ def _leaves(group: ExceptionGroup) -> list[Exception]:
 
 async def _receive(
     body: AsyncIterator[bytes],
+    *,
     form: _Form,
     storage: Storage,
     settings: Settings,
@@ -177,14 +176,21 @@ async def _receive(
                     try:
                         form.parser.write(chunk)
                     except MultipartParseError as exc:
-                        raise field_error("body", f"the multipart body is malformed ({exc})") from exc
+                        raise InvalidField("body", f"the multipart body is malformed ({exc})") from exc
                     for event, value in form.events:
                         if event == "part":
                             current = value
                             if value[0] == "file" and value[1] is not None:
                                 if received.key is not None:
-                                    raise field_error("file", "send exactly one file")
-                                send = _start_file(group, storage, settings, received, value[1], suffixes)
+                                    raise InvalidField("file", "send exactly one file")
+                                send = _start_file(
+                                    group,
+                                    storage=storage,
+                                    settings=settings,
+                                    received=received,
+                                    raw_name=value[1],
+                                    suffixes=suffixes,
+                                )
                         elif event == "data" and current is not None:
                             await _part_data(current, value, received, send)
                         elif event == "end" and current is not None:
@@ -217,13 +223,14 @@ async def _part_data(
     buffer = received.fields.setdefault(name, bytearray())
     buffer.extend(data)
     if len(buffer) > _MAX_FIELD_BYTES:
-        raise field_error(name, f"the field is longer than {_MAX_FIELD_BYTES} bytes")
+        raise InvalidField(name, f"the field is longer than {_MAX_FIELD_BYTES} bytes")
     if name == "purpose":
         received.purpose = buffer.decode("utf-8", "replace")
 
 
 def _start_file(
     group: anyio.abc.TaskGroup,
+    *,
     storage: Storage,
     settings: Settings,
     received: Received,
@@ -233,9 +240,9 @@ def _start_file(
     """Begin saving the file part in a worker thread; returns where its bytes go."""
     name = PurePath(raw_name.replace("\\", "/")).name.strip()
     if not name:
-        raise field_error("file", "the upload needs a file name")
+        raise InvalidField("file", "the upload needs a file name")
     if len(name) > 255:
-        raise field_error("file", "the file name is longer than 255 characters")
+        raise InvalidField("file", "the file name is longer than 255 characters")
     received.filename = name
     received.key = f"files/{received.file_id}{_suffix_of(name, suffixes)}"
     send, receive = anyio.create_memory_object_stream[bytes](_QUEUE_CHUNKS)

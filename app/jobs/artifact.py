@@ -2,12 +2,13 @@
 
 from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.responses import MalformedRangeHeader
+from starlette.responses import RangeNotSatisfiable as RangeOutsideFile
 
-from app.core.errors import ProblemError
-from app.core.storage import Storage
+from app.core.problems import ArtifactMissing, BadRange, RangeNotSatisfiable
 from app.jobs.service import artifact_key
-from app.models import Job, JobDepth
+from secateur.kernel.models import Job, JobDepth
+from secateur.kernel.storage import Storage
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -20,7 +21,9 @@ def artifact_response(request: Request, job: Job, storage: Storage) -> Response:
     """The pruned model archive of a succeeded job (409 before)."""
     key = artifact_key(job)
     what = f"The artifact of job {job.id!r}"
-    return _archive(request, storage, key, job.artifact_sha256, f"{job.id}.tar.gz", what)
+    return _archive(
+        request, storage=storage, key=key, sha256=job.artifact_sha256, filename=f"{job.id}.tar.gz", what=what
+    )
 
 
 def depth_response(request: Request, depth: JobDepth, storage: Storage) -> Response:
@@ -28,11 +31,13 @@ def depth_response(request: Request, depth: JobDepth, storage: Storage) -> Respo
     assert depth.storage_key is not None  # the service answers 410 for a dropped depth
     filename = f"{depth.job_id}-layers-{depth.layers}.tar.gz"
     what = f"The {depth.layers}-layer model of job {depth.job_id!r}"
-    return _archive(request, storage, depth.storage_key, depth.sha256, filename, what)
+    return _archive(
+        request, storage=storage, key=depth.storage_key, sha256=depth.sha256, filename=filename, what=what
+    )
 
 
 def _archive(
-    request: Request, storage: Storage, key: str, sha256: str | None, filename: str, what: str
+    request: Request, *, storage: Storage, key: str, sha256: str | None, filename: str, what: str
 ) -> Response:
     """A stored .tar.gz: presigned redirect on S3, else the file with a strong ETag and Range support."""
     url = storage.presigned_url(key, filename)
@@ -40,7 +45,7 @@ def _archive(
         return RedirectResponse(url, status_code=307)
     path = storage.local_path(key)
     if path is None or not path.is_file():
-        raise ProblemError(404, f"{what} is missing from storage.", slug="artifact-missing")
+        raise ArtifactMissing(f"{what} is missing from storage.")
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
     if_none_match = request.headers.get("if-none-match")
@@ -60,11 +65,9 @@ def _check_range(request: Request, size: int, etag: str) -> None:
         # Starlette's own parser, so the check agrees exactly with what FileResponse will serve.
         FileResponse._parse_range_header(http_range, size)
     except MalformedRangeHeader as exc:
-        raise ProblemError(400, f"Malformed Range header: {exc.content}", slug="bad-range") from exc
-    except RangeNotSatisfiable as exc:
-        raise ProblemError(
-            416,
+        raise BadRange(f"Malformed Range header: {exc.content}") from exc
+    except RangeOutsideFile as exc:
+        raise RangeNotSatisfiable(
             f"The range is outside the artifact's {size} bytes.",
-            slug="range-not-satisfiable",
             headers={"Content-Range": f"bytes */{size}"},
         ) from exc

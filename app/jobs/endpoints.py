@@ -3,17 +3,35 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
-from app.api.deps import CurrentKey, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CallerDep, CurrentKey, SessionDep, SettingsDep, StorageDep
 from app.api.responses import json_response
-from app.core.errors import AUTH_PROBLEMS, problems
-from app.jobs import repository, service
+from app.core.problems import (
+    AUTH_PROBLEMS,
+    JSON_BODY_PROBLEMS,
+    ArtifactMissing,
+    ArtifactNotReady,
+    BadRange,
+    DepthDropped,
+    DepthNotFound,
+    IdempotencyKeyReused,
+    InvalidHeader,
+    JobFinished,
+    NotFound,
+    RangeNotSatisfiable,
+    ValidationFailed,
+)
+from app.core.problems_openapi import problem_responses
+from app.jobs import service
 from app.jobs.artifact import artifact_response, depth_response
 from app.jobs.estimate_schemas import JobEstimate
 from app.jobs.events import EventHubDep, event_stream, resume_point, wants_stream
-from app.jobs.schemas import DepthList, EventList, EventOut, JobCreate, JobList, JobOut, RoundList
-from app.jobs.views import depth_out, job_out, round_out
-from app.models import JobStatus
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.history import DepthList, EventList, EventOut, RoundList
+from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut
+from secateur.kernel.jobs.serializers import depth_out, job_out, round_out
+from secateur.kernel.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 MAX_EVENT_ID = 2**31 - 1  # the events table's id is an INTEGER: PostgreSQL cannot compare past it
@@ -33,7 +51,7 @@ IdempotencyKey = Annotated[
             "model": JobOut | JobEstimate,
             "description": "A replay of an earlier request with the same key, or a dry run's estimate.",
         },
-        **problems(*AUTH_PROBLEMS, 400, 422),
+        **problem_responses(*AUTH_PROBLEMS, *JSON_BODY_PROBLEMS, IdempotencyKeyReused),
     },
 )
 def create_job(
@@ -46,34 +64,45 @@ def create_job(
     """Submit a pruning job; it is queued once its row is committed. `dry_run: true` only estimates it."""
     if body.dry_run:
         return json_response(service.dry_run(session, key.id, body), status.HTTP_200_OK)
-    job, created = service.create_job(session, settings, key.id, body, idempotency_key)
+    job, created = service.create_job(
+        session, settings=settings, owner_id=key.id, body=body, idempotency_key=idempotency_key
+    )
     return json_response(job_out(job), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@router.get("", response_model=JobList, responses=problems(*AUTH_PROBLEMS, 422))
-def list_jobs(
-    key: CurrentKey,
-    session: SessionDep,
+@router.get("", response_model=JobList, responses=problem_responses(*AUTH_PROBLEMS, ValidationFailed))
+async def list_jobs(
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The caller's jobs, newest first; pass the last id as `after` for the next page."""
-    rows, has_more = service.list_jobs(session, key.id, limit, after)
-    return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
+
+    def read(session: Session) -> Response:
+        rows, has_more = service.list_jobs(session, caller.key.id, limit, after)
+        return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
+
+    return await caller.run(read)
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=problems(*AUTH_PROBLEMS, 404))
-def get_job(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
+@router.get("/{job_id}", response_model=JobOut, responses=problem_responses(*AUTH_PROBLEMS, NotFound))
+async def get_job(job_id: str, caller: CallerDep) -> Response:
     """One of the caller's jobs, with its progress, result or error."""
-    return json_response(job_out(service.get_job(session, key.id, job_id)))
+    return await caller.run(lambda s: json_response(job_out(service.view_job(s, caller.key.id, job_id))))
 
 
-@router.get("/{job_id}/rounds", response_model=RoundList, responses=problems(*AUTH_PROBLEMS, 404))
-def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
+@router.get(
+    "/{job_id}/rounds", response_model=RoundList, responses=problem_responses(*AUTH_PROBLEMS, NotFound)
+)
+async def list_rounds(job_id: str, caller: CallerDep) -> Response:
     """Every finished round with the score of each candidate layer."""
-    job = service.get_job(session, key.id, job_id)
-    rounds = repository.rounds_with_candidates(session, job.id)
-    return json_response(RoundList(data=[round_out(r, c) for r, c in rounds]))
+
+    def read(session: Session) -> Response:
+        job = service.get_job(session, caller.key.id, job_id)
+        rounds = repository.rounds_with_candidates(session, job.id)
+        return json_response(RoundList(data=[round_out(r, c) for r, c in rounds]))
+
+    return await caller.run(read)
 
 
 @router.get(
@@ -85,7 +114,7 @@ def list_rounds(job_id: str, key: CurrentKey, session: SessionDep) -> Response:
             "description": "With `Accept: text/event-stream`: each event as it is written (id = event id), "
             "keep-alive comments, and the end of the stream once the job has finished.",
         },
-        **problems(*AUTH_PROBLEMS, 400, 404, 422),
+        **problem_responses(*AUTH_PROBLEMS, InvalidHeader, NotFound, ValidationFailed),
     },
 )
 def list_events(
@@ -100,7 +129,9 @@ def list_events(
 ) -> Response:
     """The job's event log, oldest first; pass the last event id as `after` to continue, or stream it."""
     if not wants_stream(request):
-        rows, has_more = service.list_events(session, key.id, job_id, after, limit)
+        rows, has_more = service.list_events(
+            session, owner_id=key.id, job_id=job_id, after=after, limit=limit
+        )
         return json_response(EventList(data=[EventOut.model_validate(e) for e in rows], has_more=has_more))
     job = service.get_job(session, key.id, job_id)
     start = resume_point(last_event_id, after, MAX_EVENT_ID)
@@ -118,7 +149,7 @@ def list_events(
     response_model=JobOut,
     responses={
         200: {"model": JobOut, "description": "A queued job was cancelled at once."},
-        **problems(*AUTH_PROBLEMS, 404, 409),
+        **problem_responses(*AUTH_PROBLEMS, NotFound, JobFinished),
     },
 )
 def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> Response:
@@ -135,7 +166,9 @@ def cancel_job(job_id: str, key: CurrentKey, session: SessionDep, settings: Sett
         206: {"description": "The requested byte range."},
         304: {"description": "The client's copy (If-None-Match) is current."},
         307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
-        **problems(*AUTH_PROBLEMS, 400, 404, 409, 416),
+        **problem_responses(
+            *AUTH_PROBLEMS, BadRange, NotFound, ArtifactMissing, ArtifactNotReady, RangeNotSatisfiable
+        ),
     },
 )
 def download_artifact(
@@ -155,7 +188,9 @@ router.add_api_route(
 )
 
 
-@router.get("/{job_id}/artifacts", response_model=DepthList, responses=problems(*AUTH_PROBLEMS, 404))
+@router.get(
+    "/{job_id}/artifacts", response_model=DepthList, responses=problem_responses(*AUTH_PROBLEMS, NotFound)
+)
 def list_depths(job_id: str, key: CurrentKey, session: SessionDep) -> DepthList:
     """Every accepted depth kept so far (also while the job runs): layers, scores, size and latency."""
     job = service.get_job(session, key.id, job_id)
@@ -170,7 +205,16 @@ def list_depths(job_id: str, key: CurrentKey, session: SessionDep) -> DepthList:
         206: {"description": "The requested byte range."},
         304: {"description": "The client's copy (If-None-Match) is current."},
         307: {"description": "Redirect to a short-lived download URL (S3 storage)."},
-        **problems(*AUTH_PROBLEMS, 400, 404, 410, 416, 422),
+        **problem_responses(
+            *AUTH_PROBLEMS,
+            BadRange,
+            NotFound,
+            DepthNotFound,
+            ArtifactMissing,
+            DepthDropped,
+            RangeNotSatisfiable,
+            ValidationFailed,
+        ),
     },
 )
 def download_depth(

@@ -1,8 +1,7 @@
 """Job cost before it runs: fine-tunes, training examples and time, for the chosen strategy and the others.
 
-The cost rule is the engine's own (`worker.pruning.cost`), so the estimate and the budget check the
-worker applies never disagree. That module is torch-free; it is imported inside the functions that need
-it, so importing the API still loads no worker code.
+The cost rule is the kernel's (`secateur.kernel.cost`), the one the engine's budget applies, so the
+estimate and the worker's budget check never disagree.
 """
 
 from __future__ import annotations
@@ -10,21 +9,12 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from app.core.errors import field_error
+from app.core.problems import InvalidField
 from app.jobs.estimate_schemas import CostOut, JobEstimate, ThroughputOut
-from app.jobs.schemas import BuiltinTask, JobCreate
-
-# Training rows of the built-in tasks' standard train splits (the smaller count where the GLUE files
-# and the hub differ), so a budget refused at submit is too small for certain.
-BUILTIN_TRAIN_SIZES = {
-    "sst2": 67349,
-    "cola": 8551,
-    "mrpc": 3667,
-    "rte": 2490,
-    "stsb": 5749,
-    "conll2003-ner": 14041,
-    "conll2003-pos": 14041,
-}
+from secateur.kernel.cost import Plan, baseline_cost, estimate, layer_floor
+from secateur.kernel.hyperparameters import Hyperparameters
+from secateur.kernel.jobs.schemas import BuiltinTask, JobCreate
+from secateur.kernel.vocabulary import BUILTIN_TRAIN_SIZES, STRATEGIES
 
 
 def train_size(body: JobCreate) -> int | None:
@@ -38,21 +28,14 @@ def train_size(body: JobCreate) -> int | None:
     return cap  # a custom task: at most the cap ("the most a job can take")
 
 
-def _plan(body: JobCreate, layers: int, size: int) -> Any:
+def _plan(body: JobCreate, layers: int, size: int) -> Plan:
     """The engine's cost plan of this request: its floor and baseline mode count as they do in the engine."""
-    from worker.pruning.cost import Plan, layer_floor
-
-    hp = body.hyperparameters
-    return Plan(
+    return Plan.of(
+        Hyperparameters(**body.hyperparameters.model_dump()),
         layers=layers,
         train_size=size,
-        epochs=hp.epochs,
-        candidate_epochs=hp.candidate_epochs,
-        repurpose_epochs=hp.repurpose_epochs,
-        candidate_train_examples=hp.candidate_train_examples,
-        shortlist=hp.shortlist,
         min_layers=layer_floor(1, body.target_layers, len(body.protected_layers)),
-        baseline_epochs=0 if body.baseline == "as-is" else None,
+        fine_tune_baseline=body.baseline != "as-is",
     )
 
 
@@ -60,17 +43,15 @@ def check_budget(body: JobCreate, layers: int | None) -> None:
     """422 before any work: a shortlist deeper than the model, or a budget below the baseline."""
     hp = body.hyperparameters
     if layers is not None and body.strategy == "aglp-shortlist" and hp.shortlist > layers:
-        raise field_error(
+        raise InvalidField(
             "hyperparameters.shortlist", f"shortlist ({hp.shortlist}) exceeds the model's {layers} layers"
         )
     size = train_size(body) if body.train_size is not None or isinstance(body.task, BuiltinTask) else None
     if size is None or hp.max_train_examples_total is None:
         return
-    from worker.pruning.cost import baseline_cost
-
     need = baseline_cost(_plan(body, layers or 2, size)).train_examples
     if need > hp.max_train_examples_total:
-        raise field_error(
+        raise InvalidField(
             "hyperparameters.max_train_examples_total",
             f"{hp.max_train_examples_total} training examples cannot pay for the baseline fine-tune alone "
             f"({hp.epochs} epochs x {size} examples = {need})",
@@ -90,17 +71,15 @@ def examples_per_second(results: list[dict[str, Any] | None]) -> tuple[float | N
 def build(body: JobCreate, recent_results: list[dict[str, Any] | None]) -> JobEstimate:
     """The dry run's answer: the most each strategy can cost this job, and time where throughput is known."""
     if body.layers is None:
-        raise field_error(
+        raise InvalidField(
             "layers", "a dry run needs the model's layer count: the API does not download models"
         )
     size = train_size(body)
     if size is None:
-        raise field_error(
+        raise InvalidField(
             "train_size", "a dry run of a custom task needs train_size or hyperparameters.max_train_examples"
         )
     check_budget(body, body.layers)
-    from worker.pruning.cost import STRATEGIES, estimate
-
     plan = _plan(body, body.layers, size)
     rate, jobs = examples_per_second(recent_results)
     budget = body.hyperparameters.max_train_examples_total

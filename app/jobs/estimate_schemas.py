@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.jobs.schemas import Strategy
+from secateur.kernel.vocabulary import Strategy
 
 
 class CostOut(BaseModel):

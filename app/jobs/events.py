@@ -13,16 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import get_session_factory
-from app.core.errors import field_error
-from app.jobs import repository
-from app.jobs.schemas import EventOut
+from app.api.deps import SessionFactoryDep
+from app.core.problems import InvalidHeader
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.history import EventOut
+from secateur.kernel.vocabulary import TERMINAL_EVENTS
 
 logger = logging.getLogger("secateur.events")
 
 # Every move to a terminal state writes one of these in the same transaction, so a stream that has
 # delivered one has delivered the job's last event.
-TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
 
 @dataclass(eq=False)
@@ -149,9 +149,7 @@ class _EndOnShutdown:
             self.subscription.inbox.put_nowait(None)
 
 
-async def get_event_hub(
-    request: Request, factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]
-) -> EventHub:
+async def get_event_hub(request: Request, factory: SessionFactoryDep) -> EventHub:
     """The application's hub, made on first use (async, so two requests cannot make two)."""
     hub: EventHub | None = getattr(request.app.state, "event_hub", None)
     if hub is None:
@@ -173,9 +171,7 @@ def resume_point(last_event_id: str | None, after: int, highest: int) -> int:
     if not value:
         return after
     if not (value.isascii() and value.isdigit() and int(value) <= highest):
-        raise field_error(
-            "Last-Event-ID", f"expected an event id, a whole number up to {highest}", status=400
-        )
+        raise InvalidHeader("Last-Event-ID", f"expected an event id, a whole number up to {highest}")
     return int(value)
 
 

@@ -3,18 +3,30 @@
 import hashlib
 import json
 import logging
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.core.config import Settings
-from app.core.errors import ProblemError, field_error
+from app.core.problems import (
+    ArtifactNotReady,
+    DepthDropped,
+    DepthNotFound,
+    IdempotencyKeyReused,
+    InvalidField,
+    JobFinished,
+    NotFound,
+)
 from app.files import repository as files_repository
-from app.jobs import estimate, repository
+from app.jobs import estimate
 from app.jobs.estimate_schemas import JobEstimate
-from app.jobs.schemas import FILE_PREFIX, CustomTask, JobCreate
-from app.models import Event, Job, JobDepth, JobStatus, utcnow
+from secateur.kernel import lifecycle, queue
+from secateur.kernel.jobs import repository
+from secateur.kernel.jobs.schemas import CustomTask, JobCreate
+from secateur.kernel.models import Event, Job, JobDepth, JobStatus, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.vocabulary import FILE_PREFIX, FROM_PRETRAINED
 
 logger = logging.getLogger("secateur.jobs")
 
@@ -27,22 +39,30 @@ def request_hash(body: JobCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_file(session: Session, owner_id: str, file_id: str, purpose: str, field: str) -> None:
+def _check_file(session: Session, owner_id: str, *, file_id: str, purpose: str, field: str) -> None:
     """A referenced upload must exist, be the caller's, and have the right purpose (422 naming `field`)."""
     row = files_repository.get_owned(session, owner_id, file_id)
     if row is None:
-        raise field_error(field, f"no file {file_id!r}")
+        raise InvalidField(field, f"no file {file_id!r}")
     if row.purpose != purpose:
-        raise field_error(field, f"file {file_id!r} has purpose {row.purpose!r}, expected {purpose!r}")
+        raise InvalidField(field, f"file {file_id!r} has purpose {row.purpose!r}, expected {purpose!r}")
 
 
 def _check_references(session: Session, owner_id: str, body: JobCreate) -> None:
     """Check every file the body points at (model, train and validation files)."""
     if body.model.startswith(FILE_PREFIX):
-        _check_file(session, owner_id, body.model, "model", "model")
+        _check_file(session, owner_id, file_id=body.model, purpose="model", field="model")
     if isinstance(body.task, CustomTask):
-        _check_file(session, owner_id, body.task.train_file, "dataset", "task.train_file")
-        _check_file(session, owner_id, body.task.validation_file, "dataset", "task.validation_file")
+        _check_file(
+            session, owner_id, file_id=body.task.train_file, purpose="dataset", field="task.train_file"
+        )
+        _check_file(
+            session,
+            owner_id,
+            file_id=body.task.validation_file,
+            purpose="dataset",
+            field="task.validation_file",
+        )
 
 
 def _check_options(body: JobCreate) -> None:
@@ -51,8 +71,8 @@ def _check_options(body: JobCreate) -> None:
     The model's depth is only known once a worker loads it: layers out of range and a target_layers at
     or above the depth fail the job then, with the same kind of message.
     """
-    if body.baseline == "as-is" and body.strategy in ("glp", "top"):
-        raise field_error(
+    if body.baseline == "as-is" and body.strategy in FROM_PRETRAINED:
+        raise InvalidField(
             "baseline",
             f"as-is cannot be used with strategy {body.strategy!r}: it fine-tunes every round from the "
             "pretrained weights, so a fine-tuned model has nothing to start from; use aglp",
@@ -60,9 +80,9 @@ def _check_options(body: JobCreate) -> None:
     protected = body.protected_layers
     repeated = sorted({layer for layer in protected if protected.count(layer) > 1})
     if repeated:
-        raise field_error("protected_layers", f"layers {repeated} are listed more than once")
+        raise InvalidField("protected_layers", f"layers {repeated} are listed more than once")
     if body.target_layers is not None and body.target_layers < len(protected):
-        raise field_error(
+        raise InvalidField(
             "target_layers",
             f"{body.target_layers} is below the {len(protected)} protected layers, which are never removed",
         )
@@ -71,10 +91,8 @@ def _check_options(body: JobCreate) -> None:
 def _replay(existing: Job, digest: str) -> Job:
     """The earlier job for a reused Idempotency-Key, or 422 when the body differs."""
     if existing.request_hash != digest:
-        raise ProblemError(
-            422,
+        raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request body.",
-            slug="idempotency-key-reused",
             errors=[
                 {"field": "Idempotency-Key", "message": "reused with a different body", "type": "conflict"}
             ],
@@ -83,7 +101,7 @@ def _replay(existing: Job, digest: str) -> Job:
 
 
 def create_job(
-    session: Session, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
+    session: Session, *, settings: Settings, owner_id: str, body: JobCreate, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """Validate references, insert the job and its first event, commit, then enqueue; (job, created)."""
     digest = request_hash(body)
@@ -96,7 +114,6 @@ def create_job(
     estimate.check_budget(body, None)
     job = Job(
         owner_id=owner_id,
-        status=JobStatus.QUEUED,
         model=body.model,
         task=body.task.model_dump(mode="json", exclude_none=True),
         strategy=body.strategy,
@@ -112,9 +129,7 @@ def create_job(
         request_hash=digest,
     )
     try:
-        session.add(job)
-        session.flush()  # the unique (owner, Idempotency-Key) constraint fires here
-        repository.add_event(session, job.id, "job.created", "job created", {"model": job.model})
+        lifecycle.create(session, job)
         session.commit()
     except IntegrityError:
         # Lost a race with a concurrent request carrying the same Idempotency-Key: replay its job.
@@ -125,7 +140,7 @@ def create_job(
         return _replay(existing, digest), False
     # Only now, with the row committed, may a worker see the job.
     if queue.enqueue(job.id, settings):
-        repository.mark_enqueued(session, job.id, utcnow())
+        lifecycle.mark_enqueued(session, job.id)
         session.commit()
         session.refresh(job)
     return job, True
@@ -141,23 +156,31 @@ def get_job(session: Session, owner_id: str, job_id: str) -> Job:
     """The caller's job, or 404."""
     job = repository.get_owned(session, owner_id, job_id)
     if job is None:
-        raise ProblemError(404, f"No job {job_id!r}.", slug="not-found")
+        raise NotFound(f"No job {job_id!r}.")
     return job
 
 
-def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Job], bool]:
-    """One page of the caller's jobs, newest first, and whether more follow."""
+def view_job(session: Session, owner_id: str, job_id: str) -> Row[Any]:
+    """The caller's job as the columns its view reads, or 404 (the same 404 as `get_job`)."""
+    row = repository.view_owned(session, owner_id, job_id)
+    if row is None:
+        raise NotFound(f"No job {job_id!r}.")
+    return row
+
+
+def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Row[Any]], bool]:
+    """One page of the caller's jobs (view rows), newest first, and whether more follow."""
     cursor = None
     if after is not None:
-        cursor = repository.get_owned(session, owner_id, after)
+        cursor = repository.view_owned(session, owner_id, after)
         if cursor is None:
-            raise field_error("after", f"no job {after!r} to page after")
-    rows = repository.list_page(session, owner_id, limit, cursor)
+            raise InvalidField("after", f"no job {after!r} to page after")
+    rows = repository.view_page(session, owner_id, limit, cursor)
     return rows[:limit], len(rows) > limit
 
 
 def list_events(
-    session: Session, owner_id: str, job_id: str, after: int, limit: int
+    session: Session, *, owner_id: str, job_id: str, after: int, limit: int
 ) -> tuple[list[Event], bool]:
     """A page of the job's events after the cursor, oldest first."""
     get_job(session, owner_id, job_id)
@@ -170,27 +193,23 @@ def cancel(session: Session, settings: Settings, owner_id: str, job_id: str) -> 
     job = get_job(session, owner_id, job_id)
     now = utcnow()
     # Conditional updates: a worker may claim or finish the job between our read and our write.
-    if repository.cancel_if_queued(session, job.id, now):
-        repository.add_event(session, job.id, "job.cancelled", "cancelled before it started", {})
+    if lifecycle.cancel_if_queued(session, job.id, now=now):
         session.commit()
         queue.revoke(job.id, terminate=False, settings=settings)
         session.refresh(job)
         return job, 200
-    if repository.request_cancel_if_running(session, job.id, now):
-        repository.add_event(session, job.id, "job.cancel_requested", "cancellation requested", {})
+    if lifecycle.request_cancel(session, job.id, now=now):
         session.commit()
     session.refresh(job)
     if job.status == JobStatus.CANCELLING:
         return job, 202
-    raise ProblemError(409, f"Job {job_id!r} has already finished ({job.status}).", slug="job-finished")
+    raise JobFinished(f"Job {job_id!r} has already finished ({job.status}).")
 
 
 def artifact_key(job: Job) -> str:
     """The storage key of a succeeded job's archive; 409 before success."""
     if job.status != JobStatus.SUCCEEDED or not job.artifact_key:
-        raise ProblemError(
-            409, f"Job {job.id!r} has no artifact yet (status {job.status}).", slug="artifact-not-ready"
-        )
+        raise ArtifactNotReady(f"Job {job.id!r} has no artifact yet (status {job.status}).")
     return job.artifact_key
 
 
@@ -201,16 +220,12 @@ def depth_of(session: Session, owner_id: str, job_id: str, layers: int) -> JobDe
     if row is None:
         kept = [d.layers for d in repository.depths(session, job.id)]
         listed = ", ".join(map(str, kept)) if kept else "none yet"
-        raise ProblemError(
-            404,
-            f"Job {job_id!r} has no accepted depth with {layers} layers (accepted depths: {listed}).",
-            slug="depth-not-found",
+        raise DepthNotFound(
+            f"Job {job_id!r} has no accepted depth with {layers} layers (accepted depths: {listed})."
         )
     if row.storage_key is None:
-        raise ProblemError(
-            410,
+        raise DepthDropped(
             f"The {layers}-layer model of job {job_id!r} was dropped to keep the job's depths within "
-            "the storage bound; the last accepted model is always kept.",
-            slug="depth-dropped",
+            "the storage bound; the last accepted model is always kept."
         )
     return row

@@ -4,9 +4,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.core.db import session_scope
-from app.core.migrate import upgrade_to_head
 from app.keys.service import create_key, list_keys, revoke_key
+from secateur.kernel.db import session_scope
+from secateur.kernel.migrate import upgrade_to_head
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 _console = Console()

@@ -3,7 +3,7 @@
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiKey
+from secateur.kernel.models import ApiKey
 
 # Every request runs this lookup: built once, it skips a third of the query's cost (building the
 # expression and its cache key each time).

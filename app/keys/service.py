@@ -6,7 +6,7 @@ import secrets
 from sqlalchemy.orm import Session
 
 from app.keys import repository
-from app.models import ApiKey, utcnow
+from secateur.kernel.models import ApiKey, utcnow
 
 KEY_PREFIX = "sk-sec-"
 MIN_BOOTSTRAP_KEY_LENGTH = 8  # short enough for test fixtures, long enough to refuse an accidental "1"

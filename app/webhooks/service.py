@@ -5,12 +5,13 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
-from app.core.errors import ProblemError, field_error
-from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
-from app.webhooks import repository
-from app.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookUpdate
-from app.webhooks.urls import UnsafeUrl, check_url
+from app.core.problems import InvalidField, NotFound, TooManyWebhooks
+from secateur.kernel.models import utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks import repository
+from secateur.kernel.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from secateur.kernel.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookUpdate
+from secateur.kernel.webhooks.urls import UnsafeUrl, check_url
 
 MAX_ENDPOINTS_PER_KEY = 16
 SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64 random bytes
@@ -26,17 +27,15 @@ def checked_url(url: str, settings: Settings) -> str:
     try:
         return check_url(url, settings.webhook_allow_private).url
     except UnsafeUrl as exc:
-        raise field_error("url", str(exc)) from exc
+        raise InvalidField("url", str(exc)) from exc
 
 
 def create(session: Session, settings: Settings, owner_id: str, body: WebhookCreate) -> WebhookEndpoint:
     """Register an endpoint with a new secret; the caller shows the secret once."""
     url = checked_url(body.url, settings)
     if repository.count_owned(session, owner_id) >= MAX_ENDPOINTS_PER_KEY:
-        raise ProblemError(
-            409,
-            f"This key already has {MAX_ENDPOINTS_PER_KEY} webhook endpoints; delete one first.",
-            slug="too-many-webhooks",
+        raise TooManyWebhooks(
+            f"This key already has {MAX_ENDPOINTS_PER_KEY} webhook endpoints; delete one first."
         )
     endpoint = WebhookEndpoint(
         owner_id=owner_id,
@@ -54,12 +53,12 @@ def get(session: Session, owner_id: str, endpoint_id: str) -> WebhookEndpoint:
     """The caller's endpoint, or 404."""
     endpoint = repository.get_owned(session, owner_id, endpoint_id)
     if endpoint is None:
-        raise ProblemError(404, f"No webhook endpoint {endpoint_id!r}.", slug="not-found")
+        raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
     return endpoint
 
 
 def update(
-    session: Session, settings: Settings, owner_id: str, endpoint_id: str, body: WebhookUpdate
+    session: Session, *, settings: Settings, owner_id: str, endpoint_id: str, body: WebhookUpdate
 ) -> WebhookEndpoint:
     """Change the fields sent; re-enabling starts the failure count afresh."""
     endpoint = get(session, owner_id, endpoint_id)
@@ -87,7 +86,7 @@ def delete(session: Session, owner_id: str, endpoint_id: str) -> None:
 
 
 def deliveries(
-    session: Session, owner_id: str, endpoint_id: str, limit: int, after: str | None, status: str | None
+    session: Session, *, owner_id: str, endpoint_id: str, limit: int, after: str | None, status: str | None
 ) -> tuple[list[DeliveryOut], bool]:
     """A page of the endpoint's deliveries, newest first, each with its attempts."""
     endpoint = get(session, owner_id, endpoint_id)
@@ -95,8 +94,8 @@ def deliveries(
     if after is not None:
         cursor = repository.get_delivery(session, endpoint.id, after)
         if cursor is None:
-            raise field_error("after", f"no delivery {after!r} of this endpoint to page after")
-    rows = repository.deliveries_page(session, endpoint.id, limit, cursor, status)
+            raise InvalidField("after", f"no delivery {after!r} of this endpoint to page after")
+    rows = repository.deliveries_page(session, endpoint.id, limit=limit, after=cursor, status=status)
     attempts = repository.attempts_of(session, [row.id for row in rows[:limit]])
     return [_delivery_out(row, attempts.get(row.id, [])) for row in rows[:limit]], len(rows) > limit
 

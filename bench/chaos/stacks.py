@@ -12,9 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from app.core.migrate import upgrade_to_head
-from app.models import Job
+from bench.chaos.postgres import PrivatePostgres
 from bench.stack import Process, free_port, service_env, uvicorn, wait_ready
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import Job
 
 # Fast failure detection, so a trial takes a minute rather than the production five; 30 s still
 # leaves a job process time to import torch and load its inputs before its first heartbeat.
@@ -60,12 +61,20 @@ class ServeStack(Stack):
 
     name = "serve"
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, wrapper: list[str] | None = None) -> None:
         super().__init__(scratch, f"sqlite:///{scratch / 'serve.db'}")
         upgrade_to_head(self.database_url)
         port = free_port()
         env = service_env(self.database_url, scratch / "data", SECATEUR_QUEUE="local", **TIMINGS)
-        command = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)]
+        command = [
+            *(wrapper or []),  # a command that sets the scene, then execs the service with its arguments
+            sys.executable,
+            "-c",
+            "from secateur.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+        ]
         self.serve = Process(command, env, scratch / "serve.log").start()
         self.base = f"http://127.0.0.1:{port}"
         wait_ready(f"{self.base}/healthz", timeout_s=120)
@@ -101,8 +110,9 @@ class CeleryStack(Stack):
 
     name = "celery"
 
-    def __init__(self, scratch: Path, database_url: str) -> None:
+    def __init__(self, scratch: Path, database_url: str, postgres: PrivatePostgres | None = None) -> None:
         super().__init__(scratch, database_url)
+        self.postgres = postgres  # set when the database is a private server a scenario may restart
         upgrade_to_head(database_url)
         self.redis_port = free_port()
         self.redis = Process(

@@ -1,6 +1,6 @@
 """Webhooks: endpoints a key registers, deliveries of job events to them, and each delivery's attempts.
 
-Written to match app/models.py (UTCDateTime is the timezone-aware DateTime it wraps). New tables only,
+Written to match secateur/kernel/models.py (UTCDateTime is the timezone-aware DateTime it wraps). New tables only,
 so no batch mode is needed on SQLite; constraints carry explicit names for later revisions.
 
 Revision ID: 0004

@@ -12,11 +12,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
-from tiny_safetensors import model_files
 
 from app.client import SecateurClient
 from app.jobs.events import EventHub, get_event_hub
-from app.models import Job
+from secateur.kernel.models import Job
+from tests.support.tiny_safetensors import model_files
 
 MODEL_FILES = model_files()
 

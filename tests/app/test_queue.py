@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 
-from app import queue
-from app.core.config import Settings
+from secateur.kernel import queue
+from secateur.kernel.settings import Settings
+from secateur.kernel.vocabulary import GPU_QUEUE, RUN_JOB
+from tests.support.services import unavailable
 
 
 def _settings(**values: object) -> Settings:
@@ -41,16 +43,16 @@ def test_enqueue_publishes_run_job_to_the_gpu_queue() -> None:
     url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     settings = _settings(queue="celery", broker_url=url)
     if not queue.broker_reachable(settings):
-        pytest.skip(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
+        unavailable(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
     client = redis.Redis.from_url(url)
     job_id = f"job_{uuid.uuid4().hex}"
     try:
         assert queue.enqueue(job_id, settings) is True
-        messages = [json.loads(raw) for raw in client.lrange(queue.QUEUE_NAME, 0, -1)]
+        messages = [json.loads(raw) for raw in client.lrange(GPU_QUEUE, 0, -1)]
         mine = [m for m in messages if m["headers"]["id"] == job_id]
-        assert len(mine) == 1 and mine[0]["headers"]["task"] == queue.TASK_NAME
+        assert len(mine) == 1 and mine[0]["headers"]["task"] == RUN_JOB
     finally:
-        for raw in client.lrange(queue.QUEUE_NAME, 0, -1):
+        for raw in client.lrange(GPU_QUEUE, 0, -1):
             if job_id.encode() in raw:
-                client.lrem(queue.QUEUE_NAME, 0, raw)
+                client.lrem(GPU_QUEUE, 0, raw)
         client.close()

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.core.db import make_engine
-from app.core.storage import LocalStorage
-from worker.serve import announce_key
+from secateur.kernel.db import make_engine
+from secateur.kernel.storage import LocalStorage
+from secateur.serve import announce_key
 
 
 def _request(url: str, raw: bytes) -> str:

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_report import fake_record
-
 from bench.faithful_table import cost_to_stop, full_budget_examples, in_top, zero_shot_rank
 from bench.report import render
+from tests.bench.test_report import fake_record
 
 
 def _round(accepted: bool, examples: int, removed: int, zero_shot: list[float], tau: float | None) -> Any:
@@ -31,7 +30,12 @@ def _round(accepted: bool, examples: int, removed: int, zero_shot: list[float], 
 
 def _faithful(strategy: str, seed: int, removed: int, rounds: list[Any]) -> dict[str, Any]:
     run = fake_record(
-        "sst2", "aglp-shortlist" if strategy.startswith("aglp-") else strategy, seed, removed, 0.8, 0.5
+        task="sst2",
+        strategy="aglp-shortlist" if strategy.startswith("aglp-") else strategy,
+        seed=seed,
+        removed=removed,
+        baseline=0.8,
+        chance=0.5,
     )
     run.update(label=strategy)
     run["budget"].update(repurpose_epochs=0, tag="n300-r0")

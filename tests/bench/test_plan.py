@@ -8,6 +8,7 @@ import pytest
 
 from bench.plan import (
     Budget,
+    Grid,
     RunSpec,
     model_name,
     model_slug,
@@ -23,16 +24,13 @@ from bench.plan import (
 def test_seed_zero_runs_for_every_task_before_any_extra_seed() -> None:
     """Extra seeds come after every task has its first seed, and strategies run together per task."""
     runs = plan_runs(
-        "m",
-        ["sst2", "mrpc", "rte"],
-        ["aglp", "top"],
-        [0],
-        parse_seed_overrides(["rte=0,1", "mrpc=2"]),
-        Budget(),
-        parse_budget_overrides(["rte.epochs=3"]),
-        0.95,
-        Path("/data"),
-        None,
+        Grid(["sst2", "mrpc", "rte"], ["aglp", "top"], [0], parse_seed_overrides(["rte=0,1", "mrpc=2"])),
+        model="m",
+        budget=Budget(),
+        budget_overrides=parse_budget_overrides(["rte.epochs=3"]),
+        retention=0.95,
+        data_dir=Path("/data"),
+        device=None,
     )
     order = [(r.seed, r.task, r.strategy) for r in runs]
     assert order == [
@@ -123,17 +121,13 @@ def test_repurpose_epochs_reach_the_engine_and_the_tag() -> None:
 def test_each_shortlist_size_is_a_run_of_its_own_with_its_own_id() -> None:
     """`aglp-shortlist` runs once per --shortlist size; the size reaches the engine, the id and the record."""
     runs = plan_runs(
-        "m",
-        ["sst2"],
-        ["aglp", "aglp-shortlist"],
-        [0],
-        {},
-        Budget(),
-        {},
-        0.95,
-        Path("/data"),
-        None,
-        shortlists=parse_shortlists(["2,1"]),
+        Grid(["sst2"], ["aglp", "aglp-shortlist"], [0], {}, shortlists=parse_shortlists(["2,1"])),
+        model="m",
+        budget=Budget(),
+        budget_overrides={},
+        retention=0.95,
+        data_dir=Path("/data"),
+        device=None,
     )
     assert [(r.strategy, r.shortlist) for r in runs] == [
         ("aglp", None),

@@ -47,3 +47,29 @@ def test_every_scenario_appears_with_its_command_figure_and_date(tmp_path: Path)
 def test_a_missing_measurement_says_so(tmp_path: Path) -> None:
     """No JSON yet: each section says it was not measured, rather than vanishing."""
     assert render(tmp_path).count("Not measured yet.") == 3
+
+
+def test_the_restart_and_disk_full_figures_appear_with_their_dates(tmp_path: Path) -> None:
+    """The PostgreSQL restart's 503 counts and recovery, and the disk-full outcome, each get a line."""
+    summary = {"trials": 3, "interrupted": 3, "succeeded": 3, "resumed": 3, "rounds_once": 3,
+               "equal_to_reference": 3}  # fmt: skip
+    _write(tmp_path / "reliability" / "restart-postgres-celery.json", {
+        "scenario": "restart-postgres", "stack": "celery", "expected": "503 while down", "date": "2026-01-05",
+        "command": "make chaos CHAOS_ARGS='--scenarios restart-postgres --kills 3'", "summary": summary,
+        "restart": {"polls_while_down": 70, "answered_503_problem": 69, "answered_other": 1, "recovered": 3,
+                    "recover_s_max": 0.4},
+    })  # fmt: skip
+    _write(tmp_path / "reliability" / "disk-full-serve.json", {
+        "scenario": "disk-full", "stack": "serve", "expected": "storage_full", "date": "2026-01-06",
+        "command": "make chaos CHAOS_ARGS='--scenarios disk-full'", "simulated": "a full tmpfs",
+        "trials": [{"error": {"code": "storage_full"}}, {"error": {"code": "internal_error"}}],
+        "disk": {"trials": 2, "failed_storage_full": 1, "attempted_once": 2, "artifact_not_served": 2,
+                 "no_leftovers": 2},
+    })  # fmt: skip
+
+    page = render(tmp_path)
+    assert "| restart-postgres | celery | 3 of 3 | 3/3 |" in page
+    assert "70 polls of `GET /v1/jobs/{id}` while PostgreSQL was down, 69 answered 503" in page
+    assert "1 anything else; the API answered 200 again at most 0.4 s after the restart" in page
+    assert "### Disk full at artifact upload (serve, 2026-01-06, `make chaos CHAOS_ARGS='--scenarios" in page
+    assert "1/2 failed `storage_full` (codes seen: internal_error, storage_full), 2/2 tried once" in page

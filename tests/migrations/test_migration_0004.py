@@ -4,8 +4,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from app.core.db import make_engine
-from app.core.migrate import alembic_config
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import alembic_config
 
 WEBHOOK_TABLES = {"webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
 

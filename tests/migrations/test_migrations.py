@@ -1,13 +1,14 @@
-"""The Alembic migrations build exactly app/models.py's schema, and come apart again."""
+"""The Alembic migrations build exactly the models' schema, webhook tables included, and come apart again."""
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from app.core.db import make_engine
-from app.core.migrate import alembic_config, downgrade_to_base, upgrade_to_head
-from app.models import Base
+import secateur.kernel.webhooks.models  # noqa: F401  (puts the webhook tables in Base.metadata)
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import alembic_config, upgrade_to_head
+from secateur.kernel.models import Base
 
 TABLES = {"api_keys", "files", "jobs", "rounds", "candidate_scores", "events", "job_depths"}
 
@@ -24,7 +25,7 @@ def test_upgrade_to_head_and_downgrade_to_base(empty_database_url: str) -> None:
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
             )
             assert diff == []
-        downgrade_to_base(empty_database_url)
+        command.downgrade(alembic_config(empty_database_url), "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         upgrade_to_head(empty_database_url)  # and it can be rebuilt
         assert set(inspect(engine).get_table_names()) >= TABLES

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -12,12 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.core.config import Settings
-from app.core.migrate import upgrade_to_head
-
-sys.path.insert(0, str(Path(__file__).parent / "pruning"))
-from synthetic import tiny_config, tiny_tokenizer, write_task_files
-from worker_env import empty_postgres_database, reset_caches, unavailable
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings
+from tests.support.services import empty_postgres_database, unavailable
+from tests.support.synthetic import tiny_config, tiny_tokenizer, write_task_files
+from tests.support.worker_env import reset_caches
 
 REDIS_URL = os.environ.get("SECATEUR_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 

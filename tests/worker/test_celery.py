@@ -17,8 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
-from worker_env import API_KEY, OFFLINE, reset_caches
-from worker_helpers import (
+
+from app.client import ApiError, SecateurClient
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings
+from tests.support.webhook_receiver import Receiver, start_receiver
+from tests.support.worker_env import API_KEY, OFFLINE, reset_caches
+from tests.support.worker_helpers import (
     check_artifact,
     check_resumed,
     events,
@@ -29,12 +35,6 @@ from worker_helpers import (
     wait_for,
     wait_for_round_checkpoint,
 )
-
-from app.client import ApiError, SecateurClient
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import Job
-from tests.app.webhooks.receiver import Receiver, start_receiver
 
 pytestmark = pytest.mark.redis
 
@@ -94,7 +94,7 @@ class Stack:
 
     def submit(self, **hp: Any) -> str:
         """A good job with the shared uploads."""
-        return submit(self.client, self.model_id, self.train_id, self.validation_id, **hp)
+        return submit(self.client, self.model_id, train=self.train_id, validation=self.validation_id, **hp)
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +210,8 @@ def test_bad_inputs_fail_with_a_useful_message_and_the_worker_lives_on(
     """A broken model and a malformed dataset end `failed` with a code and a message; the next job runs."""
     broken = upload(stack.client, broken_model_archive, "model")
     bad_data = upload(stack.client, malformed_csv, "dataset")
-    bad_model_job = submit(stack.client, broken, stack.train_id, stack.validation_id)
-    bad_data_job = submit(stack.client, stack.model_id, bad_data, stack.validation_id)
+    bad_model_job = submit(stack.client, broken, train=stack.train_id, validation=stack.validation_id)
+    bad_data_job = submit(stack.client, stack.model_id, train=bad_data, validation=stack.validation_id)
     good_job = stack.submit()
 
     failed = wait_for(stack.client, bad_model_job, ("failed",), timeout_s=120)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
-from app.core.storage import S3Storage, Storage
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import S3Storage, Storage
 from worker.blobs import checkpoint_key, restore_checkpoint, upload_checkpoint
-from worker.jobs import classify
+from worker.job_runner import classify
 from worker.pruning.errors import TaskError
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_rows import event_types, job, make_job
 from sqlalchemy import func, select, update
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
-from worker.jobs import claim
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateScore, Event, Job, JobStatus, Round, utcnow
+from secateur.kernel.settings import Settings
+from tests.support.job_rows import event_types, job, make_job
+from worker.job_runner import claim
 from worker.progress import DbObserver, forget_after
 from worker.pruning.types import RoundRecord
 from worker.reconciler import gpu_backlog, reconcile
@@ -172,8 +172,8 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     import errno
     import shutil
 
-    from app.core.storage import LocalStorage
-    from worker import jobs
+    from secateur.kernel.storage import LocalStorage
+    from worker import job_runner
     from worker.pruning.types import PruneResult
 
     def fill_up(source: Any, target: Any, _length: int = 0) -> None:
@@ -190,10 +190,43 @@ def test_a_full_disk_at_artifact_upload_fails_the_job_clearly_and_keeps_nothing(
     storage = LocalStorage(tmp_path / "blobs")
     monkeypatch.setattr(shutil, "copyfileobj", fill_up)
     result = PruneResult("aglp", "accuracy", 0.9, 0.9, 0.5, 0.9, 0.9, 1.0, (0,), (1,), 2, 10, 5, (), 8, 1.0)
-    jobs._succeed(job_id, attempt, storage, work, result)
+    job_runner._succeed(job_id, attempt, storage=storage, work=work, result=result)
 
     row = job(job_id)
     assert row.status == JobStatus.FAILED and row.error_code == "storage_full"
     assert "no space left" in (row.error_message or "") and row.artifact_key is None
     assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     assert event_types(job_id)[-1] == "job.failed"
+
+
+def test_a_full_disk_at_a_kept_depths_upload_fails_storage_full_not_internal_error(
+    local_db: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC mid-run, while a round's depth is stored: `storage_full`, and no partial depth kept."""
+    import errno
+    import shutil
+
+    import worker.job_runner
+    from secateur.kernel.storage import get_storage
+    from worker.blobs import depth_key
+    from worker.job_runner import run_job
+
+    def fill_up(source: Any, target: Any, _length: int = 0) -> None:
+        """Write a little of the file, then run out of space, as a full disk does."""
+        target.write(source.read(10))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def store_a_depth(job_id: str, *_args: Any, **_kwargs: Any) -> None:
+        """The engine's first accepted depth, stored as keep_depths does."""
+        depth = tmp_path / "layers-3.tar.gz"
+        depth.write_bytes(b"weights" * 100)
+        get_storage().put_file(depth_key(job_id, 3), depth)
+
+    job_id = make_job()
+    monkeypatch.setattr(shutil, "copyfileobj", fill_up)
+    monkeypatch.setattr(worker.job_runner, "_prune", store_a_depth)
+    run_job(job_id)
+    row = job(job_id)
+    assert row.status == JobStatus.FAILED and row.error_code == "storage_full"
+    assert "no space left" in (row.error_message or "")
+    assert not [p for p in (local_db.data_dir / "blobs").rglob("*") if p.is_file()]

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_rows import job, make_job
 from sqlalchemy import update
 
-import worker.jobs
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.core.storage import get_storage
-from app.models import Job, JobStatus, utcnow
+import worker.job_runner
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import Job, JobStatus, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import get_storage
+from tests.support.job_rows import job, make_job
 from worker.blobs import checkpoint_key
-from worker.jobs import claim, run_job
+from worker.job_runner import claim, run_job
 from worker.local_runner import LocalRunner
 from worker.reconciler import reconcile, work_dir
 
@@ -136,7 +136,7 @@ def test_a_cancel_forced_by_the_reconciler_deletes_the_jobs_files(local_db: Sett
 def sigterm_while_loading(cancel: bool) -> Any:
     """A stand-in for the engine run: leaves files, maybe asks to cancel, then gets SIGTERM."""
 
-    def run(job_id: str, settings: Settings, *_args: Any) -> None:
+    def run(job_id: str, *, settings: Settings, **_kwargs: Any) -> None:
         leave_files(settings, job_id)
         if cancel:
             set_job(job_id, status=JobStatus.CANCELLING, cancel_requested_at=utcnow())
@@ -152,7 +152,7 @@ def test_sigterm_ends_a_cancelled_job_in_its_own_process_and_tidies_up(
 ) -> None:
     """Celery's revoke(terminate=True) sends SIGTERM: the job ends cancelled, with no files left."""
     job_id = make_job()
-    monkeypatch.setattr(worker.jobs, "_prune", sigterm_while_loading(cancel=True))
+    monkeypatch.setattr(worker.job_runner, "_prune", sigterm_while_loading(cancel=True))
     run_job(job_id)
     assert job(job_id).status == JobStatus.CANCELLED
     assert not files_left(local_db, job_id)
@@ -163,7 +163,7 @@ def test_sigterm_without_a_cancel_leaves_the_job_to_be_resumed(
 ) -> None:
     """A worker shutting down: the job stays running for the reconciler, its checkpoint kept."""
     job_id = make_job()
-    monkeypatch.setattr(worker.jobs, "_prune", sigterm_while_loading(cancel=False))
+    monkeypatch.setattr(worker.job_runner, "_prune", sigterm_while_loading(cancel=False))
     run_job(job_id)
     assert job(job_id).status == JobStatus.RUNNING
     assert files_left(local_db, job_id)
@@ -172,7 +172,7 @@ def test_sigterm_without_a_cancel_leaves_the_job_to_be_resumed(
 def test_a_celery_job_process_detaches_from_the_workers_stdin() -> None:
     """Billiard swaps sys.stdin only; after detach_stdin, fd 0 gives nothing either."""
     script = (
-        "import os, sys; from worker.jobs import detach_stdin; detach_stdin(); "
+        "import os, sys; from worker.process import detach_stdin; detach_stdin(); "
         "print(repr(os.read(0, 10)), repr(sys.stdin.read()))"
     )
     done = subprocess.run(

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import constants
-from synthetic import make_model_dir
 
 import worker.inputs
-from app.core.config import Settings
-from app.core.storage import LocalStorage
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import LocalStorage
+from tests.support.synthetic import make_model_dir
 from worker.inputs import materialise_model
 from worker.pruning.errors import ModelError
 

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from app.core.logging import structure
-from worker import jobs
+from secateur.kernel.logs import structure
+from worker import job_runner
 
 
 def test_run_job_logs_under_its_job_id(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -14,14 +14,16 @@ def test_run_job_logs_under_its_job_id(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = io.StringIO()
     handler = logging.StreamHandler(lines)
     structure(handler)
-    monkeypatch.setattr(jobs, "_run_job", lambda job_id, attempt: jobs.log.info("working on %s", job_id))
-    level = jobs.log.level
+    monkeypatch.setattr(
+        job_runner, "_run_job", lambda job_id, *_: job_runner.log.info("working on %s", job_id)
+    )
+    level = job_runner.log.level
     # setLevel, not the attribute: loggers cache isEnabledFor answers, which setLevel clears.
-    jobs.log.setLevel(logging.INFO)
-    jobs.log.addHandler(handler)
+    job_runner.log.setLevel(logging.INFO)
+    job_runner.log.addHandler(handler)
     try:
-        jobs.run_job("job_xyz")
+        job_runner.run_job("job_xyz")
     finally:
-        jobs.log.removeHandler(handler)
-        jobs.log.setLevel(level)
+        job_runner.log.removeHandler(handler)
+        job_runner.log.setLevel(level)
     assert 'job_id=job_xyz msg="working on job_xyz"' in lines.getvalue()

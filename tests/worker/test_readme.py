@@ -10,7 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from serve_process import Serve
+from tests.support.serve_process import Serve
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from transformers import AutoModelForSequenceClassification
-from worker_env import API_KEY, reset_caches
-from worker_helpers import FAST
 
-from app.core.migrate import upgrade_to_head
-from worker.jobs import run_job
+from secateur.kernel.migrate import upgrade_to_head
+from tests.support.worker_env import API_KEY, reset_caches
+from tests.support.worker_helpers import FAST
+from worker.job_runner import run_job
 
 
 @pytest.fixture(scope="module")

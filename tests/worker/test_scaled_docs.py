@@ -12,11 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_process import free_port
-from worker_env import API_KEY, OFFLINE, empty_postgres_database
-from worker_helpers import submit, upload, wait_for
 
 from app.client import SecateurClient
+from tests.support.serve_process import free_port
+from tests.support.services import empty_postgres_database
+from tests.support.worker_env import API_KEY, OFFLINE
+from tests.support.worker_helpers import submit, upload, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -91,7 +92,9 @@ def test_the_documented_scaled_mode_runs_a_job(
         with SecateurClient(first, API_KEY, timeout=30) as one:
             train, validation = dataset_files
             model = upload(one, model_archive, "model")
-            job_id = submit(one, model, upload(one, train, "dataset"), upload(one, validation, "dataset"))
+            job_id = submit(
+                one, model, train=upload(one, train, "dataset"), validation=upload(one, validation, "dataset")
+            )
         with SecateurClient(second, API_KEY, timeout=30) as two:
             job = wait_for(two, job_id, ("succeeded",), timeout_s=300)
             assert job.result is not None and job.result.layers_removed >= 1

@@ -6,11 +6,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serve_process import Serve
 from standardwebhooks import Webhook
-from worker_helpers import check_artifact, check_resumed, submit, upload, wait_for, wait_for_round_checkpoint
 
-from tests.app.webhooks.receiver import start_receiver
+from tests.support.serve_process import Serve
+from tests.support.webhook_receiver import start_receiver
+from tests.support.worker_helpers import (
+    check_artifact,
+    check_resumed,
+    submit,
+    upload,
+    wait_for,
+    wait_for_round_checkpoint,
+)
 
 
 def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
@@ -26,13 +33,10 @@ def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
         assert (data_dir / "api-key").stat().st_mode & 0o777 == 0o600
         assert (data_dir / "secateur.db").is_file()
         train, validation = dataset_files
-        files = [
-            upload(api, model_archive, "model"),
-            upload(api, train, "dataset"),
-            upload(api, validation, "dataset"),
-        ]
+        model = upload(api, model_archive, "model")
+        files = {"train": upload(api, train, "dataset"), "validation": upload(api, validation, "dataset")}
         hook = api.json("POST", "/v1/webhooks", json={"url": receiver.url})
-        job = wait_for(api, submit(api, *files), ("succeeded",), timeout_s=180)
+        job = wait_for(api, submit(api, model, **files), ("succeeded",), timeout_s=180)
         assert job.result is not None and job.result.layers_removed == 3
         check_artifact(api, job, tmp_path / "pruned")
         # The local runner's delivery thread sent every subscribed event, signed with the secret.
@@ -41,7 +45,7 @@ def test_serve_runs_jobs_on_sqlite_and_resumes_them_after_a_restart(
         received = [Webhook(hook["secret"]).verify(r.body, r.headers)["type"] for r in receiver.requests]
         assert sorted(received) == sorted(expected)
 
-        slow = submit(api, *files, candidate_epochs=6)
+        slow = submit(api, model, **files, candidate_epochs=6)
         wait_for_round_checkpoint(api, slow, timeout_s=120)
         serve.stop()
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from job_rows import make_job
 from sqlalchemy import select
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import CandidateScore, Round
-from worker.jobs import claim
+from secateur.kernel.db import session_scope
+from secateur.kernel.models import CandidateScore, Round
+from secateur.kernel.settings import Settings
+from tests.support.job_rows import make_job
+from worker.job_runner import claim
 from worker.progress import DbObserver
-from worker.pruning.types import CandidateScore as Candidate
-from worker.pruning.types import RoundRecord
+from worker.pruning.types import Candidate, RoundRecord
 
 
 def test_a_shortlist_round_stores_zero_shot_fields_once(local_db: Settings) -> None:
@@ -44,8 +43,8 @@ def test_a_shortlist_round_stores_zero_shot_fields_once(local_db: Settings) -> N
 
 def test_an_analysis_result_holds_the_sensitivity_table() -> None:
     """The job result of `analyze` lists, per round, every remaining layer's zero-shot figures."""
-    from worker.jobs import result_json
     from worker.pruning.types import PruneResult
+    from worker.results import result_json
 
     candidates = (
         Candidate(0, None, 0.0, zero_shot_score=0.6, zero_shot_loss=0.9, block_influence=0.3),

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from worker.pruning.surgery import load_checkpoint
+from worker.pruning.surgery import load_saved_model
 from worker.pruning.types import PruneRequest, TaskType
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def load(cache_dir: Path, request: PruneRequest, task_type: TaskType) -> Baselin
     if meta["key"] != key(request):  # a digest collision, or an entry written by hand
         return None
     return Baseline(
-        model=load_checkpoint(entry / "model", task_type),
+        model=load_saved_model(entry / "model", task_type),
         score=meta["score"],
         report_score=meta["report_score"],
         train_examples=meta["train_examples"],

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import cast, get_args
+from typing import cast
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from secateur.kernel.hyperparameters import KNOBS
+from secateur.kernel.vocabulary import (
+    BASELINE_MODES,
+    BUILTIN_TASKS,
+    DEFAULT_BASELINE,
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    TASK_TYPES,
+)
 from worker.pruning.errors import PruningError
 from worker.pruning.types import (
     BaselineMode,
@@ -28,6 +37,11 @@ from worker.pruning.types import (
     TaskSpec,
     TaskType,
 )
+
+DEFAULTS = Hyperparameters()
+TASK_HELP = f"Built-in task: {', '.join(BUILTIN_TASKS)} (or a common alias)."
+TYPE_HELP = f"Custom task: {', '.join(TASK_TYPES)}."
+BASELINE_HELP = "fine-tune (fresh head, trained) or as-is (the model is already fine-tuned for the task)."
 
 prune_app = typer.Typer(add_completion=False, help="Prune the layers of a transformer encoder.")
 console = Console(stderr=True)
@@ -54,9 +68,9 @@ class ProgressObserver:
         )
         self.progress.update(self.task, description="round 1: scoring candidates")
 
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None:
         """Show the last candidate scored; logged as a line too when output is not a terminal."""
-        line = f"round {round}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
+        line = f"round {rnd}: without layer {layer} -> {_fmt(score)} ({seconds:.0f}s)"
         if not self.progress.console.is_terminal:
             self.progress.console.print(line)
         self.progress.update(self.task, description=line)
@@ -109,8 +123,9 @@ def _summary(result: PruneResult) -> Table:
 
 
 def task_spec(
+    *,
     name: str | None,
-    type: str | None,
+    task_type: str | None,
     data: Path | None,
     train_file: Path | None,
     validation_file: Path | None,
@@ -119,11 +134,11 @@ def task_spec(
     metric: str | None = None,
 ) -> TaskSpec:
     """The task from the command's options; an unknown --type is a usage error."""
-    if type is not None and type not in get_args(TaskType):
-        raise typer.BadParameter(f"must be one of {', '.join(get_args(TaskType))}", param_hint="--type")
+    if task_type is not None and task_type not in TASK_TYPES:
+        raise typer.BadParameter(f"must be one of {', '.join(TASK_TYPES)}", param_hint="--type")
     return TaskSpec(
         name=name,
-        type=cast(TaskType | None, type),
+        type=cast(TaskType | None, task_type),
         data_dir=data,
         train_file=train_file,
         validation_file=validation_file,
@@ -135,39 +150,29 @@ def task_spec(
 
 def check_baseline_mode(baseline: str) -> None:
     """An unknown --baseline is a usage error."""
-    if baseline not in get_args(BaselineMode):
-        raise typer.BadParameter(
-            f"must be one of {', '.join(get_args(BaselineMode))}", param_hint="--baseline"
-        )
+    if baseline not in BASELINE_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(BASELINE_MODES)}", param_hint="--baseline")
 
 
 @prune_app.command("prune")
 def prune(
     model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
     out: Path = typer.Option(..., help="Where to save the pruned model and pruning_report.json."),
-    task: str | None = typer.Option(
-        None, help="Built-in task: sst2, cola, mrpc, rte, stsb, conll2003-ner/pos."
-    ),
+    task: str | None = typer.Option(None, help=TASK_HELP),
     data: Path | None = typer.Option(None, help="Folder with the task's standard files (e.g. GLUE TSVs)."),
     retention: float = typer.Option(0.95, help="Fraction of the full model's score to keep, in (0, 1]."),
-    strategy: str = typer.Option("aglp", help="aglp, aglp-shortlist, glp, top or analyze."),
-    epochs: int = typer.Option(3, help="Epochs for the full model (and GLP/top final fine-tunes)."),
-    candidate_epochs: int = typer.Option(3, help="Epochs per candidate."),
-    repurpose_epochs: int = typer.Option(3, help="Epochs of repurposing after each AGLP round (0: keep)."),
-    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
-    batch_size: int = typer.Option(16, help="Training batch size."),
-    max_length: int = typer.Option(256, help="Maximum tokens per example."),
-    seed: int = typer.Option(0, help="Random seed."),
-    max_train_examples: int | None = typer.Option(None, help="Use at most this many training examples."),
-    candidate_train_examples: int | None = typer.Option(
-        None, help="Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds)."
-    ),
-    shortlist: int = typer.Option(
-        2, help="aglp-shortlist: candidates fine-tuned per round (the zero-shot best)."
-    ),
-    max_train_examples_total: int | None = typer.Option(
-        None, help="Budget: do not start a round that would pass this many training examples in all."
-    ),
+    strategy: str = typer.Option(DEFAULT_STRATEGY, help=f"One of {', '.join(STRATEGIES)}."),
+    epochs: int = typer.Option(DEFAULTS.epochs, help=KNOBS["epochs"].doc),
+    candidate_epochs: int = typer.Option(DEFAULTS.candidate_epochs, help=KNOBS["candidate_epochs"].doc),
+    repurpose_epochs: int = typer.Option(DEFAULTS.repurpose_epochs, help=KNOBS["repurpose_epochs"].doc),
+    lr: float = typer.Option(DEFAULTS.learning_rate, help=KNOBS["learning_rate"].doc),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, help=KNOBS["batch_size"].doc),
+    max_length: int = typer.Option(DEFAULTS.max_length, help=KNOBS["max_length"].doc),
+    seed: int = typer.Option(DEFAULTS.seed, help=KNOBS["seed"].doc),
+    max_train_examples: int | None = typer.Option(None, help=KNOBS["max_train_examples"].doc),
+    candidate_train_examples: int | None = typer.Option(None, help=KNOBS["candidate_train_examples"].doc),
+    shortlist: int = typer.Option(DEFAULTS.shortlist, help=KNOBS["shortlist"].doc),
+    max_train_examples_total: int | None = typer.Option(None, help=KNOBS["max_train_examples_total"].doc),
     min_layers: int = typer.Option(1, help="Never prune below this many layers."),
     run_to_end: bool = typer.Option(False, help="Keep pruning past the threshold (for curves)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1...; default CUDA when present."),
@@ -179,13 +184,9 @@ def prune(
     validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
     text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
     label_field: str | None = typer.Option(None, help="Custom task: label column."),
-    type: str | None = typer.Option(
-        None, help="Custom task: classification, regression, token-classification."
-    ),
+    task_type: str | None = typer.Option(None, "--type", help=TYPE_HELP),
     metric: str | None = typer.Option(None, help="Override the task's default metric."),
-    baseline: str = typer.Option(
-        "fine-tune", help="fine-tune (fresh head, trained) or as-is (the model is already fine-tuned)."
-    ),
+    baseline: str = typer.Option(DEFAULT_BASELINE, help=BASELINE_HELP),
     allow_weak_baseline: bool = typer.Option(False, help="Run on even if the full model does not learn."),
     protected_layer: list[int] = typer.Option([], help="Original layer index never removed (repeat)."),
     target_layers: int | None = typer.Option(None, help="Stop once the model has this many layers."),
@@ -193,12 +194,21 @@ def prune(
     latency_runs: int = typer.Option(5, help="Timed forward passes per model (median); 0 skips."),
 ) -> None:
     """Prune a model's layers while keeping `retention` of its fine-tuned score."""
-    if strategy not in get_args(Strategy):
-        raise typer.BadParameter(f"must be one of {', '.join(get_args(Strategy))}", param_hint="--strategy")
+    if strategy not in STRATEGIES:
+        raise typer.BadParameter(f"must be one of {', '.join(STRATEGIES)}", param_hint="--strategy")
     check_baseline_mode(baseline)
     request = PruneRequest(
         model=model,
-        task=task_spec(task, type, data, train_file, validation_file, text_field, label_field, metric),
+        task=task_spec(
+            name=task,
+            task_type=task_type,
+            data=data,
+            train_file=train_file,
+            validation_file=validation_file,
+            text_field=text_field,
+            label_field=label_field,
+            metric=metric,
+        ),
         retention=retention,
         strategy=cast(Strategy, strategy),
         device=device,

@@ -8,7 +8,18 @@ from typing import cast
 import typer
 from rich.table import Table
 
-from worker.pruning.cli import check_baseline_mode, console, run, task_spec
+from secateur.kernel.hyperparameters import KNOBS
+from secateur.kernel.vocabulary import DEFAULT_BASELINE
+from worker.pruning.cli import (
+    BASELINE_HELP,
+    DEFAULTS,
+    TASK_HELP,
+    TYPE_HELP,
+    check_baseline_mode,
+    console,
+    run,
+    task_spec,
+)
 from worker.pruning.types import BaselineMode, Hyperparameters, PruneRequest, PruneResult
 
 
@@ -37,17 +48,15 @@ def sensitivity(result: PruneResult) -> Table:
 def analyze(
     model: str = typer.Option(..., help="Local HF model directory (safetensors) or hub id."),
     out: Path = typer.Option(..., help="Where to save pruning_report.json (and the last accepted model)."),
-    task: str | None = typer.Option(
-        None, help="Built-in task: sst2, cola, mrpc, rte, stsb, conll2003-ner/pos."
-    ),
+    task: str | None = typer.Option(None, help=TASK_HELP),
     data: Path | None = typer.Option(None, help="Folder with the task's standard files (e.g. GLUE TSVs)."),
     retention: float = typer.Option(0.95, help="Marks which depths keep this fraction of the baseline."),
-    epochs: int = typer.Option(3, help="Epochs for the baseline fine-tune, the only training."),
-    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
-    batch_size: int = typer.Option(16, help="Training batch size."),
-    max_length: int = typer.Option(256, help="Maximum tokens per example."),
-    seed: int = typer.Option(0, help="Random seed."),
-    max_train_examples: int | None = typer.Option(None, help="Use at most this many training examples."),
+    epochs: int = typer.Option(DEFAULTS.epochs, help="Epochs for the baseline fine-tune, the only training."),
+    lr: float = typer.Option(DEFAULTS.learning_rate, help=KNOBS["learning_rate"].doc),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, help=KNOBS["batch_size"].doc),
+    max_length: int = typer.Option(DEFAULTS.max_length, help=KNOBS["max_length"].doc),
+    seed: int = typer.Option(DEFAULTS.seed, help=KNOBS["seed"].doc),
+    max_train_examples: int | None = typer.Option(None, help=KNOBS["max_train_examples"].doc),
     min_layers: int = typer.Option(1, help="Stop the removal at this many layers."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1...; default CUDA when present."),
     baseline_cache: Path | None = typer.Option(None, help="Reuse or store the fine-tuned full model here."),
@@ -55,19 +64,23 @@ def analyze(
     validation_file: Path | None = typer.Option(None, help="Custom task: labelled dev file."),
     text_field: list[str] = typer.Option([], help="Custom task: text column (repeat for pairs)."),
     label_field: str | None = typer.Option(None, help="Custom task: label column."),
-    type: str | None = typer.Option(
-        None, help="Custom task: classification, regression, token-classification."
-    ),
-    baseline: str = typer.Option(
-        "fine-tune", help="fine-tune (fresh head, trained) or as-is (already fine-tuned: nothing is trained)."
-    ),
+    task_type: str | None = typer.Option(None, "--type", help=TYPE_HELP),
+    baseline: str = typer.Option(DEFAULT_BASELINE, help=BASELINE_HELP),
     allow_weak_baseline: bool = typer.Option(False, help="Run on even if the full model does not learn."),
 ) -> None:
     """Fine-tune the full model once (or take it as-is), then remove layers greedily by zero-shot score."""
     check_baseline_mode(baseline)
     request = PruneRequest(
         model=model,
-        task=task_spec(task, type, data, train_file, validation_file, text_field, label_field),
+        task=task_spec(
+            name=task,
+            task_type=task_type,
+            data=data,
+            train_file=train_file,
+            validation_file=validation_file,
+            text_field=text_field,
+            label_field=label_field,
+        ),
         retention=retention,
         strategy="analyze",
         device=device,

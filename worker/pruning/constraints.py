@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from worker.pruning.cost import Plan, baseline_cost
+from secateur.kernel.cost import Plan, baseline_cost
+from secateur.kernel.vocabulary import BASELINE_MODES, FROM_PRETRAINED
 from worker.pruning.errors import ConfigError
 from worker.pruning.types import PruneRequest
-
-BASELINES = ("fine-tune", "as-is")
-# These strategies build every round from the pretrained weights, so a fine-tuned start has no place.
-FROM_PRETRAINED = ("glp", "top")
 
 
 def _is_int(value: object) -> bool:
@@ -18,8 +15,8 @@ def _is_int(value: object) -> bool:
 
 def validate_constraints(request: PruneRequest) -> None:
     """Raise ConfigError for a bad baseline mode, protected layers, target_layers or latency_runs."""
-    if request.baseline not in BASELINES:
-        raise ConfigError(f"baseline must be one of {', '.join(BASELINES)}, got {request.baseline!r}")
+    if request.baseline not in BASELINE_MODES:
+        raise ConfigError(f"baseline must be one of {', '.join(BASELINE_MODES)}, got {request.baseline!r}")
     if request.baseline == "as-is" and request.strategy in FROM_PRETRAINED:
         raise ConfigError(
             f"baseline as-is cannot be used with strategy {request.strategy}: it fine-tunes every round "

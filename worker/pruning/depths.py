@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from worker.pruning.checkpoint import Slot
 from worker.pruning.latency import device_label, time_model
+from worker.pruning.resume import Slot
 from worker.pruning.surgery import count_parameters
 from worker.pruning.types import Depth, Observer
 
@@ -32,6 +32,7 @@ class DepthKeeper:
     def __init__(
         self,
         root: Path,
+        *,
         tokenizer: PreTrainedTokenizerBase,
         observer: Observer,
         batch: dict[str, torch.Tensor] | None,
@@ -50,7 +51,7 @@ class DepthKeeper:
         self.tokenizer.save_pretrained(folder)
         latency = None
         if self.batch is not None and self.runs > 0:
-            latency = time_model(slot.model, self.batch, self.device, self.runs)
+            latency = time_model(slot.model, self.batch, device=self.device, runs=self.runs)
         depth = Depth(
             round=rnd,
             layers=len(slot.kept),

@@ -17,23 +17,23 @@ ends up doing in effect.
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
-from worker.pruning import baseline_cache, checkpoint, guard
-from worker.pruning.as_is import load_as_is
-from worker.pruning.checkpoint import RunState, Slot
+from secateur.kernel.cost import Plan, layer_floor
+from secateur.kernel.hyperparameters import first_problem
+from secateur.kernel.vocabulary import STRATEGIES
+from worker.pruning import baseline, guard, resume
+from worker.pruning.candidates import CANDIDATE_ROUNDS, CandidateRunner, SequentialRunner
 from worker.pruning.constraints import check_depth, check_plan, validate_constraints
-from worker.pruning.cost import STRATEGIES, Plan, layer_floor
 from worker.pruning.depths import DepthKeeper
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.latency import compare, full_twin, timing_batch
 from worker.pruning.report import build_report, write_report
+from worker.pruning.resume import RunState
 from worker.pruning.shortlist import ZERO_SHOT_ROUNDS
 from worker.pruning.strategies import (
     ROUNDS,
@@ -44,8 +44,8 @@ from worker.pruning.strategies import (
     save_checkpoint,
     threshold_for,
 )
-from worker.pruning.surgery import count_parameters, layer_count, load_model, read_config
-from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune, stop_if_asked
+from worker.pruning.surgery import count_parameters, layer_count, read_config
+from worker.pruning.train import TaskDataLike, stop_if_asked
 from worker.pruning.types import (
     Hyperparameters,
     Latency,
@@ -54,6 +54,7 @@ from worker.pruning.types import (
     PruneRequest,
     PruneResult,
     RunWarning,
+    StopReason,
     TaskSpec,
     TaskType,
 )
@@ -61,18 +62,6 @@ from worker.pruning.types import (
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
-
-# (field, smallest allowed value) for the integer hyperparameters.
-INT_FLOORS = {
-    "epochs": 1,
-    "candidate_epochs": 1,
-    "repurpose_epochs": 0,
-    "batch_size": 1,
-    "eval_batch_size": 1,
-    "max_length": 2,
-    "seed": 0,
-    "shortlist": 1,
-}
 
 
 def validate(request: PruneRequest) -> None:
@@ -83,21 +72,9 @@ def validate(request: PruneRequest) -> None:
         raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {request.strategy!r}")
     if not isinstance(request.min_layers, int) or request.min_layers < 1:
         raise ConfigError(f"min_layers must be an integer >= 1, got {request.min_layers!r}")
-    hp = request.hyperparameters
-    for name, floor in INT_FLOORS.items():
-        value = getattr(hp, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < floor:
-            raise ConfigError(f"hyperparameter {name} must be an integer >= {floor}, got {value!r}")
-    for name in ("max_train_examples", "candidate_train_examples", "max_train_examples_total"):
-        value = getattr(hp, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ConfigError(f"hyperparameter {name} must be an integer >= 1 or unset, got {value!r}")
-    for name in ("learning_rate", "weight_decay"):
-        value = getattr(hp, name)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"hyperparameter {name} must be a finite number >= 0, got {value!r}")
-    if hp.learning_rate == 0:
-        raise ConfigError("hyperparameter learning_rate must be > 0")
+    problem = first_problem(request.hyperparameters)
+    if problem:
+        raise ConfigError(problem)
     validate_constraints(request)
 
 
@@ -118,7 +95,7 @@ def _load_task(
     spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, hp: Hyperparameters, max_row_bytes: int | None
 ) -> TaskDataLike:
     """The data layer's loader (imported late so the engine imports without it)."""
-    from worker.pruning.data import load_task
+    from worker.pruning.data.load import load_task
 
     return load_task(spec, tokenizer, hp, max_row_bytes)
 
@@ -142,64 +119,6 @@ def _candidate_sample(data: TaskDataLike, hp: Hyperparameters) -> Dataset | None
     return data.train.shuffle(seed=hp.seed).select(range(limit))
 
 
-def _fine_tune_full(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.Baseline:
-    """Fine-tune the full model and score it on both dev halves."""
-    hp = ctx.request.hyperparameters
-    started = time.monotonic()
-    model = copy.deepcopy(full) if ctx.pristine is not None else full
-    seed = derive_seed(hp.seed, 0, 0, 0)
-    examples = fine_tune(
-        model, data, hp, hp.epochs, seed, ctx.device, ctx.observer, meter=ctx.meters["train"]
-    )
-    score = evaluate(model, data.selection, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
-    report = evaluate(model, data.report, data, hp, ctx.device, ctx.observer, ctx.meters["score"])
-    return baseline_cache.Baseline(model, score, report, examples, time.monotonic() - started)
-
-
-def _score_as_is(ctx: Context, data: TaskDataLike, full: Any) -> baseline_cache.Baseline:
-    """Baseline as-is: the uploaded fine-tuned model, scored on both dev halves without training."""
-    hp = ctx.request.hyperparameters
-    started = time.monotonic()
-    score = evaluate(full, data.selection, data, hp, ctx.device)
-    report = evaluate(full, data.report, data, hp, ctx.device)
-    return baseline_cache.Baseline(full, score, report, 0, time.monotonic() - started)
-
-
-def _baseline(ctx: Context, data: TaskDataLike, full: Any, cache_dir: Path | None) -> RunState:
-    """The full model every strategy starts from, as current model and result so far.
-
-    The one place the baseline is made: fine-tuned (from the cache when it holds it), or as-is.
-    """
-    task_type = cast(TaskType, data.type)
-    as_is = ctx.request.baseline == "as-is"
-    cached = baseline_cache.load(cache_dir, ctx.request, task_type) if cache_dir and not as_is else None
-    if as_is:
-        base = _score_as_is(ctx, data, full)
-    elif cached is None:
-        base = _fine_tune_full(ctx, data, full)
-        if cache_dir:
-            baseline_cache.save(cache_dir, ctx.request, base)
-    else:
-        base = cached
-        # A reused baseline still counts toward the run's cost, so runs compare as if each paid for it.
-        ctx.seconds_before += base.seconds
-    slot = Slot(base.model, list(range(ctx.layers_total)), base.score, base.report_score)
-    # AGLP and its zero-shot variants walk on from a current model; GLP and top restart from the pristine one.
-    slots = {"current": slot, "result": slot} if ctx.pristine is None else {"result": slot}
-    state = RunState(base.score, base.report_score, slots, train_examples=base.train_examples)
-    ctx.observer.on_baseline(base.score, base.report_score, ctx.layers_total)
-    return state
-
-
-def _load_full(request: PruneRequest, data: TaskDataLike) -> tuple[Any, list[RunWarning]]:
-    """The full model: pretrained with a fresh seeded head, or (as-is) the uploaded one with its head."""
-    task_type = cast(TaskType, data.type)
-    if request.baseline == "as-is":
-        return load_as_is(request.model, task_type, data.label_names, request.limits)
-    seed = request.hyperparameters.seed
-    return load_model(request.model, task_type, data.num_labels, data.label_names, seed, request.limits), []
-
-
 def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, model: Any) -> Latency | None:
     """The full architecture and the result timed at the job's batch size and max length (None: skipped)."""
     if request.latency_runs == 0:
@@ -207,22 +126,63 @@ def _latency(request: PruneRequest, data: TaskDataLike, device: torch.device, mo
     hp = request.hyperparameters
     batch = timing_batch(data, hp.batch_size, hp.max_length)
     # Latency ignores weights, so the full model need not be kept in memory through the rounds.
-    return compare(full_twin(model, request.model), model, batch, device, request.latency_runs)
+    return compare(
+        full_twin(model, request.model), model, batch=batch, device=device, runs=request.latency_runs
+    )
+
+
+def _outcome(
+    ctx: Context,
+    state: RunState,
+    *,
+    parameters_before: int,
+    warnings: list[RunWarning],
+    stopped_by: StopReason,
+) -> PruneResult:
+    """The result: the last accepted round's model (or the full one), its figures, and the whole run's."""
+    result = state.slots["result"]
+    removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
+    return PruneResult(
+        strategy=ctx.request.strategy,
+        metric=ctx.data.metric,
+        baseline_score=state.baseline_score,
+        baseline_report_score=state.baseline_report_score,
+        chance_score=ctx.data.chance_score,
+        score=result.score,
+        report_score=result.report_score,
+        retained_fraction=retained_fraction(result.score, state.baseline_score),
+        kept_layers=tuple(result.kept),
+        removed_layers=removed,
+        layers_total=ctx.layers_total,
+        parameters_before=parameters_before,
+        parameters_after=count_parameters(result.model),
+        rounds=tuple(state.rounds),
+        train_examples=state.train_examples,
+        seconds=ctx.seconds_before + time.monotonic() - ctx.started,
+        baseline=ctx.request.baseline,
+        warnings=tuple(warnings),
+        latency=_latency(ctx.request, ctx.data, ctx.device, result.model),
+        stopped_by=stopped_by,
+        throughput={name: meter.summary() for name, meter in ctx.meters.items()},
+    )
 
 
 def prune(
     request: PruneRequest,
     observer: Observer | None = None,
+    *,
     out_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
     baseline_cache_dir: Path | None = None,
     depths_dir: Path | None = None,
+    candidate_runner: CandidateRunner | None = None,
 ) -> PruneResult:
     """Prune `request.model` on its task; optionally save the model and report, and checkpoint/resume.
 
     With `baseline_cache_dir`, the fine-tuned full model is taken from (or stored in) that cache, so
     runs that differ only in strategy, retention or candidate budget fine-tune it once. With
     `depths_dir`, every accepted round's model is saved there and handed to `observer.on_depth`.
+    `candidate_runner` fine-tunes AGLP's and the shortlist's candidates (default: here, in turn).
     """
     started = time.monotonic()
     observer = observer or NullObserver()
@@ -241,12 +201,18 @@ def prune(
         raise ConfigError(f"unknown task type {data.type!r}")
     task_type = cast(TaskType, data.type)
     stop_if_asked(observer, "after loading the data")
-    full, warnings = _load_full(request, data)
+    full, warnings = baseline.load_full(request, data)
     stop_if_asked(observer, "after loading the model")
     layers_total = layer_count(full.config)
     check_depth(request, layers_total)
     floor = layer_floor(request.min_layers, request.target_layers, len(request.protected_layers))
-    plan = Plan.of(hp, layers_total, len(data.train), floor, fine_tune_baseline=request.baseline != "as-is")
+    plan = Plan.of(
+        hp,
+        layers=layers_total,
+        train_size=len(data.train),
+        min_layers=floor,
+        fine_tune_baseline=request.baseline != "as-is",
+    )
     check_plan(request, plan)
     parameters_before = count_parameters(full)
     ctx = Context(
@@ -262,26 +228,34 @@ def prune(
         seconds_before=0.0,
         candidate_train=_candidate_sample(data, hp),
         plan=plan,
+        runner=candidate_runner or SequentialRunner(),
     )
     if depths_dir is not None:
         batch = timing_batch(data, hp.batch_size, hp.max_length) if request.latency_runs else None
         tok = getattr(data, "tokenizer", None) or tokenizer
-        ctx.on_accept = DepthKeeper(depths_dir, tok, observer, batch, device, request.latency_runs)
-    state = checkpoint.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
+        ctx.on_accept = DepthKeeper(
+            depths_dir,
+            tokenizer=tok,
+            observer=observer,
+            batch=batch,
+            device=device,
+            runs=request.latency_runs,
+        )
+    state = resume.load(checkpoint_dir, request, task_type) if checkpoint_dir else None
     fresh = state is None
     if state is None:
-        state = _baseline(ctx, data, full, baseline_cache_dir)
+        state = baseline.establish(ctx, data, full, baseline_cache_dir)
     else:
         ctx.seconds_before = state.seconds
     ctx.threshold = threshold_for(state.baseline_score, request.retention)
     # Right after the baseline: a full model that did not learn ends the job before the rounds' cost.
     warnings += guard.check_baseline(
-        state.baseline_score,
-        state.baseline_report_score,
-        data.chance_score,
-        data.metric,
-        request.allow_weak_baseline,
-        request.baseline == "as-is",
+        selection=state.baseline_score,
+        report=state.baseline_report_score,
+        chance=data.chance_score,
+        metric=data.metric,
+        allow_weak=request.allow_weak_baseline,
+        as_is=request.baseline == "as-is",
     )
     at_chance = guard.threshold_warning(ctx.threshold, data.chance_score)
     warnings += [at_chance] if at_chance else []
@@ -291,41 +265,17 @@ def prune(
         save_checkpoint(ctx, state)
     if ctx.pristine is None:
         del full
-    stopped_by = play(ctx, state, {**ROUNDS, **ZERO_SHOT_ROUNDS})
+    stopped = play(ctx, state, {**ROUNDS, **CANDIDATE_ROUNDS, **ZERO_SHOT_ROUNDS})
     undertrained = guard.undertrained_warning(
         state.baseline_score, ctx.threshold, [r.score for r in state.rounds]
     )
     if undertrained is not None:
         warnings.append(undertrained)
         observer.on_warning(undertrained)
-    result = state.slots["result"]
-    removed = tuple(r.removed_layer for r in state.rounds if r.accepted and r.removed_layer is not None)
-    outcome = PruneResult(
-        strategy=request.strategy,
-        metric=data.metric,
-        baseline_score=state.baseline_score,
-        baseline_report_score=state.baseline_report_score,
-        chance_score=data.chance_score,
-        score=result.score,
-        report_score=result.report_score,
-        retained_fraction=retained_fraction(result.score, state.baseline_score),
-        kept_layers=tuple(result.kept),
-        removed_layers=removed,
-        layers_total=layers_total,
-        parameters_before=parameters_before,
-        parameters_after=count_parameters(result.model),
-        rounds=tuple(state.rounds),
-        train_examples=state.train_examples,
-        seconds=ctx.seconds_before + time.monotonic() - started,
-        baseline=request.baseline,
-        warnings=tuple(warnings),
-        latency=_latency(request, data, device, result.model),
-        stopped_by=stopped_by,
-        throughput={name: meter.summary() for name, meter in ctx.meters.items()},
-    )
+    outcome = _outcome(ctx, state, parameters_before=parameters_before, warnings=warnings, stopped_by=stopped)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.model.save_pretrained(out_dir, safe_serialization=True)
+        state.slots["result"].model.save_pretrained(out_dir, safe_serialization=True)
         # Token tasks tokenize with an adjusted copy (e.g. add_prefix_space): save the one used.
         (getattr(data, "tokenizer", None) or tokenizer).save_pretrained(out_dir)
         write_report(out_dir, build_report(outcome, request, device, ctx.threshold))

@@ -31,7 +31,7 @@ def learned(selection: float, report: float, chance: float, margin: float = CHAN
 
 
 def check_baseline(
-    selection: float, report: float, chance: float, metric: str, allow_weak: bool, as_is: bool
+    *, selection: float, report: float, chance: float, metric: str, allow_weak: bool, as_is: bool
 ) -> list[RunWarning]:
     """Raise BaselineNotLearned for a full model that did not learn, or return the overriding warning."""
     if learned(selection, report, chance):

@@ -76,7 +76,12 @@ def _accepted(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[st
 
 
 def time_model(
-    model: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device, runs: int, warmup: int = 1
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    device: torch.device,
+    runs: int,
+    warmup: int = 1,
 ) -> float:
     """Median milliseconds of one forward pass of `model` on `batch`, on `device`."""
     model.to(device).eval()
@@ -87,6 +92,7 @@ def time_model(
 def compare(
     full: torch.nn.Module,
     pruned: torch.nn.Module,
+    *,
     batch: dict[str, torch.Tensor],
     device: torch.device,
     runs: int,

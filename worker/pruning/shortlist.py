@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from scipy.stats import kendalltau
 
-from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.strategies import CANDIDATE, REPURPOSE, Context, Outcome, _score, _train, aglp_round
+from worker.pruning.candidates import aglp_round, settle, train_candidate
+from worker.pruning.resume import RunState, Slot
+from worker.pruning.strategies import Context, Outcome
 from worker.pruning.surgery import without_layers
-from worker.pruning.types import CandidateScore
+from worker.pruning.types import Candidate
 from worker.pruning.zeroshot import ZeroShot, ranked, zero_shot_scores
 
 if TYPE_CHECKING:
@@ -37,24 +38,18 @@ def zero_shot(ctx: Context, start: Slot) -> list[ZeroShot]:
         start.model,
         start.kept,
         ctx.data.selection,
-        ctx.data,
-        ctx.request.hyperparameters,
-        ctx.device,
-        ctx.meters["score"],
+        data=ctx.data,
+        hp=ctx.request.hyperparameters,
+        device=ctx.device,
+        meter=ctx.meters["score"],
     )
     allowed = set(ctx.candidates(start.kept))  # protected layers are scored (one pass) but never candidates
     return [z for z in scores if z.layer in allowed]
 
 
 def verify_candidate(ctx: Context, start: Slot, layer: int, rnd: int) -> tuple[PreTrainedModel, float, int]:
-    """Fine-tune and score one candidate (`start` without original layer `layer`), as AGLP would.
-
-    Depends only on the round's start model, the layer and the round number, so candidates can be
-    verified one after another or each on its own worker. Returns (model, selection score, examples).
-    """
-    model = without_layers(start.model, [start.kept.index(layer)])
-    examples = _train(ctx, model, ctx.request.hyperparameters.candidate_epochs, CANDIDATE, rnd, layer)
-    return model, _score(ctx, model), examples
+    """Fine-tune and score one candidate exactly as AGLP does; returns (model, selection score, examples)."""
+    return train_candidate(ctx, start, layer, rnd)
 
 
 def rank_agreement(order: list[ZeroShot], tuned: dict[int, float]) -> float | None:
@@ -68,10 +63,10 @@ def rank_agreement(order: list[ZeroShot], tuned: dict[int, float]) -> float | No
 
 def _candidates(
     scores: list[ZeroShot], tuned: dict[int, float], seconds: dict[int, float]
-) -> tuple[CandidateScore, ...]:
+) -> tuple[Candidate, ...]:
     """Every candidate with its zero-shot fields, and a fine-tuned score for the verified ones."""
     return tuple(
-        CandidateScore(
+        Candidate(
             layer=z.layer,
             score=tuned.get(z.layer),
             seconds=seconds.get(z.layer, 0.0),
@@ -91,27 +86,14 @@ def shortlist_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     scores = zero_shot(ctx, current)
     order = ranked(scores)
     ranking_seconds = time.monotonic() - began
-    tuned: dict[int, float] = {}
     seconds: dict[int, float] = {z.layer: ranking_seconds / len(order) for z in order}
-    best: tuple[int, PreTrainedModel, float] | None = None
-    examples = 0
-    for z in order[: hp.shortlist]:
-        began = time.monotonic()
-        model, score, spent = verify_candidate(ctx, current, z.layer, rnd)
-        examples += spent
-        tuned[z.layer] = score
-        seconds[z.layer] += time.monotonic() - began
-        ctx.observer.on_candidate(rnd, z.layer, score, seconds[z.layer])
-        # As in AGLP: the higher score wins, ties go to the lower original index.
-        if best is None or (score, -z.layer) > (best[2], -best[0]):
-            best = (z.layer, model, score)
-        del model
-    assert best is not None
-    winner, model, score = best
-    if hp.repurpose_epochs > 0:
-        model = without_layers(current.model, [current.kept.index(winner)])
-        examples += _train(ctx, model, hp.repurpose_epochs, REPURPOSE, rnd, winner)
-        score = _score(ctx, model)
+    assert ctx.runner is not None
+    trials = ctx.runner.score(ctx, rnd, current, [z.layer for z in order[: hp.shortlist]])
+    tuned = {t.layer: t.score for t in trials}
+    for t in trials:
+        seconds[t.layer] += t.seconds
+    # As in AGLP: the higher score wins, ties go to the lower original index.
+    winner, model, score, examples = settle(ctx, rnd, current, trials)
     kept = [layer for layer in current.kept if layer != winner]
     return Outcome(
         _candidates(scores, tuned, seconds),

@@ -20,22 +20,25 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from worker.pruning import checkpoint
+from secateur.kernel.cost import Plan, layer_floor, round_cost
+from secateur.kernel.vocabulary import FROM_PRETRAINED, STRATEGIES
+from worker.pruning import resume
 from worker.pruning.batching import Meter
-from worker.pruning.checkpoint import RunState, Slot
-from worker.pruning.cost import Plan, layer_floor, round_cost
+from worker.pruning.resume import RunState, Slot
 from worker.pruning.surgery import without_layers
-from worker.pruning.train import TaskDataLike, derive_seed, evaluate, fine_tune
-from worker.pruning.types import Cancelled, CandidateScore, Observer, PruneRequest, RoundRecord, StopReason
+from worker.pruning.train import TaskDataLike, TrainRun, derive_seed, evaluate, fine_tune
+from worker.pruning.types import Cancelled, Candidate, Observer, PruneRequest, RoundRecord, StopReason
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedModel
 
+    from worker.pruning.candidates import CandidateRunner
+
 # Seed stages: each kind of fine-tune draws from its own stream.
 BASELINE, CANDIDATE, REPURPOSE, FINAL = 0, 1, 2, 3
 # Strategies that walk on from the current fine-tuned model (the others restart from the pristine one).
-WALKING = ("aglp", "aglp-shortlist", "analyze")
+WALKING = tuple(s for s in STRATEGIES if s not in FROM_PRETRAINED)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Context:
     plan: Plan | None = None  # what each round costs, for the training-examples budget
     meters: dict[str, Meter] = field(default_factory=lambda: {"train": Meter(), "score": Meter()})
     on_accept: Callable[[int, Slot], None] | None = None  # told of every accepted round's model
+    runner: CandidateRunner | None = None  # who fine-tunes AGLP's and the shortlist's candidates
 
     def candidates(self, layers: list[int]) -> list[int]:
         """The layers that may be removed: all but the protected ones."""
@@ -66,7 +70,7 @@ class Context:
 class Outcome:
     """What a round produced: its candidates, the layer it removed and the resulting model."""
 
-    candidates: tuple[CandidateScore, ...]
+    candidates: tuple[Candidate, ...]
     removed_layer: int
     model: PreTrainedModel
     kept: list[int]
@@ -76,7 +80,7 @@ class Outcome:
     kendall_tau: float | None = None
 
 
-def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: int, layer: int) -> int:
+def _train(ctx: Context, model: PreTrainedModel, *, epochs: int, stage: int, rnd: int, layer: int) -> int:
     """Fine-tune with the seed of (stage, round, layer); returns training examples processed."""
     seed = derive_seed(ctx.request.hyperparameters.seed, stage, rnd, layer)
     train = ctx.candidate_train if stage == CANDIDATE else None
@@ -84,10 +88,8 @@ def _train(ctx: Context, model: PreTrainedModel, epochs: int, stage: int, rnd: i
         model,
         ctx.data,
         ctx.request.hyperparameters,
-        epochs,
-        seed,
-        ctx.device,
-        ctx.observer,
+        TrainRun(epochs, seed, ctx.device),
+        observer=ctx.observer,
         train=train,
         meter=ctx.meters["train"],
     )
@@ -97,50 +99,36 @@ def _score(ctx: Context, model: PreTrainedModel, split: str = "selection") -> fl
     """The task metric on the selection or report split."""
     dataset = ctx.data.selection if split == "selection" else ctx.data.report
     return evaluate(
-        model, dataset, ctx.data, ctx.request.hyperparameters, ctx.device, ctx.observer, ctx.meters["score"]
+        model,
+        dataset,
+        ctx.data,
+        ctx.request.hyperparameters,
+        device=ctx.device,
+        observer=ctx.observer,
+        meter=ctx.meters["score"],
     )
 
 
 def _try_candidates(
-    ctx: Context, rnd: int, layers: list[int], build: Callable[[int], PreTrainedModel], epochs: int
-) -> tuple[tuple[CandidateScore, ...], int, PreTrainedModel, float, int]:
+    ctx: Context, rnd: int, *, layers: list[int], build: Callable[[int], PreTrainedModel], epochs: int
+) -> tuple[tuple[Candidate, ...], int, PreTrainedModel, float, int]:
     """Fine-tune and score one candidate per layer; the best wins, ties to the lowest original index."""
-    scores: list[CandidateScore] = []
+    scores: list[Candidate] = []
     best: tuple[int, PreTrainedModel, float] | None = None
     examples = 0
     for layer in sorted(layers):
         began = time.monotonic()
         model = build(layer)
-        examples += _train(ctx, model, epochs, CANDIDATE, rnd, layer)
+        examples += _train(ctx, model, epochs=epochs, stage=CANDIDATE, rnd=rnd, layer=layer)
         score = _score(ctx, model)
         seconds = time.monotonic() - began
-        scores.append(CandidateScore(layer=layer, score=score, seconds=seconds))
+        scores.append(Candidate(layer=layer, score=score, seconds=seconds))
         ctx.observer.on_candidate(rnd, layer, score, seconds)
         if best is None or score > best[2]:  # strict: an equal score never beats a lower index
             best = (layer, model, score)
         del model
     assert best is not None
     return tuple(scores), best[0], best[1], best[2], examples
-
-
-def aglp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
-    """AGLP: drop each current layer from the current fine-tuned model, keep the best, repurpose it."""
-    current = state.slots["current"]
-    position = {layer: i for i, layer in enumerate(current.kept)}
-    candidates, winner, model, score, examples = _try_candidates(
-        ctx,
-        rnd,
-        ctx.candidates(current.kept),
-        lambda layer: without_layers(current.model, [position[layer]]),
-        ctx.request.hyperparameters.candidate_epochs,
-    )
-    repurpose = ctx.request.hyperparameters.repurpose_epochs
-    if repurpose > 0:
-        model = without_layers(current.model, [position[winner]])
-        examples += _train(ctx, model, repurpose, REPURPOSE, rnd, winner)
-        score = _score(ctx, model)
-    kept = [layer for layer in current.kept if layer != winner]
-    return Outcome(candidates, winner, model, kept, score, examples)
 
 
 def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
@@ -151,16 +139,16 @@ def glp_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     candidates, winner, model, score, examples = _try_candidates(
         ctx,
         rnd,
-        remaining,
-        lambda layer: without_layers(pristine, [*state.order, layer]),
-        ctx.request.hyperparameters.candidate_epochs,
+        layers=remaining,
+        build=lambda layer: without_layers(pristine, [*state.order, layer]),
+        epochs=ctx.request.hyperparameters.candidate_epochs,
     )
     state.order.append(winner)
     hp = ctx.request.hyperparameters
     # With equal budgets the winning candidate already is "pretrained minus the first k, fine-tuned".
     if hp.epochs != hp.candidate_epochs or ctx.candidate_train is not None:
         model = without_layers(pristine, state.order)
-        examples += _train(ctx, model, hp.epochs, FINAL, rnd, 0)
+        examples += _train(ctx, model, epochs=hp.epochs, stage=FINAL, rnd=rnd, layer=0)
         score = _score(ctx, model)
     kept = [layer for layer in range(ctx.layers_total) if layer not in state.order]
     return Outcome(candidates, winner, model, kept, score, examples)
@@ -175,17 +163,16 @@ def top_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
     began = time.monotonic()
     dropped = sorted(ctx.candidates(list(range(ctx.layers_total)))[::-1][:rnd])
     model = without_layers(ctx.pristine, dropped)
-    examples = _train(ctx, model, ctx.request.hyperparameters.epochs, FINAL, rnd, 0)
+    examples = _train(ctx, model, epochs=ctx.request.hyperparameters.epochs, stage=FINAL, rnd=rnd, layer=0)
     score = _score(ctx, model)
     layer = dropped[0]
     seconds = time.monotonic() - began
     ctx.observer.on_candidate(rnd, layer, score, seconds)
     kept = [layer for layer in range(ctx.layers_total) if layer not in dropped]
-    return Outcome((CandidateScore(layer, score, seconds),), layer, model, kept, score, examples)
+    return Outcome((Candidate(layer, score, seconds),), layer, model, kept, score, examples)
 
 
 ROUNDS: dict[str, Callable[[Context, RunState, int], Outcome]] = {
-    "aglp": aglp_round,
     "glp": glp_round,
     "top": top_round,
 }
@@ -202,7 +189,7 @@ def save_checkpoint(ctx: Context, state: RunState) -> None:
     """Checkpoint the state (when asked to) and tell the observer where."""
     state.seconds = ctx.seconds_before + time.monotonic() - ctx.started
     if ctx.checkpoint_dir is not None:
-        step = checkpoint.save(ctx.checkpoint_dir, ctx.request, state)
+        step = resume.save(ctx.checkpoint_dir, ctx.request, state)
         ctx.observer.on_checkpoint(step)
 
 

@@ -222,6 +222,7 @@ def load_model(
     path: str,
     task_type: TaskType,
     num_labels: int,
+    *,
     label_names: list[str] | None = None,
     seed: int = 0,
     limits: InputLimits | None = None,
@@ -267,6 +268,6 @@ def load_model(
     return model
 
 
-def load_checkpoint(path: Path, task_type: TaskType) -> PreTrainedModel:
+def load_saved_model(path: Path, task_type: TaskType) -> PreTrainedModel:
     """Reload a model this engine saved (already pruned, head included)."""
     return auto_class(task_type).from_pretrained(str(path), use_safetensors=True, trust_remote_code=False)

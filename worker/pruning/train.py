@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -89,6 +90,7 @@ def lengths(dataset: Dataset) -> list[int]:
 def _loader(
     model: nn.Module,
     dataset: Dataset,
+    *,
     collator: Any,
     batch_size: int,
     generator: torch.Generator | None,
@@ -154,17 +156,26 @@ def stop_if_asked(observer: Observer, stage: str) -> None:
         raise Cancelled(f"stopped by the observer {stage}")
 
 
+@dataclass(frozen=True)
+class TrainRun:
+    """How one fine-tune runs, beyond the hyperparameters: epochs, seed, device and batching."""
+
+    epochs: int
+    seed: int
+    device: torch.device
+    # Length-bucketed batches; off only to measure what bucketing saves.
+    bucket: bool = True
+
+
 def fine_tune(
     model: nn.Module,
     data: TaskDataLike,
     hp: Hyperparameters,
-    epochs: int,
-    seed: int,
-    device: torch.device,
+    run: TrainRun,
+    *,
     observer: Observer | None = None,
     train: Dataset | None = None,
     meter: Meter | None = None,
-    bucket: bool = True,
 ) -> int:
     """Fine-tune `model` in place on `train` (default `data.train`); returns training examples processed.
 
@@ -175,12 +186,20 @@ def fine_tune(
     from transformers import get_linear_schedule_with_warmup
 
     observer = observer or NullObserver()
+    epochs, seed, device = run.epochs, run.seed, run.device
     if epochs <= 0:
         return 0
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     dataset = data.train if train is None else train
-    loader = _loader(model, dataset, data.collator, hp.batch_size, generator, bucket)
+    loader = _loader(
+        model,
+        dataset,
+        collator=data.collator,
+        batch_size=hp.batch_size,
+        generator=generator,
+        bucket=run.bucket,
+    )
     meter = meter or Meter()
     model.to(device)  # before the optimizer, so it holds the parameters where they will live
     optimizer = build_optimizer(model, hp)
@@ -224,6 +243,7 @@ def predict(
     dataset: Dataset,
     data: TaskDataLike,
     hp: Hyperparameters,
+    *,
     device: torch.device,
     observer: Observer | None = None,
     meter: Meter | None = None,
@@ -236,7 +256,9 @@ def predict(
     logits: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     meter.start()
-    for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+    for batch in _batches(
+        _loader(model, dataset, collator=data.collator, batch_size=hp.eval_batch_size, generator=None), device
+    ):
         meter.add(batch)
         with _autocast(device):
             out = model(**batch).logits
@@ -256,10 +278,11 @@ def evaluate(
     dataset: Dataset,
     data: TaskDataLike,
     hp: Hyperparameters,
+    *,
     device: torch.device,
     observer: Observer | None = None,
     meter: Meter | None = None,
 ) -> float:
     """The task metric of `model` on one split; checks `observer` for a cancel after every batch."""
-    logits, labels = predict(model, dataset, data, hp, device, observer, meter)
+    logits, labels = predict(model, dataset, data, hp, device=device, observer=observer, meter=meter)
     return float(data.score(logits, labels))

@@ -1,4 +1,4 @@
-"""The engine's public vocabulary: hyperparameters, task specs, round records and the observer."""
+"""The engine's request and result types, and the observer; the shared words come from the kernel."""
 
 from __future__ import annotations
 
@@ -6,40 +6,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-Strategy = Literal["aglp", "aglp-shortlist", "glp", "top", "analyze"]
+from secateur.kernel.hyperparameters import Hyperparameters as Hyperparameters
+from secateur.kernel.vocabulary import DEFAULT_BASELINE, DEFAULT_STRATEGY
+from secateur.kernel.vocabulary import BaselineMode as BaselineMode
+from secateur.kernel.vocabulary import Strategy as Strategy
+from secateur.kernel.vocabulary import TaskType as TaskType
+
 StopReason = Literal["threshold", "floor", "budget"]
-TaskType = Literal["classification", "regression", "token-classification"]
-BaselineMode = Literal["fine-tune", "as-is"]
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    """Fine-tuning budget; defaults are the authors' (3 epochs, AdamW 2e-5, wd 0.01, batch 16, len 256)."""
-
-    epochs: int = 3
-    candidate_epochs: int = 3
-    repurpose_epochs: int = 3
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.01
-    batch_size: int = 16
-    max_length: int = 256
-    seed: int = 0
-    max_train_examples: int | None = None
-    eval_batch_size: int = 64
-    # Candidates only rank layers: fine-tune each on a fixed sample of this many training examples
-    # (None: the whole train set, as in the paper). The baseline and repurposing use the whole set.
-    candidate_train_examples: int | None = None
-    # aglp-shortlist: how many of the best zero-shot candidates each round fine-tunes.
-    shortlist: int = 2
-    # A round that would take the job's training examples past this total is not started.
-    max_train_examples_total: int | None = None
 
 
 @dataclass(frozen=True)
 class TaskSpec:
     """What to learn: a built-in task name, or local files with named columns.
 
-    `name` is one of the built-in tasks (sst2, cola, mrpc, rte, stsb, conll2003-ner, conll2003-pos).
+    `name` is one of the built-in tasks (`vocabulary.BUILTIN_TASKS`) or an alias of one.
     With `data_dir`, a built-in task reads its standard files from that folder (e.g. the GLUE TSVs);
     without it, it is loaded from the hub through `datasets`. Without `name`, `type`, `train_file`,
     `validation_file` and the field names describe a custom task.
@@ -74,14 +54,12 @@ class PruneRequest:
     model: str  # a local HF directory (safetensors weights) or a hub id
     task: TaskSpec
     retention: float = 0.95
-    strategy: Strategy = "aglp"
+    strategy: Strategy = DEFAULT_STRATEGY
     hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
     device: str | None = None  # None: CUDA when present, else CPU
     min_layers: int = 1
     run_to_end: bool = False  # keep pruning past the threshold (for curves); the result still obeys it
-    # "fine-tune": pretrained encoder + fresh head, fine-tuned (the paper). "as-is": the model is already
-    # fine-tuned for this task; its head is kept and scored without training.
-    baseline: BaselineMode = "fine-tune"
+    baseline: BaselineMode = DEFAULT_BASELINE
     allow_weak_baseline: bool = False  # run on even when the full model does not beat chance
     protected_layers: tuple[int, ...] = ()  # original indices that are never candidates
     target_layers: int | None = None  # stop once the model has this many layers
@@ -90,7 +68,7 @@ class PruneRequest:
 
 
 @dataclass(frozen=True)
-class CandidateScore:
+class Candidate:
     """A candidate: the model with original layer `layer` removed, and its selection scores.
 
     `score` is the fine-tuned selection score (None when the candidate was not fine-tuned); the
@@ -111,7 +89,7 @@ class RoundRecord:
 
     round: int  # 1-based
     layers_before: int
-    candidates: tuple[CandidateScore, ...]
+    candidates: tuple[Candidate, ...]
     removed_layer: int | None
     score: float  # selection score of the model this round produced (after repurposing)
     report_score: float
@@ -178,7 +156,7 @@ class PruneResult:
     rounds: tuple[RoundRecord, ...]
     train_examples: int
     seconds: float
-    baseline: BaselineMode = "fine-tune"
+    baseline: BaselineMode = DEFAULT_BASELINE
     warnings: tuple[RunWarning, ...] = ()
     latency: Latency | None = None
     stopped_by: StopReason = "floor"
@@ -194,7 +172,7 @@ class Observer(Protocol):
     """How the engine reports progress and learns it should stop; all methods must be cheap."""
 
     def on_baseline(self, score: float, report_score: float, layers_total: int) -> None: ...
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None: ...
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None: ...
     def on_round(self, record: RoundRecord) -> None: ...
     def on_checkpoint(self, directory: Path) -> None: ...
     def on_warning(self, warning: RunWarning) -> None: ...
@@ -209,7 +187,7 @@ class NullObserver:
     def on_baseline(self, score: float, report_score: float, layers_total: int) -> None:
         pass
 
-    def on_candidate(self, round: int, layer: int, score: float, seconds: float) -> None:
+    def on_candidate(self, rnd: int, layer: int, score: float, seconds: float) -> None:
         pass
 
     def on_round(self, record: RoundRecord) -> None:

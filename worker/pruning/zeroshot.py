@@ -124,6 +124,7 @@ def zero_shot_scores(
     model: nn.Module,
     kept: list[int],
     dataset: Dataset,
+    *,
     data: TaskDataLike,
     hp: Hyperparameters,
     device: torch.device,
@@ -136,7 +137,7 @@ def zero_shot_scores(
     parent, attr, layers = find_layer_list(model)
     if getattr(parent, "conv", None) is not None:
         # DeBERTa-v2's encoder convolves after its first layer, which a swapped list would misplace.
-        return naive_zero_shot(model, kept, dataset, data, hp, device, meter)
+        return naive_zero_shot(model, kept, dataset, data=data, hp=hp, device=device, meter=meter)
     count = len(layers)
     cached = _Cached()
     logits: list[list[np.ndarray]] = [[] for _ in range(count)]
@@ -145,7 +146,10 @@ def zero_shot_scores(
     tokens = 0
     meter.start()
     try:
-        for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+        for batch in _batches(
+            _loader(model, dataset, collator=data.collator, batch_size=hp.eval_batch_size, generator=None),
+            device,
+        ):
             meter.add(batch)
             inputs = {k: v for k, v in batch.items() if k != "labels"}
             labels.append(batch["labels"].cpu().numpy())
@@ -173,7 +177,7 @@ def zero_shot_scores(
 
 
 def block_influence(
-    model: nn.Module, dataset: Dataset, data: TaskDataLike, hp: Hyperparameters, device: torch.device
+    model: nn.Module, dataset: Dataset, data: TaskDataLike, *, hp: Hyperparameters, device: torch.device
 ) -> list[float]:
     """Each current layer's Block Influence on `dataset` (one full pass, no candidates)."""
     _, _, layers = find_layer_list(model)
@@ -181,7 +185,10 @@ def block_influence(
     model.to(device)
     model.eval()
     with torch.no_grad():
-        for batch in _batches(_loader(model, dataset, data.collator, hp.eval_batch_size, None), device):
+        for batch in _batches(
+            _loader(model, dataset, collator=data.collator, batch_size=hp.eval_batch_size, generator=None),
+            device,
+        ):
             inputs = {k: v for k, v in batch.items() if k != "labels"}
             seen, _ = _boundaries(model, layers, inputs)
             for i in range(len(layers)):
@@ -195,16 +202,17 @@ def naive_zero_shot(
     model: nn.Module,
     kept: list[int],
     dataset: Dataset,
+    *,
     data: TaskDataLike,
     hp: Hyperparameters,
     device: torch.device,
     meter: Meter | None = None,
 ) -> list[ZeroShot]:
     """The reference: a copy of the model without each layer, scored from scratch (no prefix cache)."""
-    influence = block_influence(model, dataset, data, hp, device)
+    influence = block_influence(model, dataset, data, hp=hp, device=device)
     results = []
     for i, layer in enumerate(kept):
-        logits, labels = predict(without_layers(model, [i]), dataset, data, hp, device, meter=meter)  # type: ignore[arg-type]
+        logits, labels = predict(without_layers(model, [i]), dataset, data, hp, device=device, meter=meter)  # type: ignore[arg-type]
         score = float(data.score(logits, labels))
         results.append(ZeroShot(layer, score, task_loss(data.type, logits, labels), influence[i]))
     return results

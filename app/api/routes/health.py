@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from app.api.deps import SessionDep, SettingsDep
-from app.core.errors import ProblemError, problems
-from app.queue import broker_reachable
+from app.core.problems import NotReady
+from app.core.problems_openapi import problem_responses
+from secateur.kernel.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("secateur.health")
@@ -19,14 +20,14 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses=problems(503))
+@router.get("/readyz", responses=problem_responses(NotReady))
 def readyz(session: SessionDep, settings: SettingsDep) -> dict[str, str]:
     """The database answers `SELECT 1` and the queue is reachable; 503 otherwise."""
     try:
         session.execute(text("SELECT 1"))
     except Exception as exc:
         logger.warning("readiness: database unreachable", exc_info=True)
-        raise ProblemError(503, "The database is unreachable.", slug="not-ready") from exc
+        raise NotReady("The database is unreachable.") from exc
     if not broker_reachable(settings):
-        raise ProblemError(503, "The job queue (broker) is unreachable.", slug="not-ready")
+        raise NotReady("The job queue (broker) is unreachable.")
     return {"status": "ok", "database": "ok", "queue": settings.queue}

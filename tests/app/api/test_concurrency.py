@@ -12,8 +12,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory
-from app.core.migrate import upgrade_to_head
 from app.keys.service import create_key
+from secateur.kernel.migrate import upgrade_to_head
 
 JOB = {"model": "prajjwal1/bert-tiny", "task": {"name": "rte"}, "retention": 0.9}
 

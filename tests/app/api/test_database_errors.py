@@ -9,13 +9,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
-from tiny_safetensors import model_files
 
 from app.api.deps import get_session_factory
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
 from app.files import service
 from app.keys.service import create_key
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from tests.support.tiny_safetensors import model_files
 
 
 @pytest.fixture

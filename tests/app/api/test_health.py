@@ -9,8 +9,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from app.api.deps import get_session_factory
-from app.core.config import Settings
-from app.queue import broker_reachable
+from secateur.kernel.queue import broker_reachable
+from secateur.kernel.settings import Settings
+from tests.support.services import unavailable
 
 
 def test_healthz(client: TestClient) -> None:
@@ -43,7 +44,7 @@ def test_readyz_with_a_live_broker(client: TestClient, settings: Settings) -> No
     url = os.environ.get("SECATEUR_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
     settings.queue, settings.broker_url = "celery", url
     if not broker_reachable(settings):
-        pytest.skip(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
+        unavailable(f"no Redis at {url} (set SECATEUR_TEST_BROKER_URL)")
     assert client.get("/readyz").status_code == 200
 
 

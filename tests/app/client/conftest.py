@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from app.core.storage import Storage
-from app.models import Job
+from secateur.kernel.models import Job
+from secateur.kernel.storage import Storage
 
 RESULT = {
     "layers_removed": 2,

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app import cli_client
-from app.cli import cli
 from app.client import SecateurClient
-from app.models import CandidateScore, Event, Job, Round
+from secateur.cli import cli
+from secateur.kernel.models import CandidateScore, Event, Job, Round
 
 MakeJob = Callable[..., Job]
 

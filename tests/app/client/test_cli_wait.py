@@ -70,7 +70,7 @@ def test_the_live_display_on_a_terminal(
     from rich.console import Console
 
     from app.cli_wait import follow
-    from app.models import Event
+    from secateur.kernel.models import Event
 
     job = make_job(caller.id, status="succeeded", result=None, started_at=T0)
     for type_, data in (

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
-from tiny_safetensors import model_files
 
 from app.client import ApiError, SecateurClient
-from app.models import Event, Job
+from secateur.kernel.models import Event, Job
+from tests.support.tiny_safetensors import model_files
 
 Body = Callable[..., dict[str, Any]]
 TarGz = Callable[[list[tuple[str, bytes]]], bytes]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.core.logging import job_context, structure
+from secateur.kernel.logs import job_context, structure
 
 
 @pytest.fixture

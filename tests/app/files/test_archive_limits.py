@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tiny_safetensors import model_files
 
-from app.core.config import Settings
-from app.files.archive import ArchiveError, check_archive, safe_extract
+from secateur.kernel.files.archive import ArchiveError, check_archive
+from secateur.kernel.files.extract import safe_extract
+from secateur.kernel.settings import Settings
+from tests.support.tiny_safetensors import model_files
 
 MODEL = model_files()
 BIG = Settings(_env_file=None, max_unpacked_bytes=1024**3, max_archive_entries=50)

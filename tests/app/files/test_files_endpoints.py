@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
-from app.core.storage import Storage
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import Storage
 
 Upload = Callable[..., httpx.Response]
 CSV = b"sentence,label\nnice film,1\nbad film,0\n"

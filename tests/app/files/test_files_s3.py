@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.api.deps import get_store
-from app.core.storage import S3Storage
+from secateur.kernel.storage import S3Storage
 
 BUCKET = "uploads-bucket"
 

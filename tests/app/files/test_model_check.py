@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 from safetensors.numpy import save
-from tiny_safetensors import TINY_CONFIG, bert_shapes, safetensors_bytes
 
-from app.core.config import Settings
-from app.files.model_check import ModelCheckError, check_model, read_header
+from secateur.kernel.files.model_check import ModelCheckError, check_model, read_header
+from secateur.kernel.settings import Settings
+from tests.support.tiny_safetensors import TINY_CONFIG, bert_shapes, safetensors_bytes
 
 SETTINGS = Settings(_env_file=None)
 

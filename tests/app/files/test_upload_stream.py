@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from app.core.config import Settings
-from app.core.errors import ProblemError, field_error
-from app.core.storage import TooLarge
+from app.core.problems import FileTooLarge, InvalidField, ProblemError
 from app.files.upload_stream import Received, _one_error
+from secateur.kernel.settings import Settings
+from secateur.kernel.storage import TooLarge
 
 BOUNDARY = "secateur-test-boundary"
 CHUNK = b"a,b\n" * 16384  # 64 KiB
@@ -125,9 +125,11 @@ def test_a_declared_huge_body_is_refused_and_the_connection_closed(live_server: 
 
 def test_when_the_reader_and_the_writer_both_fail_one_error_answers(settings: Settings) -> None:
     """Both halves of an upload may see the limit at once; the answer is one 413, never a group's 500."""
-    both = ExceptionGroup("upload", [ProblemError(413, "over", slug="file-too-large"), TooLarge("over")])
+    both = ExceptionGroup("upload", [FileTooLarge("over"), TooLarge("over")])
     error = _one_error(both, settings, Received())
     assert isinstance(error, ProblemError) and error.status == 413
-    nested = ExceptionGroup("upload", [ExceptionGroup("writer", [OSError("disk")]), field_error("file", "x")])
+    nested = ExceptionGroup(
+        "upload", [ExceptionGroup("writer", [OSError("disk")]), InvalidField("file", "x")]
+    )
     assert isinstance(_one_error(nested, settings, Received()), ProblemError)
     assert isinstance(_one_error(ExceptionGroup("upload", [OSError("disk")]), settings, Received()), OSError)

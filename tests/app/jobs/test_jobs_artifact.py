@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.api.deps import get_store
-from app.core.storage import S3Storage, Storage
+from secateur.kernel.storage import S3Storage, Storage
 
 MakeJob = Callable[..., Any]
 BLOB = bytes(range(256)) * 40  # 10 KiB

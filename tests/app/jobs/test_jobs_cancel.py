@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.client import ApiError, SecateurClient
-from app.models import Event, Job
+from secateur.kernel.models import Event, Job
 
 MakeJob = Callable[..., Any]
 

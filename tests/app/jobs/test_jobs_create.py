@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import queue
-from app.core.config import Settings
-from app.models import Job
+from secateur.kernel import queue
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings
 
 Body = Callable[..., dict[str, Any]]
 

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.storage import Storage
-from app.models import JobDepth
+from secateur.kernel.models import JobDepth
+from secateur.kernel.storage import Storage
 
 MakeJob = Callable[..., Any]
 Body = Callable[..., dict[str, Any]]

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.models import CandidateScore, Round, utcnow
+from secateur.kernel.models import CandidateScore, Round, utcnow
 
 Body = Callable[..., dict[str, Any]]
 ROOT = Path(__file__).resolve().parents[3]
@@ -141,7 +141,7 @@ PROBE = """
 import json, sys
 from fastapi.testclient import TestClient
 from app.jobs import estimate
-from app.jobs.schemas import JobCreate
+from secateur.kernel.jobs.schemas import JobCreate
 raw = {"model": "m", "task": {"name": "rte"}, "retention": 0.9, "dry_run": True, "layers": 6}
 body = JobCreate.model_validate(raw)
 estimate.build(body, [])

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from app.jobs.events import EventHub, Subscription
-from app.models import Event, Job
+from secateur.kernel.models import Event, Job
 
 MakeJob = Callable[..., Job]
 SSE = {"Accept": "text/event-stream"}

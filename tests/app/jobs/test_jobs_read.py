@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.client import ApiError, SecateurClient
-from app.models import CandidateScore, Event, Round, utcnow
+from secateur.kernel.models import CandidateScore, Event, Round, utcnow
 
 MakeJob = Callable[..., Any]
 

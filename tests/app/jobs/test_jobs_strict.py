@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.models import Job
+from secateur.kernel.models import Job
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory
-from app.core.config import Settings
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
 from app.keys.service import KEY_PREFIX, authenticate, create_key, ensure_bootstrap_key, hash_key
-from app.models import ApiKey, utcnow
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import ApiKey, utcnow
+from secateur.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 

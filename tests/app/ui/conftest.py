@@ -17,12 +17,13 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory, get_store
-from app.core.config import Settings, get_settings
-from app.core.db import make_engine
-from app.core.migrate import upgrade_to_head
-from app.core.storage import LocalStorage
 from app.keys.service import create_key
 from app.main import create_app
+from secateur.kernel.db import make_engine
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.storage import LocalStorage
+from tests.support.services import unavailable
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
@@ -33,23 +34,16 @@ def chromium_path() -> str | None:
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
-def _unavailable(reason: str) -> None:
-    """Skip, or fail where CI says the browser must be there (SECATEUR_REQUIRE_SERVICES=1)."""
-    if os.environ.get("SECATEUR_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (SECATEUR_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """A headless Chromium; Playwright's own browser download is never used."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the `playwright` package is not installed (make install puts it in .venv)")
+        unavailable("the `playwright` package is not installed (make install puts it in .venv)")
     path = chromium_path()
     if path is None:
-        _unavailable(
+        unavailable(
             "no Chromium found (looked at SECATEUR_CHROMIUM, PATH, /usr/bin/chromium): "
             "`apt-get install chromium` (make install does it when run as root with apt)"
         )

@@ -10,9 +10,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from app.models import Job
-from tests.app.ui.arrange import add_round, finish, real_run, running_job
+from secateur.kernel.models import Job
 from tests.app.ui.conftest import Live
+from tests.support.ui_arrange import add_round, finish, real_run, running_job
 
 WAIT_MS = 20_000  # the page polls every 2 s without server-sent events
 SCREENSHOTS = os.environ.get("SECATEUR_UI_SCREENSHOTS")  # a folder: save the docs' screenshots there

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.core import db
-from app.core.config import Settings, get_settings
-from app.core.migrate import upgrade_to_head
 from app.keys.service import create_key
-from app.models import Job, WebhookEndpoint
 from app.webhooks.service import new_secret
-from tests.app.webhooks.receiver import Receiver, start_receiver
+from secateur.kernel import db
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import Job
+from secateur.kernel.settings import Settings, get_settings
+from secateur.kernel.webhooks.models import WebhookEndpoint
+from tests.support.webhook_receiver import Receiver, start_receiver
 
 
 @pytest.fixture

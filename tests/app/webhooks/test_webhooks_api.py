@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
-from app.core.config import Settings
+from secateur.kernel.settings import Settings
 
 PUBLIC_URL = "https://93.184.216.34/hooks"  # a literal public address: resolves without a network
 

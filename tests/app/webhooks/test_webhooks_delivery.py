@@ -10,12 +10,13 @@ from celery.exceptions import Retry
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
-from app.core.config import Settings
-from app.core.db import session_scope
-from app.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
-from app.webhooks.delivery import deliver, retry_delay_s
-from tests.app.webhooks.receiver import Receiver
-from worker.progress import add_event
+from secateur.kernel.db import session_scope
+from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import Event, utcnow
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks.delivery import deliver, retry_delay_s
+from secateur.kernel.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tests.support.webhook_receiver import Receiver
 from worker.webhooks import DeliveryLoop, run_due, sweep
 
 
@@ -197,7 +198,7 @@ def test_the_celery_task_retries_after_the_backoff(
     sender_settings: Settings, receiver: Receiver, arrange: Any
 ) -> None:
     """A failed attempt makes the task ask Celery to retry it after the backoff delay."""
-    from worker.tasks import deliver_webhook_task
+    from worker.celery_tasks import deliver_webhook_task
 
     job_id, _ = _setup(receiver, arrange)
     [delivery_id] = _event(job_id)
@@ -218,7 +219,9 @@ def test_under_celery_deliveries_are_published_after_commit_and_swept(
     """The worker publishes a delivery once its event commits, never on rollback; the sweeper re-sends."""
     job_id, _ = _setup(receiver, arrange)
     published: list[str] = []
-    with mock.patch("app.queue.send_webhook", side_effect=lambda d, s=None: published.append(d) or True):
+    with mock.patch(
+        "secateur.kernel.queue.send_webhook", side_effect=lambda d, s=None: published.append(d) or True
+    ):
         with pytest.raises(RuntimeError), session_scope() as session:
             add_event(session, job_id, "job.failed", "boom")
             raise RuntimeError("rolled back")

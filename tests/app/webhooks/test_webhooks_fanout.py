@@ -6,8 +6,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.jobs import repository as jobs_repository
-from app.models import Job, WebhookDelivery, WebhookEndpoint
+from secateur.kernel.lifecycle import add_event
+from secateur.kernel.models import Job
+from secateur.kernel.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 URL = "https://93.184.216.34/hooks"
 
@@ -20,7 +21,7 @@ def test_a_subscribed_event_queues_a_delivery_with_the_job(db_session: Session, 
     """round.finished reaches an endpoint subscribed to it, with the event and the job as of now."""
     job, endpoint = arrange(db_session, URL)
     db_session.execute(update(Job).where(Job.id == job.id).values(round=2, layers_remaining=4))
-    event = jobs_repository.add_event(db_session, job.id, "round.finished", "round 2", {"round": 2})
+    event = add_event(db_session, job.id, "round.finished", "round 2", round=2)
     db_session.commit()
     [delivery] = _deliveries(db_session)
     assert (delivery.endpoint_id, delivery.job_id, delivery.event_id) == (endpoint.id, job.id, event.id)
@@ -46,10 +47,10 @@ def test_only_matching_enabled_endpoints_of_the_owner(
     db_session.add_all([disabled, foreign])
     db_session.commit()
     for type_ in ("round.finished", "candidate.scored", "job.checkpointed"):
-        jobs_repository.add_event(db_session, job.id, type_, "", {})
+        add_event(db_session, job.id, type_)
     db_session.commit()
     assert _deliveries(db_session) == []
-    jobs_repository.add_event(db_session, job.id, "job.succeeded", "done", {})
+    add_event(db_session, job.id, "job.succeeded", "done")
     db_session.commit()
     assert [d.endpoint_id for d in _deliveries(db_session)] == [endpoint.id]
 
@@ -57,7 +58,7 @@ def test_only_matching_enabled_endpoints_of_the_owner(
 def test_a_rolled_back_event_leaves_no_delivery(db_session: Session, arrange: Any) -> None:
     """The delivery lives and dies with its event."""
     job, _endpoint = arrange(db_session, URL)
-    jobs_repository.add_event(db_session, job.id, "job.failed", "boom", {"code": "x"})
+    add_event(db_session, job.id, "job.failed", "boom", code="x")
     db_session.rollback()
     assert _deliveries(db_session) == []
 

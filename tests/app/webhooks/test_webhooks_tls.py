@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.core.config import Settings
-from app.webhooks.delivery import post
+from secateur.kernel.settings import Settings
+from secateur.kernel.webhooks.delivery import post
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from transformers.utils import logging
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import make_model_dir
+from tests.support.synthetic import make_model_dir
 
 torch.set_num_threads(1)
 logging.set_verbosity_error()

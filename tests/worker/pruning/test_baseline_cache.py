@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import timeless, write_task_files
 
-from worker.pruning import baseline_cache, engine
+from tests.support.synthetic import timeless, write_task_files
+from worker.pruning import baseline, baseline_cache
 from worker.pruning.engine import prune
 from worker.pruning.types import Hyperparameters, PruneRequest
 
@@ -27,15 +27,15 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def fine_tunes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the baseline fine-tunes (the rounds fine-tune through `strategies`, not `engine`)."""
+    """Counts the baseline fine-tunes (the rounds fine-tune through `strategies`, not `baseline`)."""
     calls: list[int] = []
-    original = engine.fine_tune
+    original = baseline.fine_tune
 
     def counting(*args: Any, **kwargs: Any) -> int:
-        calls.append(args[3])
+        calls.append(args[3].epochs)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "fine_tune", counting)
+    monkeypatch.setattr(baseline, "fine_tune", counting)
     return calls
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import keyword_task, write_task_files
 
+from tests.support.synthetic import keyword_task, write_task_files
 from worker.pruning.engine import prune
 from worker.pruning.surgery import load_model
-from worker.pruning.train import evaluate, fine_tune
+from worker.pruning.train import TrainRun, evaluate, fine_tune
 from worker.pruning.types import Cancelled, Hyperparameters, NullObserver, PruneRequest
 
 CPU = torch.device("cpu")
@@ -42,7 +42,13 @@ def test_a_cancel_is_seen_at_the_first_training_step(bert_dir: Path) -> None:
     """Observers throttle their own reads, so the loop asks at every step."""
     observer = StopAfter(1)
     with pytest.raises(Cancelled, match="during fine-tuning"):
-        fine_tune(load_model(str(bert_dir), "classification", 2), keyword_task(), HP, 3, 0, CPU, observer)
+        fine_tune(
+            load_model(str(bert_dir), "classification", 2),
+            keyword_task(),
+            HP,
+            TrainRun(3, 0, CPU),
+            observer=observer,
+        )
     assert observer.polls == 1
 
 
@@ -51,5 +57,12 @@ def test_a_cancel_is_seen_during_evaluation(bert_dir: Path) -> None:
     task = keyword_task(n_eval=60)
     observer = StopAfter(2)
     with pytest.raises(Cancelled, match="during evaluation"):
-        evaluate(load_model(str(bert_dir), "classification", 2), task.selection, task, HP, CPU, observer)
+        evaluate(
+            load_model(str(bert_dir), "classification", 2),
+            task.selection,
+            task,
+            HP,
+            device=CPU,
+            observer=observer,
+        )
     assert observer.polls == 2

@@ -8,34 +8,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from synthetic import write_task_files
 from transformers import AutoModelForSequenceClassification
 from typer.testing import CliRunner
 
+from tests.support.synthetic import custom_task_args, write_task_files
 from worker.pruning.cli import prune_app
 from worker.pruning.surgery import layer_count
 
 REPO = Path(__file__).resolve().parents[3]
 runner = CliRunner()
-
-
-def _custom_args(spec: Any) -> list[str]:
-    """CLI flags describing a custom task."""
-    return [
-        "--train-file",
-        str(spec.train_file),
-        "--validation-file",
-        str(spec.validation_file),
-        "--text-field",
-        "text",
-        "--label-field",
-        "label",
-        "--type",
-        "classification",
-    ]
 
 
 def test_cli_prunes_and_saves(bert_dir: Path, tmp_path: Path) -> None:
@@ -63,7 +46,7 @@ def test_cli_prunes_and_saves(bert_dir: Path, tmp_path: Path) -> None:
         "cpu",
         "--baseline-cache",
         str(tmp_path / "baselines"),
-        *_custom_args(spec),
+        *custom_task_args(spec),
     ]
     result = runner.invoke(prune_app, args)
     assert result.exit_code == 0, result.output
@@ -90,7 +73,7 @@ def test_cli_errors_exit_2_without_traceback(
 ) -> None:
     """Engine errors print their message and exit with status 2."""
     spec = write_task_files(tmp_path / "task", n_train=8, n_eval=4)
-    args = ["--model", str(bert_dir), "--out", str(tmp_path / "out"), *_custom_args(spec), *flags]
+    args = ["--model", str(bert_dir), "--out", str(tmp_path / "out"), *custom_task_args(spec), *flags]
     result = runner.invoke(prune_app, args)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
@@ -103,7 +86,7 @@ def test_cli_keeps_depths_protects_layers_and_reports_latency(bert_dir: Path, tm
     args = ["--model", str(bert_dir), "--out", str(out), "--strategy", "top", "--retention", "0.01"]
     args += ["--protected-layer", "3", "--target-layers", "3", "--keep-depths", "--latency-runs", "1"]
     args += ["--allow-weak-baseline", "--epochs", "1", "--max-length", "32", "--device", "cpu"]
-    result = runner.invoke(prune_app, [*args, *_custom_args(spec)])
+    result = runner.invoke(prune_app, [*args, *custom_task_args(spec)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "pruning_report.json").read_text())
     assert report["kept_layers"] == [0, 1, 3] and report["latency"]["device"].startswith("cpu")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthetic import write_task_files
-from test_cli import _custom_args
 from typer.testing import CliRunner
 
-from app.cli import cli
+from secateur.cli import cli
+from tests.support.synthetic import custom_task_args, write_task_files
 
 
 def test_analyze_prints_every_round_and_layer(bert_dir: Path, tmp_path: Path) -> None:
@@ -17,7 +16,7 @@ def test_analyze_prints_every_round_and_layer(bert_dir: Path, tmp_path: Path) ->
     spec = write_task_files(tmp_path / "task")
     out = tmp_path / "out"
     args = ["analyze", "--model", str(bert_dir), "--out", str(out), "--epochs", "2", "--lr", "5e-3"]
-    args += ["--max-length", "32", "--device", "cpu", *_custom_args(spec)]
+    args += ["--max-length", "32", "--device", "cpu", *custom_task_args(spec)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "zero-shot sensitivity" in result.output and "block influence" in result.output
@@ -40,7 +39,7 @@ def test_analyze_an_already_fine_tuned_model_trains_nothing(bert_dir: Path, tmp_
     out = tmp_path / "out"
     args = ["analyze", "--model", str(tuned), "--out", str(out), "--baseline", "as-is"]
     # A random head does not beat chance; the point here is that nothing is trained.
-    args += ["--allow-weak-baseline", "--max-length", "32", "--device", "cpu", *_custom_args(spec)]
+    args += ["--allow-weak-baseline", "--max-length", "32", "--device", "cpu", *custom_task_args(spec)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "pruning_report.json").read_text())

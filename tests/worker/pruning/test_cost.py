@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
-from test_engine import HP, _request
 
-from worker.pruning.cost import Cost, Plan, baseline_cost, estimate, estimate_all, round_cost
+from secateur.kernel.cost import Cost, Plan, baseline_cost, estimate, round_cost
+from secateur.kernel.vocabulary import STRATEGIES
+from tests.support.engine_runs import HP, prune_request
+from tests.support.synthetic import write_task_files
 from worker.pruning.engine import prune
 
 PLAN = Plan(
@@ -21,7 +22,7 @@ PLAN = Plan(
 def test_the_most_each_strategy_can_take() -> None:
     """Baseline plus every round from 6 layers down to 1, by the table in docs/engine.md."""
     rounds = [6, 5, 4, 3, 2]
-    costs = estimate_all(PLAN)
+    costs = {strategy: estimate(strategy, PLAN) for strategy in STRATEGIES}
     assert costs["aglp"] == Cost(1 + sum(k + 1 for k in rounds), 2000 + sum(k * 100 + 1000 for k in rounds))
     assert costs["aglp-shortlist"] == Cost(1 + 5 * 3, 2000 + 5 * (200 + 1000))
     assert costs["glp"] == Cost(1 + sum(k + 1 for k in rounds), 2000 + sum(k * 100 + 2000 for k in rounds))
@@ -52,8 +53,8 @@ def test_the_engine_pays_what_the_rule_says(bert_dir: Path, spec: Any, strategy:
     """Run to the floor, GLP and top-layer dropping process exactly the estimated training examples."""
     hp = dataclasses.replace(HP, candidate_train_examples=48)
     result = prune(
-        _request(bert_dir, spec, retention=0.01, min_layers=2, strategy=strategy, hyperparameters=hp)
+        prune_request(bert_dir, spec, retention=0.01, min_layers=2, strategy=strategy, hyperparameters=hp)
     )
     assert len(result.rounds) == 2
-    plan = Plan.of(hp, 4, 240, min_layers=2)
+    plan = Plan.of(hp, layers=4, train_size=240, min_layers=2)
     assert result.train_examples == estimate(strategy, plan).train_examples

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_tokenizers import bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
-from worker.pruning.data import SPLIT_SEED, TaskData, load_task
+from tests.support.tiny_tokenizers import bert_tokenizer
+from worker.pruning.data.load import SPLIT_SEED, TaskData, load_task
 from worker.pruning.types import Hyperparameters, TaskSpec
 
 SENTENCES = ["the cat sat", "a dog sat on the mat", "the film was good", "the film was not bad", "a cat"]

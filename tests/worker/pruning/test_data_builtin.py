@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
-from tiny_tokenizers import bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
-from worker.pruning import task_sources
-from worker.pruning.data import load_task
+from tests.support.tiny_tokenizers import bert_tokenizer
+from worker.pruning.data import sources
+from worker.pruning.data.builtin import local_folder
+from worker.pruning.data.load import load_task
 from worker.pruning.errors import TaskError
-from worker.pruning.tasks import local_folder
 from worker.pruning.types import Hyperparameters, TaskSpec
 
 HP = Hyperparameters()
@@ -132,7 +132,7 @@ def fake_hub(calls: list[tuple[Any, ...]], fail_first: Exception | None = None) 
 def test_hub_glue_keeps_class_ids(monkeypatch: pytest.MonkeyPatch, bert: PreTrainedTokenizerBase) -> None:
     """Without data_dir, GLUE comes from nyu-mll/glue; its class ids order labels as the local files do."""
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(task_sources, "load_dataset", fake_hub(calls))
+    monkeypatch.setattr(sources, "load_dataset", fake_hub(calls))
     data = load_task(TaskSpec(name="RTE"), bert, HP)
     assert calls == [("nyu-mll/glue", "rte", None)]
     assert data.label_names == ["0", "1"] and list(data.train["labels"]) == [1, 0, 1]
@@ -142,7 +142,7 @@ def test_hub_conll_tags_become_names(monkeypatch: pytest.MonkeyPatch, bert: PreT
     """CoNLL-2003 tag ids are mapped to names; script repos fall back to the parquet branch."""
     calls: list[tuple[Any, ...]] = []
     scripts = RuntimeError("Dataset scripts are no longer supported, but found conll2003.py")
-    monkeypatch.setattr(task_sources, "load_dataset", fake_hub(calls, scripts))
+    monkeypatch.setattr(sources, "load_dataset", fake_hub(calls, scripts))
     data = load_task(TaskSpec(name="conll2003"), bert, HP)
     assert calls == [("eriktks/conll2003", None, None), ("eriktks/conll2003", None, "refs/convert/parquet")]
     assert data.label_names == ["B-ORG", "B-PER", "O"]
@@ -152,7 +152,7 @@ def test_hub_conll_tags_become_names(monkeypatch: pytest.MonkeyPatch, bert: PreT
 
 def test_hub_failure_is_a_task_error(monkeypatch: pytest.MonkeyPatch, bert: PreTrainedTokenizerBase) -> None:
     """An unreachable hub says so and points at data_dir."""
-    monkeypatch.setattr(task_sources, "load_dataset", fake_hub([], ConnectionError("offline")))
+    monkeypatch.setattr(sources, "load_dataset", fake_hub([], ConnectionError("offline")))
     with pytest.raises(
         TaskError, match=r"could not load sst2 from the hub \(nyu-mll/glue\): offline.*data_dir"
     ):

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_tokenizers import bert_tokenizer, slow_bert_tokenizer
 from transformers import PreTrainedTokenizerBase
 
-from worker.pruning.data import load_task
+from tests.support.tiny_tokenizers import bert_tokenizer, slow_bert_tokenizer
+from worker.pruning.data.load import load_task
 from worker.pruning.errors import ConfigError, ModelError, TaskError
 from worker.pruning.types import Hyperparameters, TaskSpec, TaskType
 
@@ -233,7 +233,7 @@ def test_token_tasks_need_a_fast_tokenizer(tmp_path: Path) -> None:
 def test_bad_hyperparameters_and_tokenizer(tmp_path: Path, bert: PreTrainedTokenizerBase) -> None:
     """A non-positive subset size is a ConfigError; a tokenizer without padding is a ModelError."""
     spec = sentence_spec(files(tmp_path, GOOD_ROWS))
-    with pytest.raises(ConfigError, match="max_train_examples must be at least 1"):
+    with pytest.raises(ConfigError, match="max_train_examples must be an integer >= 1 or unset, got 0"):
         load_task(spec, bert, Hyperparameters(max_train_examples=0))
     unpadded = bert_tokenizer(tmp_path / "nopad")
     unpadded.pad_token = None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.pruning.datafiles import read_task_file
+from worker.pruning.data.files import read_task_file
 from worker.pruning.errors import TaskError
 
 LIMIT = 100
@@ -18,7 +18,7 @@ def test_a_long_csv_line_is_refused_naming_its_line(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_text("text,label\nshort,yes\n" + "w " * 200 + ",no\nfine,no\n")
     with pytest.raises(TaskError, match=r"train.csv, line 3 is longer than the limit of 100 bytes per row"):
-        read_task_file(path, "classification", "label", max_row_bytes=LIMIT)
+        read_task_file(path, "classification", label_field="label", max_row_bytes=LIMIT)
 
 
 def test_a_quoted_csv_row_spanning_many_short_lines_is_refused(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_a_quoted_csv_row_spanning_many_short_lines_is_refused(tmp_path: Path) -
     path = tmp_path / "train.csv"
     path.write_text(f'text,label\nshort,yes\n"{cell}",no\n')
     with pytest.raises(TaskError, match=r"train.csv, row 2 is longer than the limit"):
-        read_task_file(path, "classification", "label", max_row_bytes=LIMIT)
+        read_task_file(path, "classification", label_field="label", max_row_bytes=LIMIT)
 
 
 def test_a_long_json_line_is_refused(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_a_long_json_line_is_refused(tmp_path: Path) -> None:
     rows = [{"text": "ok", "label": "yes"}, {"text": "x" * 500, "label": "no"}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(TaskError, match=r"train.jsonl, line 2 is longer"):
-        read_task_file(path, "classification", "label", max_row_bytes=LIMIT)
+        read_task_file(path, "classification", label_field="label", max_row_bytes=LIMIT)
 
 
 def test_a_long_conll_sentence_is_refused_naming_where_it_starts(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_a_long_conll_sentence_is_refused_naming_where_it_starts(tmp_path: Path)
     path = tmp_path / "train.txt"
     path.write_text("a O\nb O\n\n" + "".join(f"word{i} O\n" for i in range(40)))
     with pytest.raises(TaskError, match=r"train.txt, the sentence starting at line 4 is longer"):
-        read_task_file(path, "token-classification", "ner", max_row_bytes=LIMIT)
+        read_task_file(path, "token-classification", label_field="ner", max_row_bytes=LIMIT)
 
 
 def test_rows_within_the_limit_read_as_before(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_rows_within_the_limit_read_as_before(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     line = "x" * (LIMIT - 3) + ",no"
     path.write_text(f"text,label\r\n{line}\r\nok,yes\r\n")
-    assert len(read_task_file(path, "classification", "label", max_row_bytes=LIMIT)) == 2
+    assert len(read_task_file(path, "classification", label_field="label", max_row_bytes=LIMIT)) == 2
     long = tmp_path / "long.csv"
     long.write_text("text,label\n" + "w " * 5000 + ",no\n")
-    assert len(read_task_file(long, "classification", "label")) == 1
+    assert len(read_task_file(long, "classification", label_field="label")) == 1

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from worker.pruning.data import TaskData, load_task
-from worker.pruning.tasks import local_folder
+from worker.pruning.data.builtin import local_folder
+from worker.pruning.data.load import TaskData, load_task
 from worker.pruning.types import Hyperparameters, TaskSpec
 
 pytestmark = pytest.mark.slow

@@ -9,26 +9,19 @@ from typing import Any
 
 import pytest
 import torch
-from synthetic import timeless, tiny_tokenizer, write_task_files
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-from worker.pruning import engine, strategies
-from worker.pruning.data import load_task
+from tests.support.engine_runs import HP, Recorder, prune_request
+from tests.support.synthetic import timeless, tiny_tokenizer, write_task_files
+from worker.pruning import baseline, strategies
+from worker.pruning.data.load import load_task
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.surgery import count_parameters, layer_count
 from worker.pruning.train import evaluate
 from worker.pruning.types import (
     Cancelled,
-    Hyperparameters,
-    NullObserver,
-    PruneRequest,
     PruneResult,
-    RoundRecord,
-)
-
-HP = Hyperparameters(
-    epochs=3, candidate_epochs=1, repurpose_epochs=1, learning_rate=5e-3, batch_size=16, max_length=32, seed=0
 )
 
 
@@ -39,12 +32,6 @@ def task_specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {
         k: write_task_files(root / k, k) for k in ("classification", "regression", "token-classification")
     }
-
-
-def _request(model_dir: Path, spec: Any, **kw: Any) -> PruneRequest:
-    """A CPU request with the test budget."""
-    kw.setdefault("hyperparameters", HP)
-    return PruneRequest(model=str(model_dir), task=spec, device="cpu", **kw)
 
 
 def _check_consistent(result: PruneResult, retention: float) -> None:
@@ -68,7 +55,9 @@ def test_aglp_prunes_redundant_layers_and_saves_a_reloadable_model(
     bert_dir: Path, task_specs: dict[str, Any], tmp_path: Path
 ) -> None:
     """AGLP learns, removes layers, records consistent rounds; the artifact reloads smaller and equal."""
-    result = prune(_request(bert_dir, task_specs["classification"], retention=0.9), out_dir=tmp_path / "out")
+    result = prune(
+        prune_request(bert_dir, task_specs["classification"], retention=0.9), out_dir=tmp_path / "out"
+    )
     assert result.baseline_score > result.chance_score + 0.2
     assert len(result.removed_layers) >= 1
     assert result.rounds[0].layers_before == 4 and len(result.rounds[0].candidates) == 4
@@ -78,7 +67,7 @@ def test_aglp_prunes_redundant_layers_and_saves_a_reloadable_model(
     assert layer_count(reloaded.config) == len(result.kept_layers)
     assert count_parameters(reloaded) == result.parameters_after
     data = load_task(task_specs["classification"], tiny_tokenizer(), HP)
-    assert evaluate(reloaded, data.selection, data, HP, torch.device("cpu")) == result.score
+    assert evaluate(reloaded, data.selection, data, HP, device=torch.device("cpu")) == result.score
     report = json.loads((tmp_path / "out" / "pruning_report.json").read_text())
     assert report["kept_layers"] == list(result.kept_layers)
     assert len(report["rounds"]) == len(result.rounds) and report["seed"] == 0
@@ -91,17 +80,17 @@ def test_aglp_stops_at_the_threshold(
     """With scores fixed by depth, the first round under the threshold ends the job; ties go low."""
     by_depth = {4: 0.9, 3: 0.88, 2: 0.8, 1: 0.87}
 
-    def fake_evaluate(model: Any, *args: Any) -> float:
+    def fake_evaluate(model: Any, *args: Any, **kwargs: Any) -> float:
         return by_depth[layer_count(model.config)]
 
-    for module in (engine, strategies):
+    for module in (baseline, strategies):
         monkeypatch.setattr(module, "evaluate", fake_evaluate)
         monkeypatch.setattr(module, "fine_tune", lambda *args, **kwargs: 0)
     spec = task_specs["classification"]
-    result = prune(_request(bert_dir, spec, retention=0.95))  # threshold 0.855
+    result = prune(prune_request(bert_dir, spec, retention=0.95))  # threshold 0.855
     assert [r.accepted for r in result.rounds] == [True, False]
     assert result.removed_layers == (0,) and result.kept_layers == (1, 2, 3) and result.score == 0.88
-    full = prune(_request(bert_dir, spec, retention=0.95, run_to_end=True))
+    full = prune(prune_request(bert_dir, spec, retention=0.95, run_to_end=True))
     assert [r.accepted for r in full.rounds] == [True, False, False]  # 0.87 passes, but after a failure
     assert [r.removed_layer for r in full.rounds] == [0, 1, 2]
     assert full.kept_layers == result.kept_layers
@@ -111,7 +100,7 @@ def test_aglp_stops_at_the_threshold(
 @pytest.mark.parametrize("strategy", ["glp", "top"])
 def test_glp_and_top_give_valid_results(bert_dir: Path, task_specs: dict[str, Any], strategy: str) -> None:
     """The baselines play one round per removed layer and return a consistent result."""
-    request = _request(
+    request = prune_request(
         bert_dir,
         task_specs["classification"],
         retention=0.9,
@@ -135,7 +124,7 @@ def test_regression_and_token_tasks_run_end_to_end(
     bert_dir: Path, task_specs: dict[str, Any], kind: str, tmp_path: Path
 ) -> None:
     """Regression and token classification learn, prune and save a reloadable model."""
-    request = _request(bert_dir, task_specs[kind], retention=0.8, min_layers=3)
+    request = prune_request(bert_dir, task_specs[kind], retention=0.8, min_layers=3)
     result = prune(request, out_dir=tmp_path / "out")
     assert result.baseline_score > result.chance_score
     assert len(result.rounds) == 1
@@ -151,7 +140,7 @@ def test_regression_and_token_tasks_run_end_to_end(
 
 def test_same_seed_gives_identical_rounds(bert_dir: Path, task_specs: dict[str, Any]) -> None:
     """Two runs with the same seed make the same choices with the same scores."""
-    request = _request(
+    request = prune_request(
         bert_dir,
         task_specs["classification"],
         retention=0.9,
@@ -163,37 +152,13 @@ def test_same_seed_gives_identical_rounds(bert_dir: Path, task_specs: dict[str, 
     assert first.baseline_score == second.baseline_score
 
 
-class Recorder(NullObserver):
-    """Records the engine's calls; optionally asks it to stop once `stop_after` rounds are done."""
-
-    def __init__(self, stop_after: int | None = None) -> None:
-        """Start empty."""
-        self.calls: list[tuple[str, Any]] = []
-        self.stop_after = stop_after
-
-    def on_baseline(self, score: float, report_score: float, layers_total: int) -> None:
-        """Record."""
-        self.calls.append(("baseline", score))
-
-    def on_round(self, record: RoundRecord) -> None:
-        """Record."""
-        self.calls.append(("round", record.round))
-
-    def on_checkpoint(self, directory: Path) -> None:
-        """Record."""
-        self.calls.append(("checkpoint", directory.name))
-
-    def should_stop(self) -> bool:
-        """Stop once enough rounds are recorded."""
-        rounds = sum(1 for name, _ in self.calls if name == "round")
-        return self.stop_after is not None and rounds >= self.stop_after
-
-
 def test_interrupted_run_resumes_to_the_same_result(
     bert_dir: Path, task_specs: dict[str, Any], tmp_path: Path
 ) -> None:
     """Cancelled after round 1, a rerun on the same checkpoint dir finishes exactly like a clean run."""
-    request = _request(bert_dir, task_specs["classification"], retention=0.9, min_layers=1, run_to_end=True)
+    request = prune_request(
+        bert_dir, task_specs["classification"], retention=0.9, min_layers=1, run_to_end=True
+    )
     clean = prune(request)
     first = Recorder(stop_after=1)
     with pytest.raises(Cancelled):
@@ -231,7 +196,7 @@ def test_bad_requests_name_the_field(
     bert_dir: Path, task_specs: dict[str, Any], change: dict[str, Any], field: str
 ) -> None:
     """Out-of-range retention, strategy, depth or hyperparameters raise ConfigError naming the field."""
-    request = dataclasses.replace(_request(bert_dir, task_specs["classification"]), **change)
+    request = dataclasses.replace(prune_request(bert_dir, task_specs["classification"]), **change)
     with pytest.raises(ConfigError, match=field):
         prune(request)
 
@@ -239,7 +204,7 @@ def test_bad_requests_name_the_field(
 def test_min_layers_must_leave_something_to_prune(bert_dir: Path, task_specs: dict[str, Any]) -> None:
     """A floor at or above the model's depth is refused."""
     with pytest.raises(ConfigError, match="min_layers"):
-        prune(_request(bert_dir, task_specs["classification"], min_layers=4))
+        prune(prune_request(bert_dir, task_specs["classification"], min_layers=4))
 
 
 def test_candidates_fine_tune_on_their_sample_and_repurposing_on_all_of_train(
@@ -247,7 +212,7 @@ def test_candidates_fine_tune_on_their_sample_and_repurposing_on_all_of_train(
 ) -> None:
     """With candidate_train_examples, each candidate trains on that many examples; repurposing on all 240."""
     hp = dataclasses.replace(HP, candidate_train_examples=48)
-    result = prune(_request(bert_dir, task_specs["classification"], retention=0.01, hyperparameters=hp))
+    result = prune(prune_request(bert_dir, task_specs["classification"], retention=0.01, hyperparameters=hp))
     _check_consistent(result, 0.01)
     assert len(result.rounds) == 3
     for r in result.rounds:

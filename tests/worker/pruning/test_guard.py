@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
 
+from tests.support.synthetic import write_task_files
 from worker.pruning import guard
 from worker.pruning.engine import prune
 from worker.pruning.guard import BaselineNotLearned
 from worker.pruning.report import REPORT_FILE
 from worker.pruning.types import Hyperparameters, PruneRequest
 
-# The new user: a regression task at a learning rate far too low, so the full model learns nothing.
+# A new user's first job: a regression task at a learning rate far too low, so the full model learns nothing.
 WEAK = Hyperparameters(
     epochs=1, candidate_epochs=1, repurpose_epochs=0, learning_rate=1e-6, batch_size=16, max_length=32
 )
@@ -78,8 +78,15 @@ def test_the_learned_rule_is_a_share_of_the_headroom_above_chance() -> None:
     assert guard.learning_bar(0.5) == pytest.approx(0.55)
     assert guard.learned(0.56, 0.55, 0.5)
     assert not guard.learned(0.9, 0.54, 0.5)
-    assert guard.check_baseline(0.9, 0.9, 0.5, "accuracy", allow_weak=False, as_is=False) == []
-    warned = guard.check_baseline(0.5, 0.5, 0.5, "accuracy", allow_weak=True, as_is=False)
+    assert (
+        guard.check_baseline(
+            selection=0.9, report=0.9, chance=0.5, metric="accuracy", allow_weak=False, as_is=False
+        )
+        == []
+    )
+    warned = guard.check_baseline(
+        selection=0.5, report=0.5, chance=0.5, metric="accuracy", allow_weak=True, as_is=False
+    )
     assert [w.code for w in warned] == ["weak_baseline"]
 
 
@@ -88,7 +95,7 @@ def test_a_threshold_at_chance_and_a_pruned_model_beating_the_full_one_are_warni
     at_chance = guard.threshold_warning(threshold=0.80, chance=0.81)
     assert at_chance is not None and at_chance.code == "threshold_at_chance"
     assert guard.threshold_warning(threshold=0.85, chance=0.81) is None
-    # The 12-layer model: baseline 0.38 Pearson, 0.82 after two layers were removed.
+    # An undertrained 12-layer model: baseline 0.38 Pearson, 0.82 after two layers were removed.
     undertrained = guard.undertrained_warning(0.38, 0.38 * 0.9, [0.5, 0.82])
     assert undertrained is not None and undertrained.code == "undertrained_baseline"
     assert guard.undertrained_warning(0.38, 0.38 * 0.9, [0.39, 0.40]) is None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import write_task_files
 from transformers import AutoModelForSequenceClassification
 
+from secateur.kernel.hyperparameters import KNOBS
+from tests.support.synthetic import write_task_files
 from worker.pruning.constraints import check_depth, validate_constraints
 from worker.pruning.depths import DEPTH_FILE
-from worker.pruning.engine import prune
+from worker.pruning.engine import prune, validate
 from worker.pruning.errors import ConfigError, ModelError
 from worker.pruning.surgery import layer_count
 from worker.pruning.types import Depth, Hyperparameters, NullObserver, PruneRequest
@@ -128,6 +130,22 @@ def test_bad_options_are_refused_before_any_work(change: dict[str, Any], words: 
     request = dataclasses.replace(PruneRequest(model="m", task=None), **change)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=words):
         validate_constraints(request)
+
+
+@pytest.mark.parametrize("name", list(KNOBS))
+def test_hyperparameters_out_of_the_kernels_bounds_are_refused(name: str) -> None:
+    """Just past each bound the API enforces, the engine refuses too, naming the field and its range."""
+    knob = KNOBS[name]
+    past = [knob.minimum if knob.exclusive_minimum else knob.minimum - 1]
+    past += [] if knob.maximum is None else [knob.maximum + 1]
+    for value in past:
+        hp = dataclasses.replace(Hyperparameters(), **{name: value})
+        request = PruneRequest(model="m", task=None, hyperparameters=hp)  # type: ignore[arg-type]
+        words = re.escape(f"hyperparameter {name} must be {knob.requirement()}, got {value!r}")
+        with pytest.raises(ConfigError, match=words):
+            validate(request)
+    edges = {name: knob.maximum if knob.maximum is not None else knob.minimum + 1}
+    validate(PruneRequest(model="m", task=None, hyperparameters=Hyperparameters(**edges)))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

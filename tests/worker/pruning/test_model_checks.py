@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from synthetic import make_model_dir
 
+from tests.support.synthetic import make_model_dir
 from worker.pruning.engine import _load_tokenizer
 from worker.pruning.errors import ModelError
 from worker.pruning.surgery import load_model, read_config

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import timeless, write_task_files
-from test_engine import HP, Recorder, _request
 
-from worker.pruning.cost import Plan, estimate
+from secateur.kernel.cost import Plan, estimate
+from tests.support.engine_runs import HP, Recorder, prune_request
+from tests.support.synthetic import timeless, write_task_files
 from worker.pruning.engine import prune
 from worker.pruning.errors import ConfigError
 from worker.pruning.shortlist import rank_agreement
-from worker.pruning.types import Cancelled, CandidateScore
+from worker.pruning.types import Cancelled, Candidate
 from worker.pruning.zeroshot import ZeroShot
 
 TRAIN = 240
@@ -26,7 +26,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return write_task_files(tmp_path_factory.mktemp("task"), "classification")
 
 
-def _zero_shot_rank(c: CandidateScore) -> tuple[float, float, int]:
+def _zero_shot_rank(c: Candidate) -> tuple[float, float, int]:
     """The zero-shot ranking key: metric (higher first), loss, original index."""
     assert c.zero_shot_score is not None and c.zero_shot_loss is not None
     return (-c.zero_shot_score, c.zero_shot_loss, c.layer)
@@ -39,9 +39,9 @@ def _hp(**kw: Any) -> Any:
 
 def test_a_shortlist_of_every_layer_is_aglp(bert_dir: Path, spec: Any) -> None:
     """Verifying every candidate fine-tunes the same candidates with the same seeds as AGLP."""
-    aglp = prune(_request(bert_dir, spec, retention=0.01, min_layers=2, hyperparameters=_hp()))
+    aglp = prune(prune_request(bert_dir, spec, retention=0.01, min_layers=2, hyperparameters=_hp()))
     full = prune(
-        _request(
+        prune_request(
             bert_dir,
             spec,
             retention=0.01,
@@ -61,7 +61,7 @@ def test_a_shortlist_of_every_layer_is_aglp(bert_dir: Path, spec: Any) -> None:
 
 def test_aglp_rounds_record_the_zero_shot_ranking(bert_dir: Path, spec: Any) -> None:
     """AGLP fine-tunes every candidate as before and records each one's zero-shot score beside it."""
-    result = prune(_request(bert_dir, spec, retention=0.01, min_layers=2, hyperparameters=_hp()))
+    result = prune(prune_request(bert_dir, spec, retention=0.01, min_layers=2, hyperparameters=_hp()))
     for r in result.rounds:
         assert len(r.candidates) == r.layers_before
         assert all(c.score is not None and c.zero_shot_score is not None for c in r.candidates)
@@ -83,7 +83,7 @@ def test_rank_agreement_is_kendall_tau_over_the_verified() -> None:
 def test_shortlist_verifies_only_the_zero_shot_best(bert_dir: Path, spec: Any) -> None:
     """Each round fine-tunes `shortlist` candidates, the zero-shot best, and removes the best of those."""
     hp = _hp(shortlist=2)
-    request = _request(bert_dir, spec, retention=0.01, strategy="aglp-shortlist", hyperparameters=hp)
+    request = prune_request(bert_dir, spec, retention=0.01, strategy="aglp-shortlist", hyperparameters=hp)
     result = prune(request)
     assert len(result.rounds) == 3 and result.stopped_by == "floor"
     for r in result.rounds:
@@ -94,7 +94,7 @@ def test_shortlist_verifies_only_the_zero_shot_best(bert_dir: Path, spec: Any) -
         assert r.removed_layer == max(verified, key=lambda c: (c.score, -c.layer)).layer
         assert r.zero_shot_top == (r.removed_layer == best_zero_shot[0].layer)
         assert r.train_examples == 2 * 48 + TRAIN
-    plan = Plan.of(hp, 4, TRAIN, min_layers=1)
+    plan = Plan.of(hp, layers=4, train_size=TRAIN, min_layers=1)
     assert result.train_examples == estimate("aglp-shortlist", plan).train_examples
     assert result.throughput["train"]["examples"] == result.train_examples
     assert 0 < result.throughput["score"]["real_token_fraction"] <= 1  # type: ignore[operator]
@@ -102,7 +102,7 @@ def test_shortlist_verifies_only_the_zero_shot_best(bert_dir: Path, spec: Any) -
 
 def test_shortlist_resumes_to_the_same_result(bert_dir: Path, spec: Any, tmp_path: Path) -> None:
     """Cancelled after round 1, a rerun on the checkpoint finishes like a clean run."""
-    request = _request(
+    request = prune_request(
         bert_dir,
         spec,
         retention=0.01,
@@ -121,24 +121,24 @@ def test_budget_stops_before_a_round_that_would_exceed_it(bert_dir: Path, spec: 
     """A round that would pass max_train_examples_total is not started, and the result says so."""
     per_round = 4 * 48 + TRAIN
     hp = _hp(max_train_examples_total=3 * TRAIN + per_round + 10)
-    result = prune(_request(bert_dir, spec, retention=0.01, hyperparameters=hp))
+    result = prune(prune_request(bert_dir, spec, retention=0.01, hyperparameters=hp))
     assert len(result.rounds) == 1 and result.stopped_by == "budget"
     assert result.train_examples == 3 * TRAIN + per_round
     with pytest.raises(ConfigError, match=r"max_train_examples_total .* below the baseline"):
-        prune(_request(bert_dir, spec, hyperparameters=_hp(max_train_examples_total=3 * TRAIN - 1)))
+        prune(prune_request(bert_dir, spec, hyperparameters=_hp(max_train_examples_total=3 * TRAIN - 1)))
 
 
 def test_a_shortlist_longer_than_the_model_is_refused(bert_dir: Path, spec: Any) -> None:
     """shortlist above the layer count is an error naming it; 0 is refused by validation."""
     with pytest.raises(ConfigError, match="shortlist \\(5\\) exceeds the model's 4 layers"):
-        prune(_request(bert_dir, spec, strategy="aglp-shortlist", hyperparameters=_hp(shortlist=5)))
+        prune(prune_request(bert_dir, spec, strategy="aglp-shortlist", hyperparameters=_hp(shortlist=5)))
     with pytest.raises(ConfigError, match="shortlist"):
-        prune(_request(bert_dir, spec, strategy="aglp-shortlist", hyperparameters=_hp(shortlist=0)))
+        prune(prune_request(bert_dir, spec, strategy="aglp-shortlist", hyperparameters=_hp(shortlist=0)))
 
 
 def test_analysis_trains_only_the_baseline_and_maps_every_depth(bert_dir: Path, spec: Any) -> None:
     """analyze removes the zero-shot favourite each round down to the floor, whatever the threshold."""
-    result = prune(_request(bert_dir, spec, retention=0.99, strategy="analyze"))
+    result = prune(prune_request(bert_dir, spec, retention=0.99, strategy="analyze"))
     assert result.train_examples == 3 * TRAIN
     assert [r.layers_before for r in result.rounds] == [4, 3, 2]
     for r in result.rounds:

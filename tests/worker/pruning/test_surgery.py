@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import ARCHITECTURES, make_model_dir
 from transformers import AutoModelForSequenceClassification
 
+from tests.support.synthetic import ARCHITECTURES, make_model_dir
 from worker.pruning.errors import ModelError
 from worker.pruning.surgery import (
     count_parameters,

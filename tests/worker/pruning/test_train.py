@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import keyword_task
 
+from tests.support.synthetic import keyword_task
 from worker.pruning.surgery import load_model
-from worker.pruning.train import build_optimizer, derive_seed, evaluate, fine_tune
+from worker.pruning.train import TrainRun, build_optimizer, derive_seed, evaluate, fine_tune
 from worker.pruning.types import Cancelled, Hyperparameters, NullObserver
 
 HP = Hyperparameters(learning_rate=5e-3, batch_size=16)
@@ -38,11 +38,11 @@ def test_fine_tune_learns_and_is_reproducible(bert_dir: Path) -> None:
     task = keyword_task()
     first = load_model(str(bert_dir), "classification", 2)
     second = load_model(str(bert_dir), "classification", 2)
-    assert fine_tune(first, task, HP, 3, 7, CPU) == 3 * len(task.train)
-    fine_tune(second, task, HP, 3, 7, CPU)
+    assert fine_tune(first, task, HP, TrainRun(3, 7, CPU)) == 3 * len(task.train)
+    fine_tune(second, task, HP, TrainRun(3, 7, CPU))
     for a, b in zip(first.parameters(), second.parameters(), strict=True):
         assert torch.equal(a, b)
-    assert evaluate(first, task.selection, task, HP, CPU) > task.chance_score + 0.2
+    assert evaluate(first, task.selection, task, HP, device=CPU) > task.chance_score + 0.2
 
 
 def test_observer_can_cancel_and_gets_heartbeats(bert_dir: Path) -> None:
@@ -63,7 +63,13 @@ def test_observer_can_cancel_and_gets_heartbeats(bert_dir: Path) -> None:
 
     observer = Stopper()
     with pytest.raises(Cancelled):
-        fine_tune(load_model(str(bert_dir), "classification", 2), keyword_task(), HP, 3, 0, CPU, observer)
+        fine_tune(
+            load_model(str(bert_dir), "classification", 2),
+            keyword_task(),
+            HP,
+            TrainRun(3, 0, CPU),
+            observer=observer,
+        )
     assert observer.beats == 2
 
 
@@ -72,5 +78,5 @@ def test_token_evaluation_pads_batches(bert_dir: Path) -> None:
     task = keyword_task("token-classification")
     model = load_model(str(bert_dir), "token-classification", 2)
     small = Hyperparameters(eval_batch_size=7)
-    score = evaluate(model, task.selection, task, small, CPU)
+    score = evaluate(model, task.selection, task, small, device=CPU)
     assert 0.0 <= score <= 1.0

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import ARCHITECTURES, keyword_task, make_model_dir
 from torch.nn import functional
 
+from tests.support.synthetic import ARCHITECTURES, keyword_task, make_model_dir
 from worker.pruning.batching import Meter
 from worker.pruning.surgery import load_model
 from worker.pruning.types import Hyperparameters
@@ -25,8 +25,8 @@ def test_prefix_cache_equals_the_naive_pass(tmp_path: Path, arch: str) -> None:
     model = load_model(str(make_model_dir(tmp_path, arch, layers=8)), "classification", 2)
     kept = [0, 2, 5, 7]  # original indices: layer numbers are not positions
     meter = Meter()
-    fast = zero_shot_scores(model, kept, task.selection, task, HP, CPU, meter)
-    slow = naive_zero_shot(model, kept, task.selection, task, HP, CPU)
+    fast = zero_shot_scores(model, kept, task.selection, data=task, hp=HP, device=CPU, meter=meter)
+    slow = naive_zero_shot(model, kept, task.selection, data=task, hp=HP, device=CPU)
     assert [z.layer for z in fast] == kept
     for a, b in zip(fast, slow, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-9)
@@ -41,8 +41,8 @@ def test_prefix_cache_equals_the_naive_pass_on_other_task_types(bert_dir: Path, 
     """Regression (MSE) and token tasks (labels -100 skipped) score alike both ways."""
     task = keyword_task(kind, n_train=16, n_eval=40)
     model = load_model(str(bert_dir), kind, task.num_labels)  # type: ignore[arg-type]
-    fast = zero_shot_scores(model, [0, 1, 2, 3], task.selection, task, HP, CPU)
-    slow = naive_zero_shot(model, [0, 1, 2, 3], task.selection, task, HP, CPU)
+    fast = zero_shot_scores(model, [0, 1, 2, 3], task.selection, data=task, hp=HP, device=CPU)
+    slow = naive_zero_shot(model, [0, 1, 2, 3], task.selection, data=task, hp=HP, device=CPU)
     for a, b in zip(fast, slow, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-6)
         assert a.loss == pytest.approx(b.loss, rel=1e-4)
@@ -53,7 +53,7 @@ def test_block_influence_is_one_minus_cosine_over_real_tokens(bert_dir: Path) ->
     task = keyword_task(n_train=16, n_eval=20)
     model = load_model(str(bert_dir), "classification", 2)
     scores = zero_shot_scores(
-        model, [0, 1, 2, 3], task.selection, task, Hyperparameters(eval_batch_size=64), CPU
+        model, [0, 1, 2, 3], task.selection, data=task, hp=Hyperparameters(eval_batch_size=64), device=CPU
     )
     batch = task.collator([{k: row[k] for k in ("input_ids", "attention_mask")} for row in task.selection])
     with torch.no_grad():

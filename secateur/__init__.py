@@ -1,0 +1,1 @@
+"""Secateur: layer pruning as a service."""

@@ -1,0 +1,1 @@
+"""The kernel both rooms share: words, settings, database, job lifecycle, storage; no torch, no web server."""

@@ -1,0 +1,1 @@
+"""Model archives and safetensors checks, shared by uploads and the worker."""

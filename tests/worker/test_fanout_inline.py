@@ -1,0 +1,133 @@
+"""The fan-out's job side and candidate side in one process (SQLite, local storage), without Celery.
+
+A dispatch that sends nowhere leaves every candidate to the job's own process; one that runs
+`score_candidate` at once plays a helper that scores the whole round first, so the job only collects
+the scores and fetches the winner's weights from storage. Both must equal the sequential engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from secateur.kernel.db import session_scope
+from secateur.kernel.migrate import upgrade_to_head
+from secateur.kernel.models import CandidateRun, CandidateRunStatus, CandidateScore
+from tests.support.worker_env import API_KEY, reset_caches
+from tests.support.worker_helpers import FAST
+from tests.worker.test_run_job_options import get_job, upload
+from worker import fanout
+from worker.job_runner import run_job
+
+
+class Inline:
+    """A dispatch that records messages; `helping` scores each round's first one at once, here."""
+
+    def __init__(self, helping: bool) -> None:
+        self.helping = helping
+        self.sent: list[tuple[int, int]] = []
+        self.dropped: list[str] = []
+        self.answers: list[str] = []
+
+    def send(self, job_id: str, attempt: int, rnd: int, layer: int) -> str:
+        first = not any(r == rnd for r, _ in self.sent)
+        self.sent.append((rnd, layer))
+        if self.helping and first:
+            self.answers.append(fanout.score_candidate(job_id, attempt, rnd, layer))
+        return f"message-{len(self.sent)}"
+
+    def drop(self, message_ids: list[str]) -> None:
+        self.dropped.extend(message_ids)
+
+
+@pytest.fixture(scope="module")
+def api(
+    tmp_path_factory: pytest.TempPathFactory, model_archive: Path, dataset_files: tuple[Path, Path]
+) -> Iterator[tuple[TestClient, list[str]]]:
+    """The API on a fresh SQLite database and local storage, with the model and dataset uploaded."""
+    env = {
+        "SECATEUR_DATA_DIR": str(tmp_path_factory.mktemp("inline")),
+        "SECATEUR_QUEUE": "local",
+        "SECATEUR_DEVICE": "cpu",
+        "SECATEUR_BOOTSTRAP_API_KEY": API_KEY,
+        "SECATEUR_LATENCY_RUNS": "0",
+        "SECATEUR_CANDIDATE_LINGER_S": "0",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SECATEUR_DATABASE_URL", raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        reset_caches()
+        upgrade_to_head()
+        from app.main import create_app
+
+        with TestClient(create_app()) as client:
+            client.headers["Authorization"] = f"Bearer {API_KEY}"
+            train, validation = dataset_files
+            files = [upload(client, model_archive, "model")] + [
+                upload(client, p, "dataset") for p in (train, validation)
+            ]
+            yield client, files
+        reset_caches()
+
+
+def run(
+    api: tuple[TestClient, list[str]], strategy: str, dispatch: Inline | None
+) -> tuple[dict[str, Any], Any]:
+    """Submit a job and run it here; (the job, its candidate scores by (round, layer))."""
+    client, (model, train, validation) = api
+    body = {
+        "model": model,
+        "task": {
+            "type": "classification",
+            "train_file": train,
+            "validation_file": validation,
+            "text_fields": ["text"],
+            "label_field": "label",
+        },
+        "strategy": strategy,
+        "retention": 0.01,
+        "allow_weak_baseline": True,
+        "hyperparameters": {**FAST, "candidate_epochs": 2, "shortlist": 2},
+    }
+    response = client.post("/v1/jobs", json=body)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    run_job(job_id, dispatch=dispatch)
+    job = get_job(client, job_id)
+    assert job["status"] == "succeeded", job
+    with session_scope() as session:
+        rows = session.execute(
+            select(CandidateScore.round, CandidateScore.layer, CandidateScore.score).where(
+                CandidateScore.job_id == job_id, CandidateScore.score.is_not(None)
+            )
+        ).all()
+        fanned = session.scalars(select(CandidateRun).where(CandidateRun.job_id == job_id)).all()
+    assert all(r.status == CandidateRunStatus.DONE and r.claims == 1 for r in fanned)
+    assert len(fanned) == (len(rows) if dispatch else 0)
+    return job, {(r.round, r.layer): r.score for r in rows}
+
+
+@pytest.mark.parametrize("strategy", ["aglp", "aglp-shortlist"])
+def test_fanned_out_rounds_equal_the_sequential_ones(
+    api: tuple[TestClient, list[str]], strategy: str
+) -> None:
+    """Alone, or with a helper that scores every candidate first: the same scores and layers removed."""
+    sequential, expected = run(api, strategy, None)
+    alone = Inline(helping=False)
+    job, scores = run(api, strategy, alone)
+    assert scores == expected and job["result"]["removed_layers"] == sequential["result"]["removed_layers"]
+    assert sorted(alone.dropped) == sorted(f"message-{i + 1}" for i in range(len(alone.sent)))
+    assert len(alone.sent) == len(expected)
+
+    helped = Inline(helping=True)
+    job, scores = run(api, strategy, helped)
+    assert scores == expected and job["result"]["removed_layers"] == sequential["result"]["removed_layers"]
+    assert job["result"]["kept_layers"] == sequential["result"]["kept_layers"]
+    # The helper scored every candidate, so the job kept each winner's weights from storage.
+    assert sum(int(answer.split()[-1]) for answer in helped.answers) == len(expected), helped.answers

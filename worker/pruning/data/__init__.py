@@ -1,0 +1,1 @@
+"""Task data: built-in tasks, local files and the hub, read, encoded and tokenized."""
