@@ -103,19 +103,31 @@ def job_table(job: JobOut) -> Table:
 
 
 def rounds_table(rounds: list[RoundOut]) -> Table:
-    """A round x layer grid of candidate scores; the layer each round removed is starred."""
+    """A round x layer grid of candidate scores; the layer each round removed is starred.
+
+    A candidate ranked only zero-shot (an `aglp-shortlist` or `analyze` round) shows its untrained
+    score in brackets, so the fine-tuned and the zero-shot figures are never mistaken for each other.
+    """
     layers = sorted({c.layer for r in rounds for c in r.candidates})
     table = Table("round", *(f"L{layer}" for layer in layers), "removed", "score", "retained", "kept")
     for r in rounds:
-        scores = {c.layer: c.score for c in r.candidates}
+        by_layer = {c.layer: c for c in r.candidates}
         cells: list[Text] = []
         for layer in layers:
-            if layer not in scores:
+            candidate = by_layer.get(layer)
+            if candidate is None:
                 cells.append(Text("·", style="dim"))
-            elif layer == r.removed_layer:
-                cells.append(Text(f"★{scores[layer]:.4f}", style="bold green" if r.accepted else "bold red"))
+                continue
+            if candidate.score is not None:
+                figure = f"{candidate.score:.4f}"
+            elif candidate.zero_shot_score is not None:
+                figure = f"({candidate.zero_shot_score:.4f})"
             else:
-                cells.append(Text(f"{scores[layer]:.4f}"))
+                figure = "-"
+            if layer == r.removed_layer:
+                cells.append(Text(f"★{figure}", style="bold green" if r.accepted else "bold red"))
+            else:
+                cells.append(Text(figure, style="" if candidate.score is not None else "dim"))
         score = f"{r.score:.4f}" if r.score is not None else "-"
         retained = f"{r.retained_fraction:.3f}" if r.retained_fraction is not None else "-"
         kept = Text("yes", style="green") if r.accepted else Text("no: below threshold", style="red")

@@ -21,7 +21,7 @@ TERMINAL_EVENTS: Final = frozenset({"job.succeeded", "job.failed", "job.cancelle
 # These strategies build every round from the pretrained weights, so a fine-tuned start has no place;
 # the others walk from the previous round's model.
 FROM_PRETRAINED: Final[tuple[Strategy, ...]] = ("glp", "top")
-DEFAULT_STRATEGY: Final[Strategy] = "aglp"
+DEFAULT_STRATEGY: Final[Strategy] = "aglp-shortlist"  # see docs/engine.md, "Choosing the strategy"
 
 # "fine-tune": pretrained encoder + fresh head, fine-tuned (the paper). "as-is": the model is already
 # fine-tuned for this task; its head is kept and scored without training.

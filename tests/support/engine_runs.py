@@ -15,6 +15,7 @@ HP = Hyperparameters(
 def prune_request(model_dir: Path, spec: Any, **kw: Any) -> PruneRequest:
     """A CPU request with the test budget."""
     kw.setdefault("hyperparameters", HP)
+    kw.setdefault("strategy", "aglp")  # the tests were written for AGLP; the default is aglp-shortlist
     return PruneRequest(model=str(model_dir), task=spec, device="cpu", **kw)
 
 

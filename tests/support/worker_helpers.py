@@ -27,11 +27,19 @@ def upload(api: SecateurClient, path: Path, purpose: str) -> str:
 
 
 def submit(
-    api: SecateurClient, model: str, *, train: str, validation: str, label_field: str = "label", **hp: Any
+    api: SecateurClient,
+    model: str,
+    *,
+    train: str,
+    validation: str,
+    label_field: str = "label",
+    strategy: str = "aglp",
+    **hp: Any,
 ) -> str:
-    """Submit a classification job on uploaded files; returns the job id."""
+    """Submit a classification job on uploaded files (AGLP unless told); returns the job id."""
     body = {
         "model": model,
+        "strategy": strategy,
         "task": {
             "type": "classification",
             "train_file": train,

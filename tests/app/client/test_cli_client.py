@@ -100,6 +100,23 @@ def test_rounds_table_marks_each_winner(
     assert "★0.9000" in done.stdout and "0.7000" in done.stdout and "★0.7000" not in done.stdout
 
 
+def test_rounds_table_shows_zero_shot_scores_of_unverified_candidates(
+    run: Callable[..., Any], caller: Any, make_job: MakeJob, db_session: Session
+) -> None:
+    """A shortlist round's candidates that were only ranked show their untrained score in brackets."""
+    job = make_job(caller.id, status="running", strategy="aglp-shortlist")
+    db_session.add(Round(job_id=job.id, round=1, layers_before=3, removed_layer=1, score=0.9,
+                         report_score=0.8, retained_fraction=0.97, accepted=True, seconds=1.0))  # fmt: skip
+    for layer, score, zero_shot in ((0, None, 0.41), (1, 0.9, 0.62), (2, 0.85, 0.55)):
+        db_session.add(
+            CandidateScore(job_id=job.id, round=1, layer=layer, score=score, zero_shot_score=zero_shot)
+        )
+    db_session.commit()
+    done = run("jobs", "rounds", job.id)
+    assert done.exit_code == 0, done.output
+    assert "(0.4100)" in done.stdout and "★0.9000" in done.stdout and "0.8500" in done.stdout
+
+
 def test_wait_exits_non_zero_for_a_failed_job(
     run: Callable[..., Any], caller: Any, make_job: MakeJob, db_session: Session, event_hub: Any
 ) -> None:

@@ -26,7 +26,7 @@ def test_create_returns_the_job_object(client: TestClient, caller: Any, job_body
     assert response.status_code == 201, response.text
     job = response.json()
     assert job["id"].startswith("job_") and job["status"] == "queued"
-    assert job["task"] == {"name": "rte"} and job["strategy"] == "aglp" and job["retention"] == 0.9
+    assert job["task"] == {"name": "rte"} and job["strategy"] == "aglp-shortlist" and job["retention"] == 0.9
     assert job["hyperparameters"]["epochs"] == 3 and job["hyperparameters"]["max_train_examples"] is None
     assert job["metadata"] == {"team": "nlp"}
     assert job["progress"] == {
