@@ -142,6 +142,7 @@ def sequential_result(pair: Pair, tmp_path: Path) -> Any:
         model=str(tmp_path / "tiny-bert"),
         task=task,
         retention=0.01,
+        strategy="aglp",  # as `submit` asks the service for
         hyperparameters=hyperparameters(BUDGET),
         device="cpu",
         allow_weak_baseline=True,

@@ -44,7 +44,9 @@ def test_strategies_share_one_baseline_and_get_the_same_results(
 ) -> None:
     """GLP and top reuse AGLP's fine-tuned full model and end exactly as they do without the cache."""
     cache = tmp_path / "baselines"
-    aglp = PruneRequest(model=str(bert_dir), task=spec, device="cpu", hyperparameters=HP, min_layers=2)
+    aglp = PruneRequest(
+        model=str(bert_dir), task=spec, strategy="aglp", device="cpu", hyperparameters=HP, min_layers=2
+    )
     first = prune(aglp, baseline_cache_dir=cache)
     assert len(fine_tunes) == 1 and baseline_cache.entry_dir(cache, aglp).is_dir()
     for strategy in ("glp", "top"):
