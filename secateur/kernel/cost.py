@@ -8,7 +8,6 @@ the baseline plus every round down to `min_layers`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from secateur.kernel.hyperparameters import Hyperparameters
 
@@ -18,21 +17,6 @@ _DEFAULTS = Hyperparameters()
 def layer_floor(min_layers: int, target_layers: int | None, protected: int) -> int:
     """The fewest layers a job may end with: min_layers, target_layers, and one per protected layer."""
     return max(min_layers, target_layers or 0, protected)
-
-
-class Budget(Protocol):
-    """The fine-tuning figures a plan reads: the engine's `Hyperparameters` is one."""
-
-    @property
-    def epochs(self) -> int: ...
-    @property
-    def candidate_epochs(self) -> int: ...
-    @property
-    def repurpose_epochs(self) -> int: ...
-    @property
-    def candidate_train_examples(self) -> int | None: ...
-    @property
-    def shortlist(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +36,7 @@ class Plan:
     @classmethod
     def of(
         cls,
-        hp: Budget,
+        hp: Hyperparameters,
         *,
         layers: int,
         train_size: int,

@@ -11,20 +11,12 @@ from secateur.kernel import lifecycle
 from secateur.kernel.models import Event, Job, JobStatus, utcnow
 from secateur.kernel.vocabulary import TERMINAL_STATUSES, JobStatusName
 from tests.conftest import Caller
+from tests.support.job_rows import job_row
 
 
 def _job(session: Session, owner: Caller, **values: Any) -> str:
     """Insert a job of `owner` (queued unless `values` say otherwise) without the lifecycle."""
-    row = Job(
-        owner_id=owner.id,
-        model="org/model",
-        task={"name": "sst2"},
-        strategy="aglp",
-        retention=0.9,
-        hyperparameters={},
-        metadata_={},
-        **values,
-    )
+    row = job_row(owner.id, **values)
     session.add(row)
     session.flush()
     return row.id

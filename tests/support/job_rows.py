@@ -11,20 +11,24 @@ from secateur.kernel.db import session_scope
 from secateur.kernel.models import Event, Job
 
 
+def job_row(owner_id: str, **values: Any) -> Job:
+    """An unsaved job of `owner_id`, queued unless `values` override its columns."""
+    defaults: dict[str, Any] = {
+        "model": "org/model",
+        "task": {"name": "sst2"},
+        "strategy": "aglp",
+        "retention": 0.9,
+        "hyperparameters": {},
+        "metadata_": {},
+    }
+    return Job(owner_id=owner_id, **{**defaults, **values})
+
+
 def make_job(**values: Any) -> str:
     """Insert a job with an owner; `values` override its columns."""
     with session_scope() as session:
         owner, _ = create_key(session, "tester")
-        job = Job(
-            owner_id=owner.id,
-            model="org/model",
-            task={"name": "sst2"},
-            strategy="aglp",
-            retention=0.9,
-            hyperparameters={},
-            metadata_={},
-            **values,
-        )
+        job = job_row(owner.id, **values)
         session.add(job)
         session.flush()
         return job.id

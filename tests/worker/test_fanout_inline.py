@@ -16,11 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from secateur.kernel.db import session_scope
-from secateur.kernel.migrate import upgrade_to_head
 from secateur.kernel.models import CandidateRun, CandidateRunStatus, CandidateScore
-from tests.support.worker_env import API_KEY, reset_caches
+from tests.support.local_api import get_job, local_api
 from tests.support.worker_helpers import FAST
-from tests.worker.test_run_job_options import get_job, upload
 from worker import fanout
 from worker.job_runner import run_job
 
@@ -50,30 +48,9 @@ def api(
     tmp_path_factory: pytest.TempPathFactory, model_archive: Path, dataset_files: tuple[Path, Path]
 ) -> Iterator[tuple[TestClient, list[str]]]:
     """The API on a fresh SQLite database and local storage, with the model and dataset uploaded."""
-    env = {
-        "SECATEUR_DATA_DIR": str(tmp_path_factory.mktemp("inline")),
-        "SECATEUR_QUEUE": "local",
-        "SECATEUR_DEVICE": "cpu",
-        "SECATEUR_BOOTSTRAP_API_KEY": API_KEY,
-        "SECATEUR_LATENCY_RUNS": "0",
-        "SECATEUR_CANDIDATE_LINGER_S": "0",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("SECATEUR_DATABASE_URL", raising=False)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        reset_caches()
-        upgrade_to_head()
-        from app.main import create_app
-
-        with TestClient(create_app()) as client:
-            client.headers["Authorization"] = f"Bearer {API_KEY}"
-            train, validation = dataset_files
-            files = [upload(client, model_archive, "model")] + [
-                upload(client, p, "dataset") for p in (train, validation)
-            ]
-            yield client, files
-        reset_caches()
+    settings = {"SECATEUR_LATENCY_RUNS": "0", "SECATEUR_CANDIDATE_LINGER_S": "0"}
+    with local_api(tmp_path_factory.mktemp("inline"), model_archive, dataset_files, **settings) as api:
+        yield api
 
 
 def run(

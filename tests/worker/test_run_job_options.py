@@ -17,8 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from transformers import AutoModelForSequenceClassification
 
-from secateur.kernel.migrate import upgrade_to_head
-from tests.support.worker_env import API_KEY, reset_caches
+from tests.support.local_api import get_job, local_api
 from tests.support.worker_helpers import FAST
 from worker.job_runner import run_job
 
@@ -28,50 +27,16 @@ def api(
     tmp_path_factory: pytest.TempPathFactory, model_archive: Path, dataset_files: tuple[Path, Path]
 ) -> Iterator[tuple[TestClient, list[str]]]:
     """The API on a fresh SQLite database and local storage, with the model and dataset uploaded."""
-    data_dir = tmp_path_factory.mktemp("options")
-    env = {
-        "SECATEUR_DATA_DIR": str(data_dir),
-        "SECATEUR_QUEUE": "local",
-        "SECATEUR_DEVICE": "cpu",
-        "SECATEUR_BOOTSTRAP_API_KEY": API_KEY,
+    settings = {
         "SECATEUR_LATENCY_RUNS": "1",
         # Smaller than one tiny model's archive: every depth but the newest is dropped.
         "SECATEUR_MAX_DEPTH_ARTIFACTS_BYTES": "1",
     }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("SECATEUR_DATABASE_URL", raising=False)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        reset_caches()
-        upgrade_to_head()
-        from app.main import create_app
-
-        with TestClient(create_app()) as client:
-            client.headers["Authorization"] = f"Bearer {API_KEY}"
-            train, validation = dataset_files
-            files = [upload(client, model_archive, "model")] + [
-                upload(client, p, "dataset") for p in (train, validation)
-            ]
-            yield client, files
-        reset_caches()
+    with local_api(tmp_path_factory.mktemp("options"), model_archive, dataset_files, **settings) as api:
+        yield api
 
 
 # Raw requests on the TestClient (not yet on app.client): these tests read the job as a dict.
-def upload(client: TestClient, path: Path, purpose: str) -> str:
-    """Upload a file and return its id."""
-    with path.open("rb") as handle:
-        response = client.post("/v1/files", files={"file": (path.name, handle)}, data={"purpose": purpose})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def get_job(client: TestClient, job_id: str) -> dict[str, Any]:
-    """The job object."""
-    response = client.get(f"/v1/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
 def events(client: TestClient, job_id: str) -> list[dict[str, Any]]:
     """The job's whole event log, oldest first."""
     response = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000})
