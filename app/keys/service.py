@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.keys import repository
@@ -39,7 +40,15 @@ def ensure_bootstrap_key(session: Session, key: str) -> ApiKey:
     existing = repository.get_by_hash(session, hash_key(key))
     if existing is not None:
         return existing
-    return repository.add(session, "bootstrap", hash_key(key), key[:12])
+    try:
+        with session.begin_nested():
+            return repository.add(session, "bootstrap", hash_key(key), key[:12])
+    except IntegrityError:
+        # API replicas started together all bootstrap the same key: one insert wins, the rest read it.
+        winner = repository.get_by_hash(session, hash_key(key))
+        if winner is None:
+            raise
+        return winner
 
 
 def authenticate(session: Session, secret: str) -> ApiKey | None:

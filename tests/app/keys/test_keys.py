@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import get_session_factory
+from app.keys import repository
 from app.keys.service import KEY_PREFIX, authenticate, create_key, ensure_bootstrap_key, hash_key
 from secateur.kernel.db import make_engine
 from secateur.kernel.migrate import upgrade_to_head
@@ -37,6 +38,22 @@ def test_a_revoked_key_is_refused(client: TestClient, caller: Any, db_session: S
     db_session.get_one(ApiKey, caller.id).revoked_at = utcnow()
     db_session.commit()
     assert client.get("/v1/jobs", headers=caller.headers).status_code == 401
+
+
+def test_ensure_bootstrap_key_survives_a_replica_inserting_it_first(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API replicas starting together: the one whose insert loses gets the winner's row, no error."""
+    winner = ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests")
+    real, looks = repository.get_by_hash, []
+
+    def first_look_misses(session: Session, key_hash: str) -> ApiKey | None:
+        looks.append(key_hash)  # the loser's first look came before the winner committed
+        return None if len(looks) == 1 else real(session, key_hash)
+
+    monkeypatch.setattr(repository, "get_by_hash", first_look_misses)
+    assert ensure_bootstrap_key(db_session, "sk-sec-bootstrap-for-tests").id == winner.id
+    assert len(looks) == 2
 
 
 def test_ensure_bootstrap_key_is_idempotent(db_session: Session) -> None:
