@@ -28,6 +28,7 @@ BUDGET_KEYS = (
     "baseline_epochs",
     "candidate_train_examples",
     "repurpose_epochs",
+    "selection_examples",
 )
 
 
@@ -49,6 +50,9 @@ class Budget:
     # AGLP's repurposing of each round's winner (None: `epochs`); 0 keeps the winner, as the authors'
     # code does in effect.
     repurpose_epochs: int | None = None
+    # Score on a fixed sample of the selection half (None: all of it): a 12-layer model on a CPU
+    # spends more on scoring its candidates than on fine-tuning them.
+    selection_examples: int | None = None
 
     @property
     def tag(self) -> str:
@@ -61,6 +65,8 @@ class Budget:
             tag += f"-c{self.candidate_train_examples}"
         if self.repurpose_epochs is not None:
             tag += f"-r{self.repurpose_epochs}"
+        if self.selection_examples is not None:
+            tag += f"-s{self.selection_examples}"
         return tag
 
     def hyperparameters(self, seed: int) -> Hyperparameters:
@@ -75,6 +81,7 @@ class Budget:
             seed=seed,
             max_train_examples=self.train_examples,
             candidate_train_examples=self.candidate_train_examples,
+            max_selection_examples=self.selection_examples,
         )
 
     def with_overrides(self, overrides: dict[str, str]) -> Budget:

@@ -136,6 +136,9 @@ def main(
     repurpose_epochs: Annotated[
         int | None, typer.Option(min=0, help="AGLP's repurposing epochs; 0 keeps the winner")
     ] = None,
+    selection_examples: Annotated[
+        int | None, typer.Option(min=1, help="score on a fixed sample of the selection half; default all")
+    ] = None,
     task_budget: Annotated[
         list[str] | None, typer.Option("--task-budget", help="per-task TASK.KEY=VALUE, e.g. rte.epochs=3")
     ] = None,
@@ -180,6 +183,7 @@ def main(
             baseline_epochs=baseline_epochs,
             candidate_train_examples=candidate_train_examples,
             repurpose_epochs=repurpose_epochs,
+            selection_examples=selection_examples,
         )
         grid = Grid(
             tasks=task_list,

@@ -63,6 +63,8 @@ def budget_label(budget: dict[str, Any]) -> str:
         text += f", candidates {budget['candidate_train_examples']} ex"
     if budget.get("repurpose_epochs") is not None:
         text += f", repurpose {budget['repurpose_epochs']} ep"
+    if budget.get("selection_examples") is not None:
+        text += f", scored on {budget['selection_examples']} selection ex"
     return text
 
 

@@ -80,6 +80,14 @@ class Hyperparameters:
         None, 1, None, "Use at most this many training examples (a fixed sample); null: all of them."
     )
     eval_batch_size: int = _knob(64, 1, 4096, "Batch size when scoring.")
+    # Every candidate is scored on the selection half, so a large dev set makes each round's scoring
+    # cost more than its fine-tunes; the report half stays whole.
+    max_selection_examples: int | None = _knob(
+        None,
+        1,
+        None,
+        "Score on at most this many examples of the selection half (a fixed sample); null: all of it.",
+    )
     # Candidates only rank layers; the baseline and repurposing use the whole set.
     candidate_train_examples: int | None = _knob(
         None,

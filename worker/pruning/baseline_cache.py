@@ -33,6 +33,7 @@ BASELINE_FIELDS = (
     "seed",
     "max_train_examples",
     "eval_batch_size",
+    "max_selection_examples",  # the cached score is measured on the selection half
 )
 ENTRY_FILE = "baseline.json"
 

@@ -84,6 +84,7 @@ def test_the_cache_key_is_what_the_baseline_depends_on(bert_dir: Path, spec: Any
         dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, epochs=2)),
         dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, seed=1)),
         dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, max_train_examples=10)),
+        dataclasses.replace(base, hyperparameters=dataclasses.replace(HP, max_selection_examples=4)),
         dataclasses.replace(base, model=str(tmp_path)),
         dataclasses.replace(base, task=dataclasses.replace(spec, metric="f1")),
     ]

@@ -84,6 +84,20 @@ def test_max_train_examples_draws_a_seeded_subset(tmp_path: Path, bert: PreTrain
     assert len(load_task(spec, bert, Hyperparameters(max_train_examples=500)).train) == 20
 
 
+def test_max_selection_examples_scores_on_a_fixed_head_of_the_selection_half(
+    tmp_path: Path, bert: PreTrainedTokenizerBase
+) -> None:
+    """The capped selection half is the whole half's head for every seed; the report half stays whole."""
+    spec = rte_like(tmp_path, dev_rows=11)
+    whole = load_task(spec, bert, Hyperparameters())
+    capped = [load_task(spec, bert, Hyperparameters(seed=s, max_selection_examples=3)) for s in (0, 4)]
+    for data in capped:
+        assert len(data.selection) == 3
+        assert data.selection["input_ids"] == whole.selection["input_ids"][:3]
+        assert data.report["input_ids"] == whole.report["input_ids"]
+    assert len(load_task(spec, bert, Hyperparameters(max_selection_examples=99)).selection) == 5
+
+
 def test_pairs_truncate_longest_first(tmp_path: Path, bert: PreTrainedTokenizerBase) -> None:
     """With max_length 8, the longer sentence of a pair is cut first, and nothing is padded."""
     data = load_task(rte_like(tmp_path), bert, Hyperparameters(max_length=8))

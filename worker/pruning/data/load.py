@@ -86,7 +86,10 @@ def load_task(
         collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE_INDEX)
     else:
         collator = DataCollatorWithPadding(tokenizer)
-    selection = _tokenize(halves["train"], tokenizer, hp, raw.type)
+    chosen = halves["train"]  # already shuffled by the split, so its head is a fixed random sample
+    if hp.max_selection_examples is not None and hp.max_selection_examples < len(chosen):
+        chosen = chosen.select(range(hp.max_selection_examples))
+    selection = _tokenize(chosen, tokenizer, hp, raw.type)
     return TaskData(
         type=raw.type,
         metric=encoded.metric,
