@@ -230,9 +230,9 @@ async def get_caller(
 ) -> Caller:
     """Like `get_current_key` (same limits, same 401s), but a key seen lately needs no thread switch.
 
-    Its revocation is checked by `Caller.run` or `Caller.read`, before any of the request's answer. The settings and
-    the session factory are read here rather than declared: each declared dependency is one more
-    step of FastAPI's resolution on every request.
+    Its revocation is checked by `Caller.run` or `Caller.read`, before any of the request's answer.
+    The settings and the session factory are read here rather than declared: each declared
+    dependency is one more step of FastAPI's resolution on every request.
     """
     factory = _provided(request, get_session_factory)
     limits = rate_limits(request.app, _provided(request, get_settings))

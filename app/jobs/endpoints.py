@@ -31,7 +31,7 @@ from app.jobs.events import EventHubDep, event_stream, resume_point, wants_strea
 from secateur.kernel.jobs import repository
 from secateur.kernel.jobs.history import DepthList, EventList, EventOut, RoundList
 from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut
-from secateur.kernel.jobs.serializers import depth_out, job_out, round_out
+from secateur.kernel.jobs.serializers import depth_out, job_list, job_out, round_out
 from secateur.kernel.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -81,7 +81,7 @@ async def list_jobs(
 
     def read(conn: Connection) -> Response:
         rows, has_more = service.list_jobs(conn, caller.key.id, limit, after)
-        return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
+        return json_response(job_list(rows, has_more))
 
     return await caller.read(read)
 
