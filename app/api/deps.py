@@ -15,6 +15,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -216,13 +217,30 @@ class Caller:
         return await self._refusing_revoked(call)
 
     async def _refusing_revoked(self, call: Callable[[], T]) -> T:
-        """`call()` in the threadpool; when it finds the key revoked, forget the key and answer 401."""
+        """`call()` in the threadpool; when it finds the key revoked, forget the key and answer 401.
+
+        At most `db_pool_size` reads run at once: more would overflow the pool, and each overflow
+        connection is opened for one request and closed after it (on PostgreSQL a new server
+        process each time), while the threads only take turns on the GIL. A read that waits
+        `db_pool_timeout_s` for its turn gets the pool's own 503.
+        """
+        settings = _provided(self.request, get_settings)
+        limiter: anyio.CapacityLimiter | None = getattr(self.request.app.state, "read_limiter", None)
+        if limiter is None:
+            limiter = self.request.app.state.read_limiter = anyio.CapacityLimiter(settings.db_pool_size)
+        try:
+            with anyio.fail_after(settings.db_pool_timeout_s):
+                await limiter.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError(f"no read slot within {settings.db_pool_timeout_s:g} s") from None
         try:
             return await run_in_threadpool(call)
         except KeyRevoked:
             self.request.app.state.key_cache.drop(self.digest)
             rate_limits(self.request.app, _provided(self.request, get_settings)).failed(self.address)
             raise Unauthorized("The API key is invalid or has been revoked.") from None
+        finally:
+            limiter.release()
 
 
 async def get_caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:

@@ -1,10 +1,12 @@
 """The polled reads: one thread switch each, a key cache that never outlives revocation, Core rows."""
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -12,6 +14,7 @@ from sqlalchemy import Connection, delete, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import deps
+from app.jobs import service
 from app.keys.service import create_key
 from secateur.kernel.db import make_engine
 from secateur.kernel.jobs import repository
@@ -278,3 +281,40 @@ def test_the_job_json_is_unchanged(client: TestClient, caller: Any, make_job: Ma
     assert list(page) == ["object", "data", "has_more"]
     item = page["data"][0]
     assert {name: datetime.fromisoformat(item.pop(name)) for name in times} == times and item == body
+
+
+def test_reads_beyond_the_pool_wait_for_a_slot_then_get_503(
+    app: FastAPI, settings: Any, caller: Any, make_job: MakeJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most db_pool_size reads run at once; one that waits db_pool_timeout_s is told to retry."""
+    settings.db_pool_size, settings.db_pool_timeout_s = 1, 0.3
+    job = make_job(caller.id)
+    release, started = threading.Event(), threading.Event()
+    view_job = service.view_job
+
+    def slow_view(*args: Any) -> Any:
+        started.set()
+        release.wait(5)
+        return view_job(*args)
+
+    monkeypatch.setattr(service, "view_job", slow_view)
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=caller.headers) as c:
+            async with anyio.create_task_group() as group:
+                first: list[httpx.Response] = []
+                group.start_soon(lambda: _into(first, c.get(f"/v1/jobs/{job.id}")))
+                await anyio.to_thread.run_sync(started.wait, 5)
+                second = await c.get(f"/v1/jobs/{job.id}")
+                release.set()
+            third = await c.get(f"/v1/jobs/{job.id}")
+        assert second.json()["type"] == "urn:secateur:problem:database-busy"
+        return [first[0].status_code, second.status_code, third.status_code]
+
+    assert anyio.run(scenario) == [200, 503, 200]
+
+
+async def _into(out: list[httpx.Response], request: Any) -> None:
+    """Await `request` and keep its response."""
+    out.append(await request)
