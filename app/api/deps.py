@@ -7,20 +7,23 @@ does not. The overridable providers (`get_settings`, `get_session_factory`, `get
 plain functions, looked up through the app's dependency overrides.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.api.ratelimit import rate_limits
 from app.core.problems import Unauthorized
-from app.keys.service import authenticate, hash_key
+from app.keys.service import KeyRevoked, authenticate, hash_key
 from secateur.kernel.db import get_sessionmaker
+from secateur.kernel.jobs.repository import key_live
 from secateur.kernel.models import ApiKey
 from secateur.kernel.settings import Settings, get_settings
 from secateur.kernel.storage import Storage, get_storage
@@ -128,7 +131,8 @@ class KeyCache:
     """Keys authenticated lately, by the SHA-256 of their secret: a hit spares the lookup's thread switch.
 
     Never the revocation check: a cached key is only handed out inside `Caller.run`, whose one thread
-    switch first reads the key's `revoked_at` by primary key, in the same session as the work.
+    switch first reads the key's `revoked_at` by primary key, in the same session as the work, or
+    `Caller.read`, whose work reads it in the statement that reads its rows.
     """
 
     def __init__(self, size: int = 4096) -> None:
@@ -151,9 +155,24 @@ class KeyCache:
         self._keys.pop(digest, None)
 
 
-# Core, not ORM: this runs on every request that uses a cached key.
-_KEYS = ApiKey.__table__.c
-_LIVE = select(_KEYS.revoked_at).where(_KEYS.id == bindparam("key_id"))
+@contextmanager
+def _reader(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A connection for reads: a bare Core connection from an engine, else the session's (tests).
+
+    No ORM session on the engine's path: its bookkeeping cost as much as the job read itself.
+    """
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        with factory() as session:  # a test's session, joined to its rolled-back transaction
+            yield session.connection()
+        return
+    with bind.connect() as conn:
+        if bind.dialect.name != "sqlite":
+            # No transaction: PostgreSQL then skips a BEGIN and a ROLLBACK round trip, and its default
+            # isolation (read committed) gives each statement its own snapshot either way. SQLite's
+            # driver begins none before a SELECT anyway, and there the setting costs a PRAGMA each way.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 class Caller:
@@ -176,35 +195,60 @@ class Caller:
         def call() -> T:
             with self.factory() as session:
                 if isinstance(session.get_bind(), Engine):
-                    # Reads need no transaction: PostgreSQL then skips a BEGIN and a ROLLBACK round
-                    # trip, and its default isolation (read committed) gives each statement its own
-                    # snapshot either way. (A test's session joins an open transaction instead.)
+                    # As in _reader: reads need no transaction (a test's session joins one instead).
                     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                row = session.execute(_LIVE, {"key_id": self.key.id}).first()
-                if row is None or row[0] is not None:
-                    raise _Revoked
+                if not key_live(session, self.key.id):
+                    raise KeyRevoked(self.key.id)
                 return work(session)
 
+        return await self._refusing_revoked(call)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Like `run`, on a Core connection, for work whose statements check the key themselves.
+
+        `work` must raise KeyRevoked, before answering anything, when the key is no longer live: the
+        job views read `key_live` in their own statement, which spares a statement per request.
+        """
+
+        def call() -> T:
+            with _reader(self.factory) as conn:
+                return work(conn)
+
+        return await self._refusing_revoked(call)
+
+    async def _refusing_revoked(self, call: Callable[[], T]) -> T:
+        """`call()` in the threadpool; when it finds the key revoked, forget the key and answer 401.
+
+        At most `db_pool_size` reads run at once: more would overflow the pool, and each overflow
+        connection is opened for one request and closed after it (on PostgreSQL a new server
+        process each time), while the threads only take turns on the GIL. A read that waits
+        `db_pool_timeout_s` for its turn gets the pool's own 503.
+        """
+        settings = _provided(self.request, get_settings)
+        limiter: anyio.CapacityLimiter | None = getattr(self.request.app.state, "read_limiter", None)
+        if limiter is None:
+            limiter = self.request.app.state.read_limiter = anyio.CapacityLimiter(settings.db_pool_size)
+        try:
+            with anyio.fail_after(settings.db_pool_timeout_s):
+                await limiter.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError(f"no read slot within {settings.db_pool_timeout_s:g} s") from None
         try:
             return await run_in_threadpool(call)
-        except _Revoked:
+        except KeyRevoked:
             self.request.app.state.key_cache.drop(self.digest)
             rate_limits(self.request.app, _provided(self.request, get_settings)).failed(self.address)
             raise Unauthorized("The API key is invalid or has been revoked.") from None
+        finally:
+            limiter.release()
 
 
-class _Revoked(Exception):
-    """The cached key was revoked or deleted since it was cached."""
-
-
-async def get_caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Caller:
+async def get_caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     """Like `get_current_key` (same limits, same 401s), but a key seen lately needs no thread switch.
 
-    Its revocation is checked by `Caller.run`, before any of the request's work. The settings and
-    the session factory are read here rather than declared: each declared dependency is one more
-    step of FastAPI's resolution on every request.
+    Its revocation is checked by `Caller.run` or `Caller.read`, before any of the request's answer.
+    The settings and the session factory are read here rather than declared: each declared
+    dependency is one more step of FastAPI's resolution on every request.
     """
     factory = _provided(request, get_session_factory)
     limits = rate_limits(request.app, _provided(request, get_settings))
@@ -228,4 +272,19 @@ async def get_caller(
     return Caller(key, digest, address, request, factory)
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+class _CallerBearer(HTTPBearer):
+    """`_bearer` that answers with the `Caller`: one dependency where `get_caller` under it made two.
+
+    FastAPI resolves each level of dependencies anew on every request (about a tenth of a polled
+    GET's CPU); as the same security scheme, it documents the same `HTTPBearer` requirement.
+    """
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        """The caller of `request`, as `get_caller` finds it."""
+        return await get_caller(request, await super().__call__(request))
+
+
+CallerDep = Annotated[
+    Caller,
+    Depends(_CallerBearer(auto_error=False, scheme_name="HTTPBearer", description=_bearer.model.description)),
+]

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.api.deps import CallerDep, CurrentKey, SessionDep, SettingsDep, StorageDep
@@ -30,7 +31,7 @@ from app.jobs.events import EventHubDep, event_stream, resume_point, wants_strea
 from secateur.kernel.jobs import repository
 from secateur.kernel.jobs.history import DepthList, EventList, EventOut, RoundList
 from secateur.kernel.jobs.schemas import JobCreate, JobList, JobOut
-from secateur.kernel.jobs.serializers import depth_out, job_out, round_out
+from secateur.kernel.jobs.serializers import depth_out, job_list, job_out, round_out
 from secateur.kernel.models import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -78,17 +79,17 @@ async def list_jobs(
 ) -> Response:
     """The caller's jobs, newest first; pass the last id as `after` for the next page."""
 
-    def read(session: Session) -> Response:
-        rows, has_more = service.list_jobs(session, caller.key.id, limit, after)
-        return json_response(JobList(data=[job_out(job) for job in rows], has_more=has_more))
+    def read(conn: Connection) -> Response:
+        rows, has_more = service.list_jobs(conn, caller.key.id, limit, after)
+        return json_response(job_list(rows, has_more))
 
-    return await caller.run(read)
+    return await caller.read(read)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=problem_responses(*AUTH_PROBLEMS, NotFound))
 async def get_job(job_id: str, caller: CallerDep) -> Response:
     """One of the caller's jobs, with its progress, result or error."""
-    return await caller.run(lambda s: json_response(job_out(service.view_job(s, caller.key.id, job_id))))
+    return await caller.read(lambda c: json_response(job_out(service.view_job(c, caller.key.id, job_id))))
 
 
 @router.get(

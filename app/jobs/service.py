@@ -21,6 +21,7 @@ from app.core.problems import (
 from app.files import repository as files_repository
 from app.jobs import estimate
 from app.jobs.estimate_schemas import JobEstimate
+from app.keys.service import KeyRevoked
 from secateur.kernel import lifecycle, queue
 from secateur.kernel.jobs import repository
 from secateur.kernel.jobs.schemas import CustomTask, JobCreate
@@ -160,22 +161,39 @@ def get_job(session: Session, owner_id: str, job_id: str) -> Job:
     return job
 
 
-def view_job(session: Session, owner_id: str, job_id: str) -> Row[Any]:
-    """The caller's job as the columns its view reads, or 404 (the same 404 as `get_job`)."""
-    row = repository.view_owned(session, owner_id, job_id)
-    if row is None:
+def _checked(reader: repository.Reader, owner_id: str, rows: list[Row[Any]]) -> list[Row[Any]]:
+    """`rows` read with their key's state; KeyRevoked unless the key is live (asked when none came)."""
+    live = rows[0].key_live if rows else repository.key_live(reader, owner_id)
+    if not live:
+        raise KeyRevoked(owner_id)
+    return rows
+
+
+def view_job(reader: repository.Reader, owner_id: str, job_id: str) -> Row[Any]:
+    """The caller's job as the columns its view reads, or 404 (the same 404 as `get_job`).
+
+    KeyRevoked, before anything else, when the key `owner_id` is no longer live.
+    """
+    row = repository.view_owned(reader, owner_id, job_id)
+    if not _checked(reader, owner_id, [row] if row is not None else []):
         raise NotFound(f"No job {job_id!r}.")
+    assert row is not None
     return row
 
 
-def list_jobs(session: Session, owner_id: str, limit: int, after: str | None) -> tuple[list[Row[Any]], bool]:
-    """One page of the caller's jobs (view rows), newest first, and whether more follow."""
+def list_jobs(
+    reader: repository.Reader, owner_id: str, limit: int, after: str | None
+) -> tuple[list[Row[Any]], bool]:
+    """One page of the caller's jobs (view rows), newest first, and whether more follow.
+
+    KeyRevoked, before anything else, when the key `owner_id` is no longer live.
+    """
     cursor = None
     if after is not None:
-        cursor = repository.view_owned(session, owner_id, after)
-        if cursor is None:
+        cursor = repository.view_owned(reader, owner_id, after)
+        if not _checked(reader, owner_id, [cursor] if cursor is not None else []):
             raise InvalidField("after", f"no job {after!r} to page after")
-    rows = repository.view_page(session, owner_id, limit, cursor)
+    rows = _checked(reader, owner_id, repository.view_page(reader, owner_id, limit, cursor))
     return rows[:limit], len(rows) > limit
 
 

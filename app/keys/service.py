@@ -51,6 +51,10 @@ def ensure_bootstrap_key(session: Session, key: str) -> ApiKey:
         return winner
 
 
+class KeyRevoked(Exception):
+    """The caller's key, live when the request began, is revoked or deleted (the API answers 401)."""
+
+
 def authenticate(session: Session, secret: str) -> ApiKey | None:
     """The live key matching `secret`, or None when unknown or revoked."""
     row = repository.get_by_hash(session, hash_key(secret))

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, or_, select
+from sqlalchemy import Connection, Row, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from secateur.kernel.models import CandidateScore, Event, Job, JobDepth, JobStatus, Round
+from secateur.kernel.models import ApiKey, CandidateScore, Event, Job, JobDepth, JobStatus, Round
 
 # The polling clients' query: built once, it skips rebuilding the expression and its cache key.
 _OWNED = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
@@ -26,13 +26,32 @@ VIEW_FIELDS = (
     "artifact_sha256",
 )  # fmt: skip
 _JOBS = Job.__table__.c
-_VIEW = select(*(_JOBS[Job.__mapper__.attrs[name].columns[0].key].label(name) for name in VIEW_FIELDS))
+_KEYS = ApiKey.__table__.c
+# `key_live`: whether the owner's key exists unrevoked, an uncorrelated subquery the database runs
+# once per statement. Reading it with the jobs spares the API a statement (on PostgreSQL a round
+# trip) per polled GET; a statement that finds no job says nothing, and the caller asks `key_live`.
+_KEY_LIVE = exists().where(_KEYS.id == bindparam("owner_id"), _KEYS.revoked_at.is_(None))
+_VIEW = select(
+    _KEY_LIVE.label("key_live"),
+    *(_JOBS[Job.__mapper__.attrs[name].columns[0].key].label(name) for name in VIEW_FIELDS),
+)
 _VIEW_OWNED = _VIEW.where(_JOBS.id == bindparam("job_id"), _JOBS.owner_id == bindparam("owner_id"))
+_LIVE = select(_KEY_LIVE)
+
+Reader = Connection | Session
 
 
-def view_owned(session: Session, owner_id: str, job_id: str) -> Row[Any] | None:
-    """The job's view columns (attributes named as on Job) if it exists and belongs to `owner_id`."""
-    return session.execute(_VIEW_OWNED, {"job_id": job_id, "owner_id": owner_id}).first()
+def key_live(reader: Reader, owner_id: str) -> bool:
+    """Whether the key `owner_id` exists and is not revoked."""
+    return bool(reader.execute(_LIVE, {"owner_id": owner_id}).scalar())
+
+
+def view_owned(reader: Reader, owner_id: str, job_id: str) -> Row[Any] | None:
+    """The job's view columns (attributes named as on Job) if it exists and belongs to `owner_id`.
+
+    The row also carries `key_live`, the owner's key's state as the same statement saw it.
+    """
+    return reader.execute(_VIEW_OWNED, {"job_id": job_id, "owner_id": owner_id}).first()
 
 
 # The pages' statements, built once like _VIEW_OWNED (the limit is a bound value too).
@@ -53,13 +72,16 @@ _PAGE_AFTER = (
 )
 
 
-def view_page(session: Session, owner_id: str, limit: int, after: Row[Any] | None) -> list[Row[Any]]:
-    """Up to `limit + 1` jobs newest first, strictly after the cursor job (the extra row means more)."""
+def view_page(reader: Reader, owner_id: str, limit: int, after: Row[Any] | None) -> list[Row[Any]]:
+    """Up to `limit + 1` jobs newest first, strictly after the cursor job (the extra row means more).
+
+    Each row carries `key_live` as `view_owned`'s does.
+    """
     values: dict[str, Any] = {"owner_id": owner_id, "limit": limit + 1}
     if after is None:
-        return list(session.execute(_PAGE, values).all())
+        return list(reader.execute(_PAGE, values).all())
     values |= {"created_at": after.created_at, "id": after.id}
-    return list(session.execute(_PAGE_AFTER, values).all())
+    return list(reader.execute(_PAGE_AFTER, values).all())
 
 
 def get_by_idempotency_key(session: Session, owner_id: str, key: str) -> Job | None:

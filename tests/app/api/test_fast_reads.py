@@ -1,16 +1,20 @@
 """The polled reads: one thread switch each, a key cache that never outlives revocation, Core rows."""
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import deps
+from app.jobs import service
 from app.keys.service import create_key
 from secateur.kernel.db import make_engine
 from secateur.kernel.jobs import repository
@@ -142,7 +146,8 @@ def test_closing_a_session_needs_no_free_thread(db_session: Session, caller: Any
 def test_reads_on_a_real_engine_leave_no_autocommit_connection_behind(
     app: FastAPI, empty_database_url: str
 ) -> None:
-    """Reads run without a transaction on an engine; the pooled connection gets its isolation back."""
+    """Reads run without a transaction on an engine, see a revocation at once, and leave the pooled
+    connection's isolation as they found it."""
     upgrade_to_head(empty_database_url)
     engine = make_engine(empty_database_url, pool_size=1, max_overflow=0)
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -159,6 +164,157 @@ def test_reads_on_a_real_engine_leave_no_autocommit_connection_behind(
         for _ in range(2):  # the second read takes the cached key's path
             assert client.get(f"/v1/jobs/{created.json()['id']}", headers=headers).status_code == 200
             assert client.get("/v1/jobs", headers=headers).json()["data"][0]["id"] == created.json()["id"]
+        with factory() as session:  # revoked while cached: the engine's reads check it too
+            session.get_one(ApiKey, _key.id).revoked_at = utcnow()
+            session.commit()
+        for path in (f"/v1/jobs/{created.json()['id']}", "/v1/jobs", "/v1/jobs/job_unknown"):
+            assert client.get(path, headers=headers).status_code == 401, path
     with engine.connect() as conn:  # the pool's one connection, as the reads left it
         assert conn.get_isolation_level() != "AUTOCOMMIT"
     engine.dispose()
+
+
+@pytest.fixture
+def selects(db_connection: Connection) -> Iterator[list[str]]:
+    """Every SELECT the database runs (savepoints left out), in order."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(db_connection.engine, "before_cursor_execute", record)
+    yield statements
+    event.remove(db_connection.engine, "before_cursor_execute", record)
+
+
+def test_a_polled_read_is_one_statement_with_the_key_check_in_it(
+    client: TestClient, caller: Any, make_job: MakeJob, selects: list[str]
+) -> None:
+    """With the key cached, a GET of a job or a page runs one SELECT, which reads the key's state too."""
+    job = make_job(caller.id)
+    assert client.get(f"/v1/jobs/{job.id}", headers=caller.headers).status_code == 200
+    for path in (f"/v1/jobs/{job.id}", "/v1/jobs"):
+        selects.clear()
+        assert client.get(path, headers=caller.headers).status_code == 200
+        assert len(selects) == 1 and "api_keys" in selects[0] and "revoked_at IS NULL" in selects[0], path
+
+
+def test_a_revoked_key_gets_401_not_404_or_an_empty_page(
+    client: TestClient, caller: Any, other_caller: Any, make_job: MakeJob, db_session: Session
+) -> None:
+    """When the statement finds no job it says nothing of the key: the key is asked, and wins over 404/422."""
+    job = make_job(caller.id)
+    live = {
+        "/v1/jobs/job_unknown": 404,
+        "/v1/jobs?after=job_unknown": 422,
+        f"/v1/jobs?after={job.id}": 200,  # the last page: empty
+    }
+    for path, code in live.items():
+        assert client.get(path, headers=caller.headers).status_code == code, path
+    empty = client.get("/v1/jobs", headers=other_caller.headers)
+    assert empty.json() == {"object": "list", "data": [], "has_more": False}
+    for key in (caller, other_caller):
+        db_session.get_one(ApiKey, key.id).revoked_at = utcnow()
+    db_session.commit()
+    for path in [*live, f"/v1/jobs/{job.id}", "/v1/jobs"]:
+        for key in (caller, other_caller):
+            refused = client.get(path, headers=key.headers)
+            assert refused.status_code == 401, (path, key)
+            assert refused.json()["detail"] == "The API key is invalid or has been revoked."
+
+
+def test_the_job_json_is_unchanged(client: TestClient, caller: Any, make_job: MakeJob) -> None:
+    """The served object, field by field (a golden copy): the single GET and the page's item agree."""
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    job = make_job(
+        caller.id,
+        status="succeeded",
+        created_at=created,
+        started_at=created,
+        finished_at=created,
+        round=1,
+        layers_total=4,
+        layers_remaining=3,
+        baseline_score=0.5,
+        current_score=0.25,
+        retained_fraction=0.5,
+        result={
+            "layers_removed": 1,
+            "removed_layers": [2],
+            "kept_layers": [0, 1, 3],
+            "score": 0.25,
+            "report_score": 0.25,
+            "retained_fraction": 0.5,
+            "parameters_before": 10,
+            "parameters_after": 8,
+            "extra": {"kept": True},
+            "artifact": {"bytes": 1, "sha256": "stale"},
+        },
+        artifact_bytes=7,
+        warnings=[{"code": "weak-baseline", "message": "m"}],
+        protected_layers=[0],
+        metadata_={"k": "v"},
+    )
+    body = client.get(f"/v1/jobs/{job.id}", headers=caller.headers).json()
+    base = f"/v1/jobs/{job.id}"
+    names = ("created_at", "started_at", "finished_at")
+    times = {name: datetime.fromisoformat(body.pop(name)) for name in names}
+    assert times == dict.fromkeys(times, created)
+    assert body == {
+        "id": job.id, "object": "job", "status": "succeeded", "model": "prajjwal1/bert-tiny",
+        "task": {"name": "rte"}, "strategy": "aglp", "retention": 0.95, "hyperparameters": {"epochs": 1},
+        "metadata": {"k": "v"}, "baseline": "fine-tune", "allow_weak_baseline": False,
+        "protected_layers": [0], "target_layers": None, "keep_depths": True,
+        "progress": {"round": 1, "layers_total": 4, "layers_remaining": 3, "baseline_score": 0.5,
+                     "current_score": 0.25, "retained_fraction": 0.5},
+        "result": {"layers_removed": 1, "removed_layers": [2], "kept_layers": [0, 1, 3], "score": 0.25,
+                   "report_score": 0.25, "retained_fraction": 0.5, "parameters_before": 10,
+                   "parameters_after": 8, "artifact": {"bytes": 7, "sha256": "stale"}, "warnings": [],
+                   "latency": None, "extra": {"kept": True}},
+        "error": None, "warnings": [{"code": "weak-baseline", "message": "m"}],
+        "urls": {"self": base, "rounds": f"{base}/rounds", "events": f"{base}/events",
+                 "cancel": f"{base}/cancel", "artifact": f"{base}/artifact",
+                 "artifacts": f"{base}/artifacts"},
+    }  # fmt: skip
+    page = client.get("/v1/jobs", headers=caller.headers).json()
+    assert list(page) == ["object", "data", "has_more"]
+    item = page["data"][0]
+    assert {name: datetime.fromisoformat(item.pop(name)) for name in times} == times and item == body
+
+
+def test_reads_beyond_the_pool_wait_for_a_slot_then_get_503(
+    app: FastAPI, settings: Any, caller: Any, make_job: MakeJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most db_pool_size reads run at once; one that waits db_pool_timeout_s is told to retry."""
+    settings.db_pool_size, settings.db_pool_timeout_s = 1, 0.3
+    job = make_job(caller.id)
+    release, started = threading.Event(), threading.Event()
+    view_job = service.view_job
+
+    def slow_view(*args: Any) -> Any:
+        started.set()
+        release.wait(5)
+        return view_job(*args)
+
+    monkeypatch.setattr(service, "view_job", slow_view)
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=caller.headers) as c:
+            async with anyio.create_task_group() as group:
+                first: list[httpx.Response] = []
+                group.start_soon(lambda: _into(first, c.get(f"/v1/jobs/{job.id}")))
+                await anyio.to_thread.run_sync(started.wait, 5)
+                second = await c.get(f"/v1/jobs/{job.id}")
+                release.set()
+            third = await c.get(f"/v1/jobs/{job.id}")
+        assert second.json()["type"] == "urn:secateur:problem:database-busy"
+        return [first[0].status_code, second.status_code, third.status_code]
+
+    assert anyio.run(scenario) == [200, 503, 200]
+
+
+async def _into(out: list[httpx.Response], request: Any) -> None:
+    """Await `request` and keep its response."""
+    out.append(await request)
