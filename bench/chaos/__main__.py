@@ -85,6 +85,8 @@ def run_scenario(
         trials = []
         for _ in range(kills):
             job_id = submit(api, uploads)
+            # A random point of the job, counted from its start: a job still queued has nothing to hurt.
+            wait(api, job_id, ("running",), 300)
             # A random point: after a random number of candidates, and a random part of the next one.
             # The last round's candidates stay ahead, or the job may end before it is hit.
             after = rng.randrange(0, max(1, candidates - 2))
