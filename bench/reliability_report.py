@@ -143,24 +143,27 @@ def chaos_section(records: list[dict[str, Any]]) -> list[str]:
 
 
 def disk_section(records: list[dict[str, Any]]) -> list[str]:
-    """The disk-full scenario: what failed, with which code, and what was served afterwards."""
-    out = []
-    for r in (r for r in records if "disk" in r):
+    """The disk-full scenario, one row per stack: what failed, with which code, what was served after."""
+    rows = [r for r in records if "disk" in r]
+    if not rows:
+        return []
+    out = [
+        "### Disk full at artifact upload",
+        "",
+        f"Simulated: {rows[0]['simulated']}. Expected: {rows[0]['expected']}. Jobs alternately keep every "
+        "depth and only the final model.",
+        "",
+        _row(["stack", "jobs", "failed `storage_full`", "codes seen", "tried once",
+              "artifact answered 404/409", "no file left under `artifacts/`", "date", "command"]),
+        _row(["---"] * 9),
+    ]  # fmt: skip
+    for r in rows:
         d, n = r["disk"], r["disk"]["trials"]
         codes = ", ".join(sorted({str((t.get("error") or {}).get("code")) for t in r["trials"]}))
-        out += [
-            f"### Disk full at artifact upload ({r['stack']}, {r['date']}, `{r['command']}`)",
-            "",
-            f"Simulated: {r['simulated']}. Expected: {r['expected']}.",
-            "",
-            f"{n} jobs (alternately keeping every depth and only the final model): "
-            f"{d['failed_storage_full']}/{n} "
-            f"failed `storage_full` (codes seen: {codes}), {d['attempted_once']}/{n} tried once, "
-            f"{d['artifact_not_served']}/{n} with `GET /v1/jobs/{{id}}/artifact` answering 404/409, "
-            f"{d['no_leftovers']}/{n} with no file left under `artifacts/`.",
-            "",
-        ]
-    return out
+        out.append(_row([r["stack"], n, f"{d['failed_storage_full']}/{n}", codes,
+                         f"{d['attempted_once']}/{n}", f"{d['artifact_not_served']}/{n}",
+                         f"{d['no_leftovers']}/{n}", r["date"], f"`{r['command']}`"]))  # fmt: skip
+    return [*out, ""]
 
 
 def render(results: Path) -> str:

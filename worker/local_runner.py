@@ -25,6 +25,7 @@ from secateur.kernel.models import Job, JobStatus, utcnow
 from secateur.kernel.settings import Settings, get_settings
 from secateur.kernel.storage import get_storage
 from worker.job_runner import claim
+from worker.outage import database_unreachable
 from worker.reconciler import Summary, clean_if_ended, force_cancel, reconcile, requeue_or_fail
 from worker.webhooks import DeliveryLoop
 
@@ -80,9 +81,12 @@ class LocalRunner:
                     continue
                 with job_context(claimed[0]):
                     self._run(*claimed)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup must not kill the embedded runner; the next pass retries.
-                log.exception("local runner pass failed")
+                if database_unreachable(exc):
+                    log.warning("local runner pass: the database could not be reached; retrying")
+                else:
+                    log.exception("local runner pass failed")
                 self._stop.wait(self.poll_s)
         log.info("local runner %s stopped", self.name)
 
@@ -130,12 +134,8 @@ class LocalRunner:
             if self._stop.wait(self.poll_s):
                 killed_for = "the local runner stopped"
                 break
-            if self._cancel_overdue(job_id):
-                killed_for = "cancel grace period over"
-                break
-            if self._silent(job_id, attempt):
-                # Alive but hung (stopped, deadlocked): the reconciler would wait for this loop forever.
-                killed_for = f"no heartbeat for more than {self.settings.stale_after_s:g} s"
+            killed_for = self._verdict(job_id, attempt)
+            if killed_for:
                 break
         if killed_for:
             # A hung process gets no grace: it cannot act on a SIGTERM it never gets to run.
@@ -155,6 +155,22 @@ class LocalRunner:
         clean_if_ended(job_id, self.settings, get_storage())
         if any(summary.as_dict().values()):
             log.warning("job %s: %s -> %s", job_id, reason, summary.as_dict())
+
+    def _verdict(self, job_id: str, attempt: int) -> str:
+        """Why the job's live process must be killed now; "" while it may run on."""
+        try:
+            if self._cancel_overdue(job_id):
+                return "cancel grace period over"
+            if self._silent(job_id, attempt):
+                # Alive but hung (stopped, deadlocked): the reconciler would wait for this loop forever.
+                return f"no heartbeat for more than {self.settings.stale_after_s:g} s"
+        except Exception as exc:
+            # Nothing can be decided without the database, but the process is still this loop's to
+            # watch: leaving it would let the runner claim a second job beside it, unsupervised.
+            if not database_unreachable(exc):
+                raise
+            log.warning("job %s: the database could not be reached; still watching its process", job_id)
+        return ""
 
     def _silent(self, job_id: str, attempt: int) -> bool:
         """Whether this attempt is still running the job but has not heartbeated for `stale_after_s`."""

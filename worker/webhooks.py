@@ -13,6 +13,7 @@ from secateur.kernel.models import utcnow
 from secateur.kernel.settings import Settings
 from secateur.kernel.webhooks import repository
 from secateur.kernel.webhooks.delivery import deliver
+from worker.outage import database_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,12 @@ class DeliveryLoop:
         while not self._stop.is_set():
             try:
                 found = run_due(self.settings)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup must not end webhook delivery for the rest of the session.
-                log.exception("webhook delivery pass failed")
+                if database_unreachable(exc):
+                    log.warning("webhook delivery pass: the database could not be reached; retrying")
+                else:
+                    log.exception("webhook delivery pass failed")
                 found = 0
             if found < BATCH:
                 self._stop.wait(self.settings.webhook_poll_s)

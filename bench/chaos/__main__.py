@@ -34,7 +34,7 @@ from bench.chaos.client import (
     upload_all,
     wait,
 )
-from bench.chaos.disk_full import FullDiskStack, run_disk_full
+from bench.chaos.disk_full import FullArtifacts, run_disk_full
 from bench.chaos.stacks import CeleryStack, ServeStack, Stack
 from bench.stack import postgres_database
 
@@ -46,9 +46,8 @@ ACTIONS: dict[str, Callable[[Stack, httpx.Client, str], dict[str, Any] | None]] 
     "restart-redis": lambda stack, _api, _job_id: stack.restart_redis(),  # type: ignore[attr-defined]
     "restart-postgres": lambda stack, api, job_id: postgres.restart(_server(stack), api, job_id),
 }
-SERVE_ONLY = ("disk-full",)  # the filesystem trick wraps one process; Celery's storage code is the same
-SCENARIOS = (*ACTIONS, *SERVE_ONLY)
-CELERY_ONLY = ("restart-redis", "restart-postgres")  # the embedded stack has no broker and runs SQLite
+SCENARIOS = (*ACTIONS, "disk-full")
+CELERY_ONLY = ("restart-redis",)  # the embedded stack has no broker
 EXPECTED = {
     "kill-worker": "resumed and succeeded, every round recorded once, result equal to the reference",
     "hang-worker": "heartbeat goes stale, the job is taken over and succeeds, rounds recorded once",
@@ -62,7 +61,7 @@ def _server(stack: Stack) -> postgres.PrivatePostgres:
     """The private PostgreSQL server behind a stack started for the restart scenario."""
     server = getattr(stack, "postgres", None)
     if not isinstance(server, postgres.PrivatePostgres):
-        raise RuntimeError("restart-postgres needs a Celery stack on a private PostgreSQL server")
+        raise RuntimeError("restart-postgres needs a stack on a private PostgreSQL server")
     return server
 
 
@@ -86,6 +85,8 @@ def run_scenario(
         trials = []
         for _ in range(kills):
             job_id = submit(api, uploads)
+            # A random point of the job, counted from its start: a job still queued has nothing to hurt.
+            wait(api, job_id, ("running",), 300)
             # A random point: after a random number of candidates, and a random part of the next one.
             # The last round's candidates stay ahead, or the job may end before it is hit.
             after = rng.randrange(0, max(1, candidates - 2))
@@ -169,29 +170,30 @@ def main(
             for scenario in scenarios.split(","):
                 if scenario not in SCENARIOS:
                     raise typer.BadParameter(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-                if (scenario in CELERY_ONLY and stack_name != "celery") or (
-                    scenario in SERVE_ONLY and stack_name != "serve"
-                ):
+                if scenario in CELERY_ONLY and stack_name != "celery":
                     continue
                 with ExitStack() as cleanup:
                     work = scratch / f"{stack_name}-{scenario}"
                     work.mkdir()
+                    full = server = None
                     if scenario == "disk-full":
-                        stack: Stack = FullDiskStack(work)
-                    elif stack_name == "serve":
-                        stack = ServeStack(work)
-                    elif scenario == "restart-postgres":
+                        full = FullArtifacts(work / "data", work / "full-disk.log")
+                        cleanup.callback(full.stop)
+                    if scenario == "restart-postgres":
                         # A server of its own to stop: never the shared one other processes use.
                         server = postgres.PrivatePostgres()
                         cleanup.callback(server.close)
-                        stack = CeleryStack(work, server.url, postgres=server)
+                    wrapper = full.wrap if full else None
+                    if stack_name == "serve":
+                        stack: Stack = ServeStack(work, wrapper=wrapper, postgres=server)
                     else:
-                        stack = CeleryStack(work, cleanup.enter_context(postgres_database()))
+                        url = server.url if server else cleanup.enter_context(postgres_database())
+                        stack = CeleryStack(work, url, postgres=server, wrapper=wrapper)
                     cleanup.callback(stack.stop)
                     with client(stack.base) as api:
                         uploads = upload_all(api, files)
-                    if isinstance(stack, FullDiskStack):
-                        result = run_disk_full(stack, uploads, kills)
+                    if full is not None:
+                        result = run_disk_full(stack, full, uploads, kills)
                     else:
                         result = run_scenario(stack, scenario, uploads=uploads, kills=kills, rng=rng)
                 result |= {"command": f"make chaos CHAOS_ARGS='{arguments}'",

@@ -2,54 +2,73 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.chaos.client import TERMINAL, client, outcome, submit, wait
-from bench.chaos.stacks import ServeStack
+from bench.chaos.stacks import Stack
+from bench.stack import Process
 
-SIMULATED = "a full 64 KiB tmpfs over the storage's `artifacts/` folder, in the service's own mount namespace"
+SIMULATED = (
+    "a full 64 KiB tmpfs over the storage's `artifacts/` folder, in a mount namespace the stack's "
+    "own processes share (serve, or the API, beat and the Celery workers)"
+)
 EXPECTED = (
     "fails once with storage_full (never internal_error, never retried); GET artifact 404/409, "
     "no file left under artifacts/"
 )
-# `secateur serve` starts in a mount namespace of its own (nothing outside it sees the mount) where
-# the artifacts folder is a 64 KiB tmpfs filled to the brim. Uploads, the database, checkpoints and
-# the work folder stay on the real disk, so the first write to fail with ENOSPC is an artifact's: a
-# kept depth's during a round, or the final model's.
+# A holder process makes a mount namespace of its own (nothing outside it sees the mount), mounts
+# the artifacts folder there as a 64 KiB tmpfs filled to the brim, and sleeps; the stack's processes
+# join it with nsenter, so the API and every worker see the same full folder, as they would a shared
+# volume. Uploads, the database, checkpoints and the work folder stay on the real disk, so the first
+# write to fail with ENOSPC is an artifact's: a kept depth's during a round, or the final model's.
 _MOUNT = (
     'mkdir -p "$0" && mount -t tmpfs -o size=64k,mode=0700 secateur-full "$0" '
-    '&& { dd if=/dev/zero of="$0/filler" bs=4096 2>/dev/null || true; } && exec "$@"'
+    '&& { dd if=/dev/zero of="$0/filler" bs=4096 2>/dev/null || true; } && exec sleep infinity'
 )
 
 
-class FullDiskStack(ServeStack):
-    """`secateur serve` whose artifacts folder is a full filesystem."""
+class FullArtifacts:
+    """A mount namespace whose artifacts folder is full; `wrap` is the prefix that runs a command in it."""
 
-    name = "serve"
-
-    def __init__(self, scratch: Path) -> None:
-        self.artifacts = scratch / "data" / "blobs" / "artifacts"
-        wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT, str(self.artifacts)]
-        super().__init__(scratch, wrapper=wrapper)
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.artifacts = data_dir / "blobs" / "artifacts"
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT, str(self.artifacts)]
+        self.holder = Process(command, dict(os.environ), log).start()
+        deadline = time.monotonic() + 30
+        # unshare and sh exec in turn, so the holder's pid runs `sleep` once the folder is mounted and full.
+        while Path(f"/proc/{self.holder.pid}/comm").read_text().strip() != "sleep":
+            if not self.holder.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the full artifacts filesystem was not mounted (needs root); see {log}")
+            time.sleep(0.05)
+        self.wrap = ["nsenter", "--target", str(self.holder.pid), "--mount", f"--wd={Path.cwd()}", "--"]
 
     def leftovers(self) -> list[str]:
-        """Files under the full artifacts folder other than the filler, as the service sees them."""
+        """Files under the full artifacts folder other than the filler, as the stack sees them."""
         found = subprocess.run(
-            ["nsenter", "--target", str(self.serve.pid), "--mount", "--", "find", str(self.artifacts),
-             "-type", "f", "!", "-name", "filler"],
+            [*self.wrap, "find", str(self.artifacts), "-type", "f", "!", "-name", "filler"],
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout  # fmt: skip
         return [str(Path(p).relative_to(self.artifacts)) for p in found.split()]
 
+    def stop(self) -> None:
+        """End the holder; the mount goes with the last process in the namespace."""
+        self.holder.signal(signal.SIGKILL)
+        self.holder.stop(grace_s=5)
 
-def run_disk_full(stack: FullDiskStack, uploads: tuple[str, str, str], trials: int) -> dict[str, Any]:
+
+def run_disk_full(
+    stack: Stack, full: FullArtifacts, uploads: tuple[str, str, str], trials: int
+) -> dict[str, Any]:
     """`trials` jobs to the end, alternately keeping every depth (the default) and only the final model."""
     with client(stack.base) as api:
-        records = [_trial(stack, api, uploads, keep_depths=i % 2 == 0) for i in range(trials)]
+        records = [_trial(full, api, uploads, keep_depths=i % 2 == 0) for i in range(trials)]
     code = [(r["error"] or {}).get("code") for r in records]
     return {
         "scenario": "disk-full",
@@ -68,7 +87,7 @@ def run_disk_full(stack: FullDiskStack, uploads: tuple[str, str, str], trials: i
 
 
 def _trial(
-    stack: FullDiskStack, api: httpx.Client, uploads: tuple[str, str, str], keep_depths: bool
+    full: FullArtifacts, api: httpx.Client, uploads: tuple[str, str, str], keep_depths: bool
 ) -> dict[str, Any]:
     """One job run to its end on the full disk, and what the API then serves of it."""
     job_id = submit(api, uploads, keep_depths=keep_depths)
@@ -81,5 +100,5 @@ def _trial(
         "attempts": outcome(api, job_id, None)["attempts"],
         "artifact_status": artifact.status_code,
         "artifact_type": artifact.headers.get("content-type", ""),
-        "leftovers": stack.leftovers(),
+        "leftovers": full.leftovers(),
     }

@@ -32,8 +32,9 @@ class Stack:
     name = ""
     base = ""
 
-    def __init__(self, scratch: Path, database_url: str) -> None:
+    def __init__(self, scratch: Path, database_url: str, postgres: PrivatePostgres | None = None) -> None:
         self.scratch, self.database_url = scratch, database_url
+        self.postgres = postgres  # set when the database is a private server a scenario may restart
         self.engine = create_engine(database_url)
 
     def job_pid(self, job_id: str) -> int | None:
@@ -61,8 +62,11 @@ class ServeStack(Stack):
 
     name = "serve"
 
-    def __init__(self, scratch: Path, wrapper: list[str] | None = None) -> None:
-        super().__init__(scratch, f"sqlite:///{scratch / 'serve.db'}")
+    def __init__(
+        self, scratch: Path, wrapper: list[str] | None = None, postgres: PrivatePostgres | None = None
+    ) -> None:
+        # SQLite, its default; or a private PostgreSQL server for the restart scenario.
+        super().__init__(scratch, postgres.url if postgres else f"sqlite:///{scratch / 'serve.db'}", postgres)
         upgrade_to_head(self.database_url)
         port = free_port()
         env = service_env(self.database_url, scratch / "data", SECATEUR_QUEUE="local", **TIMINGS)
@@ -110,9 +114,15 @@ class CeleryStack(Stack):
 
     name = "celery"
 
-    def __init__(self, scratch: Path, database_url: str, postgres: PrivatePostgres | None = None) -> None:
-        super().__init__(scratch, database_url)
-        self.postgres = postgres  # set when the database is a private server a scenario may restart
+    def __init__(
+        self,
+        scratch: Path,
+        database_url: str,
+        postgres: PrivatePostgres | None = None,
+        wrapper: list[str] | None = None,
+    ) -> None:
+        super().__init__(scratch, database_url, postgres)
+        self.wrapper = wrapper or []  # as ServeStack's, for the API and every Celery process
         upgrade_to_head(database_url)
         self.redis_port = free_port()
         self.redis = Process(
@@ -125,7 +135,9 @@ class CeleryStack(Stack):
             database_url, scratch / "data", SECATEUR_QUEUE="celery", SECATEUR_BROKER_URL=broker, **TIMINGS
         )
         port = free_port()
-        self.api = uvicorn("app.main:app", port, self.env, scratch / "api.log").start()
+        self.api = uvicorn("app.main:app", port, self.env, scratch / "api.log")
+        self.api.command[:0] = self.wrapper
+        self.api.start()
         self.base = f"http://127.0.0.1:{port}"
         self.beat = self._celery("maintenance", "--beat", "--schedule", str(scratch / "beat-schedule"))
         self.workers = [self._celery("gpu")]
@@ -138,7 +150,7 @@ class CeleryStack(Stack):
             "--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1",
             "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", *extra,
         ]  # fmt: skip
-        return Process(command, self.env, self.scratch / f"celery-{queue}.log").start()
+        return Process([*self.wrapper, *command], self.env, self.scratch / f"celery-{queue}.log").start()
 
     def kill_worker(self, job_id: str) -> None:
         """SIGKILL the GPU worker (parent and job child) and start a fresh one, as a supervisor would."""

@@ -71,5 +71,8 @@ def test_the_restart_and_disk_full_figures_appear_with_their_dates(tmp_path: Pat
     assert "| restart-postgres | celery | 3 of 3 | 3/3 |" in page
     assert "70 polls of `GET /v1/jobs/{id}` while PostgreSQL was down, 69 answered 503" in page
     assert "1 anything else; the API answered 200 again at most 0.4 s after the restart" in page
-    assert "### Disk full at artifact upload (serve, 2026-01-06, `make chaos CHAOS_ARGS='--scenarios" in page
-    assert "1/2 failed `storage_full` (codes seen: internal_error, storage_full), 2/2 tried once" in page
+    assert "Simulated: a full tmpfs. Expected: storage_full." in page
+    assert (
+        "| serve | 2 | 1/2 | internal_error, storage_full | 2/2 | 2/2 | 2/2 | 2026-01-06 | "
+        "`make chaos CHAOS_ARGS='--scenarios disk-full'` |"
+    ) in page

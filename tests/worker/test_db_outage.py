@@ -65,3 +65,40 @@ def test_a_database_outage_while_recording_the_result_requeues_the_job(
     run_job(job_id)
     assert job(job_id).status == JobStatus.QUEUED
     assert event_types(job_id)[-1] == "job.requeued"
+
+
+def test_the_local_runner_keeps_watching_its_job_process_through_an_outage(
+    local_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks failing on a gone database neither end `_run` early nor leave the process unsupervised."""
+    import subprocess
+
+    from worker import local_runner
+
+    popen, started = subprocess.Popen, []
+
+    def short_job(_command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """A job process that runs through the outage and exits without finishing its job."""
+        started.append(popen(["sleep", "1"], **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(local_runner.subprocess, "Popen", short_job)
+    job_id = make_job(status=JobStatus.QUEUED)
+    runner = local_runner.LocalRunner(Settings(stale_after_s=60, max_attempts=3), poll_s=0.05)
+    checks = iter(range(5))  # the first five checks find the database gone, then it answers again
+    real = runner._cancel_overdue
+
+    def cancel_overdue(checked_job: str) -> bool:
+        """The runner's own check, once the outage is over."""
+        if next(checks, None) is not None:
+            return bool(lose_the_database())
+        return real(checked_job)
+
+    monkeypatch.setattr(runner, "_cancel_overdue", cancel_overdue)
+    claimed = local_runner.claim_next(runner.name, 60)
+    assert claimed == (job_id, 1)
+    runner._run(*claimed)  # raised OperationalError and returned with the process still running
+    assert started[0].poll() is not None, "_run returned while its job process was still running"
+    row = job(job_id)
+    assert row.status == JobStatus.QUEUED and row.attempts == 1
+    assert event_types(job_id)[-1] == "job.requeued"
