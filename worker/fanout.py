@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from secateur.kernel.settings import Settings, get_settings
@@ -26,7 +25,7 @@ from secateur.kernel.storage import Storage, get_storage
 from worker import candidate_runs as runs
 from worker.blobs import pack, unpack
 from worker.candidate_runs import Done, RoundKey
-from worker.fanout_cache import job_request, round_prefix, start_model
+from worker.fanout_cache import job_request, round_prefix, start_model, upload_model
 from worker.phases import Phases
 from worker.process import worker_name
 from worker.pruning.types import Cancelled, NullObserver
@@ -257,8 +256,9 @@ def _score_claimed(key: RoundKey, layer: int, held: Lease, settings: Settings, s
                 log.info("fanout helper ready: round=%d %s", key.round, phases.line())
             held.layer = current
             model, trial = _run(ctx, key, start, current, me)
-            if ctx.request.hyperparameters.repurpose_epochs == 0:  # the job may keep the winner's weights
-                _upload_model(storage, key, current, model, work_dir(settings, job_id))
+            # The job keeps the winner's weights (repurpose_epochs 0): store them unless already beaten.
+            if ctx.request.hyperparameters.repurpose_epochs == 0 and _may_win(key, current, trial.score):
+                upload_model(storage, key, current, model, work_dir(settings, job_id))
             runs.finish(key, Done(current, trial.score, trial.seconds, trial.train_examples), me)
             scored += 1
             held.layer = None
@@ -295,13 +295,11 @@ def _next_round(key: RoundKey, me: str, linger_s: float) -> int | None:
     return None
 
 
-def _upload_model(storage: Storage, key: RoundKey, layer: int, model: PreTrainedModel, work: Path) -> None:
-    """Store a fine-tuned candidate, so the job can keep it if it wins."""
-    folder = work / "fanout" / f"a{key.attempt}-r{key.round}-layer-{layer}"
-    shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tarball = folder.with_suffix(".tar")
-    pack(folder, tarball, compress=False)
-    storage.put_file(f"{round_prefix(key)}/layer-{layer}.tar", tarball)
-    tarball.unlink()
-    shutil.rmtree(folder, ignore_errors=True)
+def _may_win(key: RoundKey, layer: int, score: float) -> bool:
+    """Whether no candidate scored so far beats this one (ties go to the lower layer).
+
+    A candidate already beaten can never be the round's winner, so its weights need not be stored;
+    the winner itself is always beaten by none, so its weights are always there when the round ends.
+    """
+    done, _ = runs.progress(key)
+    return all((score, -layer) > (d.score, -d.layer) for d in done if d.layer != layer)
