@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init, worker_ready
 
 from secateur.kernel.logs import structure
 from secateur.kernel.settings import get_settings
@@ -103,4 +103,14 @@ def _preload_engine(sender: Any = None, **_kwargs: Any) -> None:
         return
     from worker.preload import preload
 
-    preload()
+    _preloaded.append(preload())
+
+
+_preloaded: list[float] = []  # seconds; logged once the worker's logging is set up (after worker_init)
+
+
+@worker_ready.connect
+def _report_preload(**_kwargs: Any) -> None:
+    """Say how long the engine's import took in this worker's parent, if it was preloaded."""
+    if _preloaded:
+        logging.getLogger(__name__).info("engine preloaded in %.1f s", _preloaded[-1])

@@ -16,11 +16,8 @@ them before a fork and restarts them after, by its own atfork handlers.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import time
-
-log = logging.getLogger(__name__)
 
 # Model-agnostic: what building, loading, training and scoring any encoder imports on first use.
 MODULES = (
@@ -45,6 +42,4 @@ def preload() -> float:
     began = time.monotonic()
     for name in MODULES:
         importlib.import_module(name)
-    seconds = time.monotonic() - began
-    log.info("engine preloaded in %.1f s", seconds)
-    return seconds
+    return time.monotonic() - began
