@@ -1,14 +1,15 @@
 """The Celery application: a Redis broker, one long GPU job per worker process, and a periodic reconciler.
 
-This module must stay importable without torch: the worker's parent process imports it, and
-CUDA initialised in a parent would be inherited, broken, by every forked child.
+This module must stay importable without torch: the API and the maintenance workers import it. A GPU
+worker's parent imports the engine at `worker_init` (worker/preload.py), never CUDA: a CUDA context
+initialised in a parent would be inherited, broken, by every forked child.
 """
 
 import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init, worker_ready
 
 from secateur.kernel.logs import structure
 from secateur.kernel.settings import get_settings
@@ -92,3 +93,24 @@ def _structured_logs(logger: logging.Logger, *_args: Any, **_kwargs: Any) -> Non
     """Celery's own log handlers write logfmt lines carrying the job id, like the local runner's."""
     for handler in logger.handlers:
         structure(handler)
+
+
+@worker_init.connect
+def _preload_engine(sender: Any = None, **_kwargs: Any) -> None:
+    """A worker of the GPU queue imports the engine before its pool forks, so each job's child starts warm."""
+    queues = getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None)
+    if not get_settings().worker_preload or queues is None or GPU_QUEUE not in queues.consume_from:
+        return
+    from worker.preload import preload
+
+    _preloaded.append(preload())
+
+
+_preloaded: list[float] = []  # seconds; logged once the worker's logging is set up (after worker_init)
+
+
+@worker_ready.connect
+def _report_preload(**_kwargs: Any) -> None:
+    """Say how long the engine's import took in this worker's parent, if it was preloaded."""
+    if _preloaded:
+        logging.getLogger(__name__).info("engine preloaded in %.1f s", _preloaded[-1])

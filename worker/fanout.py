@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from secateur.kernel.settings import Settings, get_settings
@@ -26,7 +25,8 @@ from secateur.kernel.storage import Storage, get_storage
 from worker import candidate_runs as runs
 from worker.blobs import pack, unpack
 from worker.candidate_runs import Done, RoundKey
-from worker.fanout_cache import job_request, round_prefix, start_model
+from worker.fanout_cache import job_request, round_prefix, start_model, upload_model
+from worker.phases import Phases
 from worker.process import worker_name
 from worker.pruning.types import Cancelled, NullObserver
 from worker.reconciler import Summary, sweep_work_dirs, work_dir
@@ -105,8 +105,10 @@ class FanoutRunner:
 
         key = RoundKey(self.job_id, self.attempt, rnd)
         self._held = None
+        phases = Phases()
         self.storage.delete_prefix(f"fanout/{self.job_id}")  # earlier rounds are settled
         self._publish(key, start)
+        phases.lap("publish")
         runs.add_pending(key, list(layers))
         sent: list[str] = []
         for each in sorted(layers):
@@ -117,8 +119,10 @@ class FanoutRunner:
         told: set[int] = set()
         with Lease(key, self.me, self.settings.heartbeat_s) as held:
             self._loop(ctx, key, start, held, told)
+        phases.lap("candidates")
         with contextlib.suppress(Exception):  # a message left over only costs a task that returns at once
             self.dispatch.drop(sent)
+        log.info("fanout round: round=%d %s", rnd, phases.line())
         done, _ = runs.progress(key)
         return [Trial(d.layer, d.score, d.seconds, d.train_examples) for d in done]
 
@@ -226,22 +230,35 @@ def _score_claimed(key: RoundKey, layer: int, held: Lease, settings: Settings, s
     me, job_id, rnd = held.worker, key.job_id, key.round
     current: int | None = layer
     scored = 0
+    # What this task pays before its first candidate (and per later round) is logged, to be measured.
+    phases = Phases()
     try:
         sweep_work_dirs(settings, Summary(), storage)
+        phases.lap("sweep")
         from worker.pruning.replay import candidate_context
 
-        ctx = candidate_context(job_request(job_id, settings, storage), JobWatch(key))
+        phases.lap("imports")  # nothing left to import in a worker that preloaded the engine
+        request = job_request(job_id, settings, storage)
+        phases.lap("inputs")
+        ctx = candidate_context(request, JobWatch(key))
+        phases.lap("data")
         start = start_model(key, ctx, settings, storage)
+        phases.lap("start_model")
+        log.info("fanout helper ready: round=%d %s", rnd, phases.line())
         while current is not None:
             if current < 0:  # the job's next round, claimed: same data, a new start model
                 current = -current - 1
                 key = held.key = replace(key, round=key.round + 1)
                 held.layer = current
+                phases = Phases()
                 start = start_model(key, ctx, settings, storage)
+                phases.lap("start_model")
+                log.info("fanout helper ready: round=%d %s", key.round, phases.line())
             held.layer = current
             model, trial = _run(ctx, key, start, current, me)
-            if ctx.request.hyperparameters.repurpose_epochs == 0:  # the job may keep the winner's weights
-                _upload_model(storage, key, current, model, work_dir(settings, job_id))
+            # The job keeps the winner's weights (repurpose_epochs 0): store them unless already beaten.
+            if ctx.request.hyperparameters.repurpose_epochs == 0 and _may_win(key, current, trial.score):
+                upload_model(storage, key, current, model, work_dir(settings, job_id))
             runs.finish(key, Done(current, trial.score, trial.seconds, trial.train_examples), me)
             scored += 1
             held.layer = None
@@ -278,13 +295,11 @@ def _next_round(key: RoundKey, me: str, linger_s: float) -> int | None:
     return None
 
 
-def _upload_model(storage: Storage, key: RoundKey, layer: int, model: PreTrainedModel, work: Path) -> None:
-    """Store a fine-tuned candidate, so the job can keep it if it wins."""
-    folder = work / "fanout" / f"a{key.attempt}-r{key.round}-layer-{layer}"
-    shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tarball = folder.with_suffix(".tar")
-    pack(folder, tarball, compress=False)
-    storage.put_file(f"{round_prefix(key)}/layer-{layer}.tar", tarball)
-    tarball.unlink()
-    shutil.rmtree(folder, ignore_errors=True)
+def _may_win(key: RoundKey, layer: int, score: float) -> bool:
+    """Whether no candidate scored so far beats this one (ties go to the lower layer).
+
+    A candidate already beaten can never be the round's winner, so its weights need not be stored;
+    the winner itself is always beaten by none, so its weights are always there when the round ends.
+    """
+    done, _ = runs.progress(key)
+    return all((score, -layer) > (d.score, -d.layer) for d in done if d.layer != layer)

@@ -1,6 +1,6 @@
-"""The files a candidate task keeps per job on this machine: the job's inputs and each round's start model.
+"""A candidate task's files: the job's inputs and each round's start model kept here; candidates shared.
 
-They live in the job's work dir, so they go with the job's other files once it ends.
+The kept files live in the job's work dir, so they go with the job's other files once it ends.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from secateur.kernel.settings import Settings
 from secateur.kernel.storage import Storage
-from worker.blobs import unpack
+from worker.blobs import pack, unpack
 from worker.candidate_runs import RoundKey
 from worker.inputs import load_inputs, prune_request
 from worker.job_runner import pick_device
@@ -24,6 +24,8 @@ from worker.pruning.types import Hyperparameters, InputLimits, PruneRequest, Tas
 from worker.reconciler import work_dir
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
     from worker.pruning.resume import Slot
     from worker.pruning.strategies import Context
 
@@ -81,3 +83,15 @@ def start_model(key: RoundKey, ctx: Context, settings: Settings, storage: Storag
             unpack(folder.with_suffix(".tar"), folder)
             folder.with_suffix(".tar").unlink()
     return load_start(folder / "model", json.loads((folder / "kept.json").read_text()), ctx)
+
+
+def upload_model(storage: Storage, key: RoundKey, layer: int, model: PreTrainedModel, work: Path) -> None:
+    """Store a fine-tuned candidate in the round's shared files, so the job can keep it if it wins."""
+    folder = work / "fanout" / f"a{key.attempt}-r{key.round}-layer-{layer}"
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tarball = folder.with_suffix(".tar")
+    pack(folder, tarball, compress=False)
+    storage.put_file(f"{round_prefix(key)}/layer-{layer}.tar", tarball)
+    tarball.unlink()
+    shutil.rmtree(folder, ignore_errors=True)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # A worker that helped with a round waits this long for the job's next one (while no job is
     # queued), keeping the loaded data instead of loading it again in a fresh process.
     candidate_linger_s: float = 60.0
+    # Celery GPU workers import torch, transformers and the engine once in the parent process, so each
+    # job's and helper's fresh child starts warm (see worker/preload.py for why that is fork-safe).
+    worker_preload: bool = True
 
     # Uploads.
     max_model_upload_bytes: int = 4 * 1024**3

@@ -92,9 +92,17 @@ def run(
 
 @pytest.mark.parametrize("strategy", ["aglp", "aglp-shortlist"])
 def test_fanned_out_rounds_equal_the_sequential_ones(
-    api: tuple[TestClient, list[str]], strategy: str
+    api: tuple[TestClient, list[str]], strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Alone, or with a helper that scores every candidate first: the same scores and layers removed."""
+    stored: list[tuple[int, int]] = []
+    upload = fanout.upload_model
+
+    def counted(storage: Any, key: Any, layer: int, model: Any, work: Path) -> None:
+        stored.append((key.round, layer))
+        upload(storage, key, layer, model, work)
+
+    monkeypatch.setattr(fanout, "upload_model", counted)
     sequential, expected = run(api, strategy, None)
     alone = Inline(helping=False)
     job, scores = run(api, strategy, alone)
@@ -108,3 +116,16 @@ def test_fanned_out_rounds_equal_the_sequential_ones(
     assert job["result"]["kept_layers"] == sequential["result"]["kept_layers"]
     # The helper scored every candidate, so the job kept each winner's weights from storage.
     assert sum(int(answer.split()[-1]) for answer in helped.answers) == len(expected), helped.answers
+    # It stored a candidate's weights only while none scored before it (lower layers) beat it.
+    assert stored == unbeaten(expected)
+
+
+def unbeaten(scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
+    """The (round, layer)s, in scoring order, that beat every candidate of their round scored before them."""
+    kept: list[tuple[int, int]] = []
+    best: dict[int, tuple[float, int]] = {}
+    for (rnd, layer), score in sorted(scores.items()):
+        if rnd not in best or (score, -layer) > best[rnd]:
+            best[rnd] = (score, -layer)
+            kept.append((rnd, layer))
+    return kept
