@@ -90,6 +90,7 @@ class HyperparametersIn(_Strict):
     weight_decay: float = _knob("weight_decay")
     batch_size: int = _knob("batch_size")
     eval_batch_size: int = _knob("eval_batch_size")
+    max_selection_examples: int | None = _knob("max_selection_examples")
     max_length: int = _knob("max_length")
     seed: int = _knob("seed")
     max_train_examples: int | None = _knob("max_train_examples")
