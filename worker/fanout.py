@@ -99,15 +99,18 @@ class FanoutRunner:
         self.storage, self.dispatch = storage, dispatch
         self.me, self.poll_s = worker_name(), 0.5
         self._held: tuple[int, int, float, PreTrainedModel] | None = None
+        self._round: int | None = None  # the round whose start model is published
+        self._told: set[int] = set()  # the round's candidates already told to the observer
 
     def score(self, ctx: Context, rnd: int, start: Slot, layers: Sequence[int]) -> list[Trial]:
         from worker.pruning.candidates import Trial
 
         key = RoundKey(self.job_id, self.attempt, rnd)
-        self._held = None
         phases = Phases()
-        self.storage.delete_prefix(f"fanout/{self.job_id}")  # earlier rounds are settled
-        self._publish(key, start)
+        if self._round != rnd:  # a widened shortlist calls again in the same round: same start model
+            self._round, self._held, self._told = rnd, None, set()
+            self.storage.delete_prefix(f"fanout/{self.job_id}")  # earlier rounds are settled
+            self._publish(key, start)
         phases.lap("publish")
         runs.add_pending(key, list(layers))
         sent: list[str] = []
@@ -116,15 +119,15 @@ class FanoutRunner:
                 sent.append(self.dispatch.send(self.job_id, self.attempt, rnd, each))
             except Exception:  # nobody else will take it: this process runs it below
                 log.warning("could not send candidate %d of round %d", each, rnd, exc_info=True)
-        told: set[int] = set()
         with Lease(key, self.me, self.settings.heartbeat_s) as held:
-            self._loop(ctx, key, start, held, told)
+            self._loop(ctx, key, start, held, self._told)
         phases.lap("candidates")
         with contextlib.suppress(Exception):  # a message left over only costs a task that returns at once
             self.dispatch.drop(sent)
         log.info("fanout round: round=%d %s", rnd, phases.line())
         done, _ = runs.progress(key)
-        return [Trial(d.layer, d.score, d.seconds, d.train_examples) for d in done]
+        asked = set(layers)
+        return [Trial(d.layer, d.score, d.seconds, d.train_examples) for d in done if d.layer in asked]
 
     def _loop(self, ctx: Context, key: RoundKey, start: Slot, held: Lease, told: set[int]) -> None:
         """Run pending candidates here, take over lost ones, until every candidate of the round is scored."""

@@ -87,15 +87,24 @@ def baseline_cost(plan: Plan) -> Cost:
     return _fine_tunes(1, epochs, plan.train_size)
 
 
+def candidates_cost(plan: Plan, count: int) -> Cost:
+    """`count` candidate fine-tunes."""
+    return _fine_tunes(count, plan.candidate_epochs, plan.candidate_size)
+
+
+def repurpose_cost(plan: Plan) -> Cost:
+    """AGLP's repurposing of a round's winner (nothing when it is kept as it is)."""
+    return _fine_tunes(1, plan.repurpose_epochs, plan.train_size)
+
+
 def round_cost(strategy: str, plan: Plan, layers_before: int) -> Cost:
-    """What one round starting from `layers_before` layers fine-tunes."""
-    candidates = _fine_tunes(layers_before, plan.candidate_epochs, plan.candidate_size)
-    repurpose = _fine_tunes(1, plan.repurpose_epochs, plan.train_size)
+    """What one round starting from `layers_before` layers fine-tunes (a shortlist round as planned)."""
+    candidates = candidates_cost(plan, layers_before)
+    repurpose = repurpose_cost(plan)
     if strategy == "aglp":
         return candidates + repurpose
     if strategy == "aglp-shortlist":
-        verified = min(plan.shortlist, layers_before)
-        return _fine_tunes(verified, plan.candidate_epochs, plan.candidate_size) + repurpose
+        return candidates_cost(plan, min(plan.shortlist, layers_before)) + repurpose
     if strategy == "glp":
         # The winner is reused as the round's model when it was trained like one (see glp_round).
         sampled = plan.candidate_size < plan.train_size
@@ -109,8 +118,15 @@ def round_cost(strategy: str, plan: Plan, layers_before: int) -> Cost:
 
 
 def estimate(strategy: str, plan: Plan) -> Cost:
-    """The most a job can take: the baseline and every round down to `min_layers`."""
+    """The most a job can take: the baseline and every round down to `min_layers`.
+
+    A shortlist round that misses the threshold widens, up to every candidate; the estimate counts
+    one such round, at full width, as the round a job stops at does. Each further widening costs up
+    to that again, which only `max_train_examples_total` bounds.
+    """
     total = baseline_cost(plan)
     for layers_before in range(plan.layers, plan.min_layers, -1):
         total = total + round_cost(strategy, plan, layers_before)
+    if strategy == "aglp-shortlist" and plan.layers > plan.min_layers:
+        total = total + candidates_cost(plan, max(plan.layers - plan.shortlist, 0))
     return total

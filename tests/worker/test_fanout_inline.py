@@ -7,6 +7,7 @@ the scores and fetches the winner's weights from storage. Both must equal the se
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.support.local_api import get_job, local_api
 from tests.support.worker_helpers import FAST
 from worker import fanout
 from worker.job_runner import run_job
+from worker.pruning import candidates
 
 
 class Inline:
@@ -129,3 +131,23 @@ def unbeaten(scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
             best[rnd] = (score, -layer)
             kept.append((rnd, layer))
     return kept
+
+
+def test_a_widened_shortlist_fans_out_each_widening(
+    api: tuple[TestClient, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every round-1 candidate misses: the round widens to all four through the fan-out, as sequentially."""
+
+    def missing(ctx: Any, start: Any, layer: int, rnd: int) -> Any:
+        model, trial = timed(ctx, start, layer, rnd)
+        return model, dataclasses.replace(trial, score=0.0) if rnd == 1 else trial
+
+    timed = candidates.timed_candidate
+    monkeypatch.setattr(candidates, "timed_candidate", missing)
+    sequential, expected = run(api, "aglp-shortlist", None)
+    assert sorted(expected) == [(1, layer) for layer in range(4)]  # widened from 2 to 4, then rejected
+    helped = Inline(helping=True)
+    job, scores = run(api, "aglp-shortlist", helped)
+    assert scores == expected
+    assert job["result"]["stopped_by"] == sequential["result"]["stopped_by"] == "threshold"
+    assert sorted(helped.sent) == sorted(expected)  # each sent once, in the shortlist or the widening

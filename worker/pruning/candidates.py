@@ -64,26 +64,27 @@ def winner(trials: Sequence[Trial]) -> Trial:
 
 
 class SequentialRunner:
-    """Every candidate in this process, one after another, lowest layer first; holds the best model."""
+    """Every candidate here, one after another, lowest layer first; holds the round's best model."""
 
     def __init__(self) -> None:
-        self._held: tuple[int, int, PreTrainedModel] | None = None
+        self._held: tuple[int, Trial, PreTrainedModel] | None = None
 
     def score(self, ctx: Context, rnd: int, start: Slot, layers: Sequence[int]) -> list[Trial]:
         trials: list[Trial] = []
-        self._held = None
+        if self._held is not None and self._held[0] != rnd:
+            self._held = None  # a widened shortlist calls again in the same round: keep its best
         for layer in sorted(layers):
             model, trial = timed_candidate(ctx, start, layer, rnd)
             trials.append(trial)
             ctx.observer.on_candidate(rnd, layer, trial.score, trial.seconds)
-            if winner(trials) is trial:
-                self._held = (rnd, layer, model)
+            if self._held is None or winner([self._held[1], trial]) is trial:
+                self._held = (rnd, trial, model)
             del model
         return trials
 
     def model(self, ctx: Context, rnd: int, start: Slot, layer: int) -> PreTrainedModel:
         held, self._held = self._held, None
-        if held is not None and held[:2] == (rnd, layer):
+        if held is not None and (held[0], held[1].layer) == (rnd, layer):
             return held[2]
         return train_candidate(ctx, start, layer, rnd)[0]
 

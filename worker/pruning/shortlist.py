@@ -2,7 +2,9 @@
 
 aglp-shortlist round: score every candidate of the current fine-tuned model zero-shot, fine-tune the
 top `shortlist` of them exactly as AGLP fine-tunes a candidate (same seed, same sample), keep the best
-fine-tuned one and repurpose it as AGLP does. With `shortlist` at the layer count it is AGLP.
+fine-tuned one and repurpose it as AGLP does. With `shortlist` at the layer count it is AGLP. When no
+verified candidate keeps the threshold, the round widens by `shortlist` more in zero-shot order until
+one does or none is left: the job stops only where AGLP, from the same model, would stop too.
 
 aglp round: AGLP itself, unchanged in what it trains and keeps, with every candidate's zero-shot score
 recorded beside its fine-tuned one, so each round gives the full agreement between the two rankings.
@@ -21,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from scipy.stats import kendalltau
 
-from worker.pruning.candidates import aglp_round, settle, train_candidate
+from secateur.kernel.cost import candidates_cost, repurpose_cost
+from worker.pruning.candidates import Trial, aglp_round, settle, train_candidate, winner
 from worker.pruning.resume import RunState, Slot
 from worker.pruning.strategies import Context, Outcome
 from worker.pruning.surgery import without_layers
@@ -78,32 +81,59 @@ def _candidates(
     )
 
 
+def _widen_fits(ctx: Context, state: RunState, spent: int, batch: int) -> bool:
+    """Whether `batch` more candidates (and the repurposing) stay within the training-examples budget."""
+    budget = ctx.request.hyperparameters.max_train_examples_total
+    if budget is None or ctx.plan is None:
+        return True
+    more = candidates_cost(ctx.plan, batch) + repurpose_cost(ctx.plan)
+    return state.train_examples + spent + more.train_examples <= budget
+
+
+def verify(ctx: Context, state: RunState, rnd: int, order: list[ZeroShot]) -> tuple[list[Trial], bool]:
+    """Fine-tune the shortlist, widening while no verified candidate keeps the threshold.
+
+    Returns the trials and whether the budget, not the ranking, stopped the widening. A round that
+    has already failed (run_to_end) cannot be accepted, so it is never widened.
+    """
+    assert ctx.runner is not None
+    current, size = state.slots["current"], ctx.request.hyperparameters.shortlist
+    trials = ctx.runner.score(ctx, rnd, current, [z.layer for z in order[:size]])
+    done = min(size, len(order))
+    while done < len(order) and not state.rejected and winner(trials).score < ctx.threshold:
+        batch = [z.layer for z in order[done : done + size]]
+        if not _widen_fits(ctx, state, sum(t.train_examples for t in trials), len(batch)):
+            return trials, True
+        trials += ctx.runner.score(ctx, rnd, current, batch)
+        done += len(batch)
+    return trials, False
+
+
 def shortlist_round(ctx: Context, state: RunState, rnd: int) -> Outcome:
-    """Rank zero-shot, fine-tune the shortlist, keep the best fine-tuned candidate, repurpose it."""
+    """Rank zero-shot, fine-tune the shortlist (widened on a miss), keep the best, repurpose it."""
     current = state.slots["current"]
-    hp = ctx.request.hyperparameters
     began = time.monotonic()
     scores = zero_shot(ctx, current)
     order = ranked(scores)
     ranking_seconds = time.monotonic() - began
     seconds: dict[int, float] = {z.layer: ranking_seconds / len(order) for z in order}
-    assert ctx.runner is not None
-    trials = ctx.runner.score(ctx, rnd, current, [z.layer for z in order[: hp.shortlist]])
+    trials, budget_cut = verify(ctx, state, rnd, order)
     tuned = {t.layer: t.score for t in trials}
     for t in trials:
         seconds[t.layer] += t.seconds
     # As in AGLP: the higher score wins, ties go to the lower original index.
-    winner, model, score, examples = settle(ctx, rnd, current, trials)
-    kept = [layer for layer in current.kept if layer != winner]
+    won, model, score, examples = settle(ctx, rnd, current, trials)
+    kept = [layer for layer in current.kept if layer != won]
     return Outcome(
         _candidates(scores, tuned, seconds),
-        winner,
+        won,
         model,
         kept,
         score,
         examples,
-        zero_shot_top=winner == order[0].layer,
+        zero_shot_top=won == order[0].layer,
         kendall_tau=rank_agreement(order, tuned),
+        budget_cut=budget_cut,
     )
 
 

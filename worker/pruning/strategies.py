@@ -78,6 +78,7 @@ class Outcome:
     train_examples: int
     zero_shot_top: bool | None = None
     kendall_tau: float | None = None
+    budget_cut: bool = False  # the budget, not the candidates, kept the round from keeping the threshold
 
 
 def _train(ctx: Context, model: PreTrainedModel, *, epochs: int, stage: int, rnd: int, layer: int) -> int:
@@ -260,6 +261,8 @@ def play(
         state.train_examples += outcome.train_examples
         ctx.observer.on_round(record)
         save_checkpoint(ctx, state)
+        if outcome.budget_cut and not accepted:
+            return "budget"
     # The analysis always maps down to the floor; a rejected round only marks where the threshold lies.
     return "threshold" if state.rejected and ctx.request.strategy != "analyze" else "floor"
 

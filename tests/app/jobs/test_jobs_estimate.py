@@ -39,12 +39,13 @@ def test_dry_run_estimates_every_strategy_and_creates_nothing(
     out = response.json()
     assert out["object"] == "job.estimate" and out["train_size"] == 2490 and out["layers"] == 6
     costs = {c["strategy"]: c for c in out["strategies"]}
-    # baseline 2490; rounds from 6, 5, 4, 3, 2 layers: 2 candidates x 200 + a 2490 repurposing each.
+    # baseline 2490; rounds from 6, 5, 4, 3, 2 layers: 2 candidates x 200 + a 2490 repurposing each,
+    # and one round widened to the 4 candidates its shortlist left out.
     assert out["estimate"] == costs["aglp-shortlist"]
     assert costs["aglp-shortlist"] == {
         "strategy": "aglp-shortlist",
-        "fine_tunes": 1 + 5 * 3,
-        "train_examples": 2490 + 5 * (400 + 2490),
+        "fine_tunes": 1 + 5 * 3 + 4,
+        "train_examples": 2490 + 5 * (400 + 2490) + 4 * 200,
         "seconds": None,
         "within_budget": None,
     }

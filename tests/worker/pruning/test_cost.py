@@ -24,7 +24,8 @@ def test_the_most_each_strategy_can_take() -> None:
     rounds = [6, 5, 4, 3, 2]
     costs = {strategy: estimate(strategy, PLAN) for strategy in STRATEGIES}
     assert costs["aglp"] == Cost(1 + sum(k + 1 for k in rounds), 2000 + sum(k * 100 + 1000 for k in rounds))
-    assert costs["aglp-shortlist"] == Cost(1 + 5 * 3, 2000 + 5 * (200 + 1000))
+    # Two candidates a round, plus one round widened to all six (the four it had not verified).
+    assert costs["aglp-shortlist"] == Cost(1 + 5 * 3 + 4, 2000 + 5 * (200 + 1000) + 4 * 100)
     assert costs["glp"] == Cost(1 + sum(k + 1 for k in rounds), 2000 + sum(k * 100 + 2000 for k in rounds))
     assert costs["top"] == Cost(6, 6 * 2000)
     assert costs["analyze"] == Cost(1, 2000)
