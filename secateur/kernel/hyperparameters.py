@@ -96,7 +96,13 @@ class Hyperparameters:
         "Fine-tune each candidate on a fixed sample of this many examples (cheaper rounds); "
         "null: the whole train set, as in the paper.",
     )
-    shortlist: int = _knob(2, 1, 1000, "aglp-shortlist: candidates fine-tuned per round, the zero-shot best.")
+    shortlist: int = _knob(
+        2,
+        1,
+        1000,
+        "aglp-shortlist: candidates fine-tuned per round, the zero-shot best; a round they all miss "
+        "widens by as many more.",
+    )
     max_train_examples_total: int | None = _knob(
         None, 1, None, "Budget: a round that would pass this many training examples in all is not started."
     )
